@@ -1,0 +1,43 @@
+"""tradeloop: keep a trading bot's parameters improving in small, validated, reversible steps.
+
+This package holds what every stage shares: the CLI, settings, the error tree, run ids and provenance.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from tradeloop._atomic import atomic_write_bytes, atomic_write_text, file_lock, orphaned_temp_files
+from tradeloop._provenance import (
+    NO_GIT,
+    Provenance,
+    canonical_json,
+    config_hash,
+    data_hash,
+    git_sha,
+    new_run_id,
+    utc_now,
+)
+from tradeloop._settings import Settings
+
+try:
+    __version__ = version("tradeloop")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "NO_GIT",
+    "Provenance",
+    "Settings",
+    "__version__",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "canonical_json",
+    "config_hash",
+    "data_hash",
+    "file_lock",
+    "git_sha",
+    "new_run_id",
+    "orphaned_temp_files",
+    "utc_now",
+]

@@ -1,0 +1,89 @@
+"""Settings from ``TRADELOOP_*`` environment variables, overridable by the CLI's global options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tradeloop.errors import SettingsError
+
+__all__ = ["Settings"]
+
+DEFAULT_HOME = ".tradeloop"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where tradeloop keeps its state.
+
+    Attributes
+    ----------
+    home
+        The git-ignored directory for local run state: data cache, result logs, Optuna DB, warehouse DB and
+        reports, one subfolder per run id (``TRADELOOP_HOME``, default ``.tradeloop/``).
+    repo
+        The repository holding the live state files ``config/constants.py`` and ``feature_flags.json``
+        (``TRADELOOP_REPO``, default the current directory).
+    db_url
+        A SQLAlchemy URL for the warehouse (``TRADELOOP_DB_URL``); ``None`` means SQLite under ``home``.
+    """
+
+    home: Path
+    repo: Path
+    db_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("TRADELOOP_HOME") or DEFAULT_HOME)
+        repo = Path(env.get("TRADELOOP_REPO") or ".")
+        db_url = env.get("TRADELOOP_DB_URL") or None
+        settings = cls(home=home, repo=repo, db_url=db_url)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, *, home: Path | None = None, repo: Path | None = None) -> Settings:
+        """A copy with the CLI's ``--home`` / ``--repo`` applied."""
+        updated = replace(self, home=home or self.home, repo=repo or self.repo)
+        updated.validate()
+        return updated
+
+    def validate(self) -> None:
+        if self.home.exists() and not self.home.is_dir():
+            raise SettingsError(
+                f"TRADELOOP_HOME / --home: {str(self.home)!r} exists but is not a directory; "
+                "point it at a directory (it is created when missing)"
+            )
+        if self.db_url is not None and "://" not in self.db_url:
+            raise SettingsError(
+                f"TRADELOOP_DB_URL: {self.db_url!r} is not a database URL; "
+                "use e.g. 'postgresql+psycopg://user@host:5432/db' or unset it for SQLite"
+            )
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    @property
+    def warehouse_url(self) -> str:
+        """``db_url`` when set, else SQLite at ``<home>/warehouse.db``."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.home / 'warehouse.db').resolve()}"
+
+    @property
+    def constants_path(self) -> Path:
+        return self.repo / "config" / "constants.py"
+
+    @property
+    def feature_flags_path(self) -> Path:
+        return self.repo / "feature_flags.json"

@@ -1,0 +1,77 @@
+"""The one exception tree of tradeloop.
+
+Every error the product raises on purpose derives from :class:`TradeloopError`. Only the CLI catches
+them, turning each into a one-line message and exit code 2. A message always names the thing (file,
+field, row), the value received, and the fix.
+
+::
+
+    TradeloopError
+    ├── SettingsError        a TRADELOOP_* variable or global option is invalid
+    ├── DataError
+    │   ├── DataSourceError  an unknown source, a missing file, unmapped columns, unparseable timestamps
+    │   └── DataQualityError bars failed the quality checks (carries the findings)
+    ├── StateFileError       config/constants.py or feature_flags.json is missing or invalid
+    ├── WarehouseError       the results store cannot be opened or has a newer schema
+    └── ProvenanceError      git or hashing failed in a way that is not "not a repository"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "DataError",
+    "DataQualityError",
+    "DataSourceError",
+    "ProvenanceError",
+    "SettingsError",
+    "StateFileError",
+    "TradeloopError",
+    "WarehouseError",
+]
+
+
+class TradeloopError(Exception):
+    """Base of every error tradeloop raises on purpose."""
+
+
+class SettingsError(TradeloopError):
+    """A ``TRADELOOP_*`` environment variable or a global option is invalid."""
+
+
+class DataError(TradeloopError):
+    """Market data could not be loaded or used."""
+
+
+class DataSourceError(DataError):
+    """A data source is unknown, missing or malformed (columns, timestamps)."""
+
+
+class DataQualityError(DataError):
+    """Bars failed one or more quality checks.
+
+    Parameters
+    ----------
+    message
+        The one-line summary shown by the CLI.
+    findings
+        The error-level findings (``backtest_matrix`` ``Finding`` objects) behind it.
+    """
+
+    def __init__(self, message: str, findings: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
+
+
+class StateFileError(TradeloopError):
+    """A live state file (``config/constants.py``, ``feature_flags.json``) is missing or invalid."""
+
+
+class WarehouseError(TradeloopError):
+    """The results store cannot be opened, or its schema is newer than this code."""
+
+
+class ProvenanceError(TradeloopError):
+    """Provenance (git sha, hashes) could not be established."""
