@@ -1,0 +1,32 @@
+"""Shared fixtures: an isolated TRADELOOP_HOME per test, and the PostgreSQL URL when CI provides one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PG_URL_ENV = "TRADELOOP_TEST_PG_URL"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test writes into the developer's .tradeloop/ or picks up their database URL."""
+    monkeypatch.setenv("TRADELOOP_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("TRADELOOP_DB_URL", raising=False)
+    yield
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+def pg_url_or_skip() -> str:
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} is not set: PostgreSQL tests need a server URL (bash .ci/run sets it)")
+    return url

@@ -1,0 +1,95 @@
+"""The root ``tradeloop`` command: global options and the translation of errors into exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from tradeloop._settings import DEFAULT_HOME, Settings
+from tradeloop.cli._context import CliContext
+from tradeloop.errors import TradeloopError
+
+__all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "app", "main"]
+
+EXIT_FINDINGS = 1  # a check ran and found errors in the data or state
+EXIT_ERROR = 2  # a TradeloopError (bad input, missing file, ...) or a usage error
+
+
+class _ErrorHandlingGroup(TyperGroup):
+    """Turns a :class:`TradeloopError` into one line on stderr and exit code 2 (``--debug`` re-raises)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TradeloopError as exc:
+            obj = ctx.obj
+            if isinstance(obj, CliContext) and obj.debug:
+                raise
+            message = " ".join(str(exc).split("\n")[0].split())
+            if isinstance(obj, CliContext) and obj.json_output:
+                obj.emit_json({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}})
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+app = typer.Typer(
+    name="tradeloop",
+    cls=_ErrorHandlingGroup,
+    help="Keep a trading bot's parameters improving in small, validated, reversible steps.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one machine-readable JSON document on stdout.")
+    ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="TRADELOOP_HOME",
+            help="Local state directory: data cache, logs, databases, reports. [default: .tradeloop/]",
+            show_default=False,
+        ),
+    ] = None,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo",
+            envvar="TRADELOOP_REPO",
+            help="Repository holding config/constants.py and feature_flags.json. [default: .]",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")] = False,
+) -> None:
+    # The context exists before settings are validated, so --debug and --json apply to their errors too.
+    ctx.obj = CliContext(settings=Settings(home=Path(DEFAULT_HOME), repo=Path(".")), json_output=json_output, debug=debug)
+    ctx.obj.settings = Settings.from_env().with_overrides(home=home, repo=repo)
+
+
+def _register_commands() -> None:
+    from tradeloop.cli import _data, _state, _version
+
+    app.command("version", help="Show the versions of tradeloop, its engines and the code's git sha.")(
+        _version.version
+    )
+    app.add_typer(_data.data_app, name="data")
+    app.add_typer(_state.state_app, name="state")
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

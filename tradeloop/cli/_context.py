@@ -1,0 +1,39 @@
+"""What every command receives: settings, output mode and a console."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from tradeloop._provenance import canonical_json
+from tradeloop._settings import Settings
+
+__all__ = ["CliContext", "get_context"]
+
+
+@dataclass
+class CliContext:
+    settings: Settings
+    json_output: bool = False
+    debug: bool = False
+    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+
+    def emit_json(self, payload: Any) -> None:
+        """Write one JSON document to stdout (plain, so workflows can parse it)."""
+        text = json.dumps(json.loads(canonical_json(payload)), indent=2)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def get_context(ctx: typer.Context) -> CliContext:
+    root = ctx.find_root()
+    obj = root.obj
+    if not isinstance(obj, CliContext):  # a sub-app invoked on its own, as in some tests
+        obj = CliContext(settings=Settings.from_env())
+        root.obj = obj
+    return obj

@@ -1,0 +1,50 @@
+"""``tradeloop state show | check``: the live state files, validated on every read."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from tradeloop.cli._context import get_context
+
+state_app = typer.Typer(
+    help="The live state: config/constants.py and feature_flags.json.", no_args_is_help=True
+)
+
+
+@state_app.command("show")
+def show(ctx: typer.Context) -> None:
+    """Print the live parameters, guardrails, rollouts and the config hash (validated first)."""
+    from gitops import show_state
+
+    cli = get_context(ctx)
+    state = show_state(cli.settings.repo)
+    if cli.json_output:
+        cli.emit_json(state)
+        return
+    for key, value in state.items():
+        if isinstance(value, dict | list):
+            cli.console.print(f"[bold]{key}[/bold]")
+            cli.console.print_json(json.dumps(value, default=str))
+        else:
+            cli.console.print(f"[bold]{key}[/bold]: {value}")
+
+
+@state_app.command("check")
+def check(ctx: typer.Context) -> None:
+    """Validate both state files; list every problem and exit 1 when there is any."""
+    from gitops import check_state
+
+    cli = get_context(ctx)
+    report = check_state(cli.settings.repo)
+    if cli.json_output:
+        cli.emit_json(report.to_dict())
+    elif report.ok:
+        cli.console.print(f"[green]PASS[/green] {report.summary()}")
+    else:
+        cli.console.print(f"[red]FAIL[/red] {report.summary()}")
+        for problem in report.errors:
+            cli.console.print(f"  [red]error[/red] {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
