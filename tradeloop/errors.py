@@ -11,6 +11,7 @@ field, row), the value received, and the fix.
     ├── DataError
     │   ├── DataSourceError  an unknown source, a missing file, unmapped columns, unparseable timestamps
     │   └── DataQualityError bars failed the quality checks (carries the findings)
+    ├── StrategyError        an unknown strategy or parameter, or a value outside its bounds
     ├── StateFileError       config/constants.py or feature_flags.json is missing or invalid
     ├── WarehouseError       the results store cannot be opened or has a newer schema
     └── ProvenanceError      git or hashing failed in a way that is not "not a repository"
@@ -28,6 +29,7 @@ __all__ = [
     "ProvenanceError",
     "SettingsError",
     "StateFileError",
+    "StrategyError",
     "TradeloopError",
     "WarehouseError",
 ]
@@ -63,6 +65,10 @@ class DataQualityError(DataError):
     def __init__(self, message: str, findings: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.findings = list(findings)
+
+
+class StrategyError(TradeloopError):
+    """An unknown strategy or parameter name, or a parameter value outside its type or bounds."""
 
 
 class StateFileError(TradeloopError):

@@ -1,0 +1,289 @@
+"""``feature_flags.json``: the prediction engine switch and the canary rollouts, validated on every read."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gitops._checks import SCHEMA_VERSION
+from gitops._names import rollout_key
+from gitops._problems import display_name, raise_problems, read_state_text, restore_hint, show_json_value
+from gitops._schema import schema_messages
+from tradeloop import Provenance, atomic_write_text
+from tradeloop.errors import StateFileError
+
+__all__ = [
+    "FEATURE_FLAGS_FILE",
+    "FeatureFlags",
+    "PredictionEngine",
+    "Rollout",
+    "Stage",
+    "feature_flags_problems",
+    "inspect_feature_flags",
+    "load_feature_flags",
+    "parse_feature_flags",
+    "render_feature_flags",
+    "save_feature_flags",
+]
+
+FEATURE_FLAGS_FILE = Path("feature_flags.json")
+
+
+class Stage(StrEnum):
+    """Deployment stages, in promotion order."""
+
+    COLD = "COLD"
+    WARM = "WARM"
+    LIMITED = "LIMITED"
+    FULL = "FULL"
+
+
+@dataclass(frozen=True)
+class PredictionEngine:
+    """The ML prediction engine switch: off, no model, and the confidence below which it is ignored."""
+
+    enabled: bool = False
+    model: str | None = None
+    min_confidence: float = 0.6
+
+    def to_document(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "model": self.model, "min_confidence": self.min_confidence}
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The canary state of one strategy on one symbol.
+
+    Attributes
+    ----------
+    stage
+        COLD, WARM, LIMITED or FULL.
+    canary_fraction
+        The share of capital on the new configuration, in (0, 1].
+    config_hash
+        The config hash of the configuration being rolled out.
+    pr_number
+        The pull request that brought it, or ``None``.
+    started_at, updated_at
+        Timezone-aware times of the rollout's start and last change.
+    previous_config_hash
+        The config hash to roll back to, or ``None`` for a first rollout.
+    """
+
+    stage: Stage
+    canary_fraction: float
+    config_hash: str
+    pr_number: int | None
+    started_at: datetime
+    updated_at: datetime
+    previous_config_hash: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage.value,
+            "canary_fraction": self.canary_fraction,
+            "config_hash": self.config_hash,
+            "previous_config_hash": self.previous_config_hash,
+            "pr_number": self.pr_number,
+            "started_at": self.started_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Rollout:
+        pr_number = document["pr_number"]
+        return cls(
+            stage=Stage(document["stage"]),
+            canary_fraction=float(document["canary_fraction"]),
+            config_hash=document["config_hash"],
+            pr_number=None if pr_number is None else int(pr_number),
+            started_at=datetime.fromisoformat(document["started_at"]),
+            updated_at=datetime.fromisoformat(document["updated_at"]),
+            previous_config_hash=document.get("previous_config_hash"),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureFlags:
+    """The validated content of ``feature_flags.json``; ``rollouts`` is keyed ``"<strategy>/<symbol>"``."""
+
+    provenance: Provenance
+    prediction_engine: PredictionEngine = PredictionEngine()
+    rollouts: Mapping[str, Rollout] = field(default_factory=lambda: MappingProxyType({}))
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        ordered = {key: self.rollouts[key] for key in sorted(self.rollouts)}
+        object.__setattr__(self, "rollouts", MappingProxyType(ordered))
+
+    def rollout(self, strategy: str, symbol: str) -> Rollout | None:
+        """The rollout of ``strategy`` on ``symbol``, or ``None`` when there is none."""
+        return self.rollouts.get(rollout_key(strategy, symbol))
+
+    def with_rollout(self, strategy: str, symbol: str, rollout: Rollout | None) -> FeatureFlags:
+        """A copy with the rollout of ``strategy`` on ``symbol`` set, or removed when ``rollout`` is None."""
+        rollouts = dict(self.rollouts)
+        key = rollout_key(strategy, symbol)
+        if rollout is None:
+            rollouts.pop(key, None)
+        else:
+            rollouts[key] = rollout
+        return dataclasses.replace(self, rollouts=rollouts)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document, in the file's key order."""
+        return {
+            "schema_version": self.schema_version,
+            "provenance": self.provenance.as_dict(),
+            "prediction_engine": self.prediction_engine.to_document(),
+            "rollouts": {key: rollout.to_document() for key, rollout in self.rollouts.items()},
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> FeatureFlags:
+        """Build from a document that :func:`feature_flags_problems` found valid."""
+        engine = document["prediction_engine"]
+        return cls(
+            provenance=Provenance(**document["provenance"]),
+            prediction_engine=PredictionEngine(
+                enabled=engine["enabled"],
+                model=engine["model"],
+                min_confidence=float(engine["min_confidence"]),
+            ),
+            rollouts={key: Rollout.from_document(value) for key, value in document["rollouts"].items()},
+            schema_version=document["schema_version"],
+        )
+
+
+def load_feature_flags(path: Path) -> FeatureFlags:
+    """Read and validate ``feature_flags.json``; the file is only read, never written.
+
+    Raises
+    ------
+    tradeloop.errors.StateFileError
+        The file is missing, is not JSON (with the line and column), or breaks the schema (with the key
+        path, the expected form and the value).
+    """
+    return parse_feature_flags(read_state_text(path), display_name(path))
+
+
+def parse_feature_flags(text: str, file_name: str = FEATURE_FLAGS_FILE.as_posix()) -> FeatureFlags:
+    """Validate the text of a feature flags file; see :func:`load_feature_flags`."""
+    flags, problems = inspect_feature_flags(text, file_name)
+    raise_problems(problems)
+    assert flags is not None  # no problems means a complete object
+    return flags
+
+
+def inspect_feature_flags(
+    text: str, file_name: str = FEATURE_FLAGS_FILE.as_posix()
+) -> tuple[FeatureFlags | None, list[str]]:
+    """Every problem in a feature flags file (full messages), and the flags when there is none."""
+    duplicates: list[str] = []
+    try:
+        document = json.loads(
+            text,
+            object_pairs_hook=lambda pairs: _object_without_duplicates(pairs, duplicates),
+            parse_constant=_reject_constant,
+        )
+    except json.JSONDecodeError as exc:
+        return None, [
+            f"{file_name}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; "
+            f"{restore_hint(file_name)}"
+        ]
+    except ValueError as exc:
+        return None, [f"{file_name}: {exc}; write a number or null instead, or {restore_hint(file_name)}"]
+    problems = [f"{file_name}: {message}" for message in duplicates + feature_flags_problems(document)]
+    if problems:
+        return None, problems
+    return FeatureFlags.from_document(document), []
+
+
+def feature_flags_problems(document: Any) -> list[str]:
+    """Schema violations and time errors of a feature flags document (messages start with a key path)."""
+    problems = schema_messages(document)
+    if not problems:
+        problems.extend(_time_problems(document))
+    return problems
+
+
+def _time_problems(document: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, rollout in document["rollouts"].items():
+        times: dict[str, datetime] = {}
+        for name in ("started_at", "updated_at"):
+            try:
+                times[name] = datetime.fromisoformat(rollout[name])
+            except ValueError:
+                shown = show_json_value(rollout[name])
+                problems.append(f"rollouts.{key}.{name} must be a real calendar time, got {shown}")
+        if len(times) == 2 and times["updated_at"] < times["started_at"]:
+            problems.append(
+                f"rollouts.{key}.updated_at must not be before started_at ({rollout['started_at']}), "
+                f"got {show_json_value(rollout['updated_at'])}"
+            )
+    try:
+        datetime.fromisoformat(document["provenance"]["written_at"])
+    except ValueError:
+        shown = show_json_value(document["provenance"]["written_at"])
+        problems.append(f"provenance.written_at must be a real calendar time, got {shown}")
+    return problems
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            duplicates.append(f"the key {show_json_value(key)} appears twice in one object; keep one")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def render_feature_flags(flags: FeatureFlags) -> str:
+    """The file text: indent 2, rollouts sorted by key, a trailing newline."""
+    return json.dumps(flags.to_document(), indent=2, allow_nan=False) + "\n"
+
+
+def save_feature_flags(path: Path, flags: FeatureFlags, provenance: Provenance) -> FeatureFlags:
+    """Write ``flags`` with a new provenance to ``path`` atomically, after validating the document.
+
+    Returns
+    -------
+    FeatureFlags
+        ``flags`` carrying ``provenance``: what a later :func:`load_feature_flags` returns.
+
+    Raises
+    ------
+    tradeloop.errors.StateFileError
+        ``flags`` would not pass the schema; nothing is written.
+    """
+    path = Path(path)
+    name = display_name(path)
+    updated = dataclasses.replace(flags, provenance=provenance)
+    try:
+        text = render_feature_flags(updated)
+    except (TypeError, ValueError) as exc:
+        raise StateFileError(
+            f"refusing to write {name}: {exc}; use finite numbers, strings and bools"
+        ) from exc
+    parsed, problems = inspect_feature_flags(text, name)
+    if problems:
+        raise StateFileError(f"refusing to write an invalid {name}: {problems[0]}")
+    if parsed != updated:
+        raise StateFileError(
+            f"refusing to write {name}: the document reads back differently from the flags given; "
+            "use plain numbers and timezone-aware times"
+        )
+    atomic_write_text(path, text)
+    return updated
