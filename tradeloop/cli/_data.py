@@ -79,11 +79,12 @@ def _summary(loaded: LoadedBars) -> dict[str, Any]:
 
 def _rows_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("timestamp")
+    table.add_column("timestamp (UTC)", no_wrap=True)
     for column in frame.columns:
         table.add_column(str(column), justify="right")
     for timestamp, row in frame.iterrows():
-        table.add_row(str(timestamp), *(f"{value:,.4f}" for value in row))
+        cells = [f"{value:,.0f}" if name == "volume" else f"{value:,.6g}" for name, value in row.items()]
+        table.add_row(f"{timestamp:%Y-%m-%d %H:%M}", *cells)
     return table
 
 
@@ -132,7 +133,8 @@ def show(
         cli.emit_json(summary)
         return
     for key, value in summary.items():
-        cli.console.print(f"[bold]{key:>10}[/bold]  {value}")
+        shown = f"{value:,}" if isinstance(value, int) else value
+        cli.console.print(f"[bold]{key:>10}[/bold]  {shown}")
     if rows:
         cli.console.print(_rows_table(loaded.bars.head(rows), "head"))
         cli.console.print(_rows_table(loaded.bars.tail(rows), "tail"))
