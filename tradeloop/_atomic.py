@@ -65,7 +65,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            tmp.replace(path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

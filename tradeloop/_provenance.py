@@ -103,7 +103,9 @@ def data_hash(bars: pd.DataFrame) -> str:
     """
     missing = [c for c in _BAR_COLUMNS if c not in bars.columns]
     if missing:
-        raise ProvenanceError(f"cannot hash bars: columns {missing} are missing; expected {list(_BAR_COLUMNS)}")
+        raise ProvenanceError(
+            f"cannot hash bars: columns {missing} are missing; expected {list(_BAR_COLUMNS)}"
+        )
     digest = hashlib.sha256()
     index = pd.DatetimeIndex(bars.index)
     if index.tz is not None:

@@ -117,7 +117,9 @@ def test_data_export_round_trips_through_csv_and_parquet(tmp_path: Path) -> None
         code, out, _ = invoke("--json", "data", "export", "nasdaq", "--out", str(out_path))
         assert code == 0, out
         reloaded = json.loads(
-            invoke("--json", "data", "check", str(out_path), "--calendar", "weekdays", "--max-missing-bars", "4")[1]
+            invoke(
+                "--json", "data", "check", str(out_path), "--calendar", "weekdays", "--max-missing-bars", "4"
+            )[1]
         )
         assert reloaded["data_hash"] == original["data_hash"], name
 
@@ -155,8 +157,12 @@ def test_console_script_runs_as_installed(tmp_path: Path) -> None:
     script = shutil.which("tradeloop", path=str(Path(sys.executable).parent))
     assert script, "the tradeloop console script is not installed next to this Python"
     env = {**os.environ, "TRADELOOP_HOME": str(tmp_path)}
-    done = subprocess.run([script, "data", "check", "sp500"], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(
+        [script, "data", "check", "sp500"], capture_output=True, text=True, env=env, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
-    failed = subprocess.run([script, "data", "show", "nope"], capture_output=True, text=True, env=env, check=False)
+    failed = subprocess.run(
+        [script, "data", "show", "nope"], capture_output=True, text=True, env=env, check=False
+    )
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr

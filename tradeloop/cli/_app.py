@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -22,7 +21,7 @@ EXIT_ERROR = 2  # a TradeloopError (bad input, missing file, ...) or a usage err
 class _ErrorHandlingGroup(TyperGroup):
     """Turns a :class:`TradeloopError` into one line on stderr and exit code 2 (``--debug`` re-raises)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context class is private
         try:
             return super().invoke(ctx)
         except TradeloopError as exc:
@@ -32,7 +31,7 @@ class _ErrorHandlingGroup(TyperGroup):
             message = " ".join(str(exc).split("\n")[0].split())
             if isinstance(obj, CliContext) and obj.json_output:
                 obj.emit_json({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}})
-            click.echo(f"error: {message}", err=True)
+            typer.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_ERROR)
 
 
@@ -70,10 +69,14 @@ def _root(
             show_default=False,
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
+    ] = False,
 ) -> None:
     # The context exists before settings are validated, so --debug and --json apply to their errors too.
-    ctx.obj = CliContext(settings=Settings(home=Path(DEFAULT_HOME), repo=Path(".")), json_output=json_output, debug=debug)
+    ctx.obj = CliContext(
+        settings=Settings(home=Path(DEFAULT_HOME), repo=Path()), json_output=json_output, debug=debug
+    )
     ctx.obj.settings = Settings.from_env().with_overrides(home=home, repo=repo)
 
 

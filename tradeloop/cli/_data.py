@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -19,19 +19,26 @@ if TYPE_CHECKING:
 
     from backtest_matrix import LoadedBars, QualityReport
 
-data_app = typer.Typer(help="Market data: list sources, inspect, check quality, export.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Market data: list sources, inspect, check quality, export.", no_args_is_help=True
+)
 
 SourceArg = Annotated[
-    str, typer.Argument(help="sp500, nasdaq, synthetic, or a path to a .csv / .parquet file.", show_default=False)
+    str,
+    typer.Argument(help="sp500, nasdaq, synthetic, or a path to a .csv / .parquet file.", show_default=False),
 ]
 TimeframeOpt = Annotated[
     str | None,
     typer.Option("--timeframe", "-t", help="Bar timeframe (1m…1d); higher than the source's resamples it."),
 ]
-DaysOpt = Annotated[float | None, typer.Option("--days", help="Length in days (synthetic) or the last N days.")]
+DaysOpt = Annotated[
+    float | None, typer.Option("--days", help="Length in days (synthetic) or the last N days.")
+]
 BarsOpt = Annotated[int | None, typer.Option("--bars", help="Length in bars (synthetic only).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the synthetic series.")]
-StartOpt = Annotated[str | None, typer.Option("--start", help="First timestamp of the synthetic series (UTC).")]
+StartOpt = Annotated[
+    str | None, typer.Option("--start", help="First timestamp of the synthetic series (UTC).")
+]
 MapOpt = Annotated[
     list[str] | None,
     typer.Option("--map", help="Column mapping for files, repeatable: --map open=Open --map volume=Vol."),
@@ -101,7 +108,10 @@ def list_sources(ctx: typer.Context) -> None:
     table = Table("source", "timeframe", "calendar", "description")
     for row in rows:
         table.add_row(
-            str(row.get("name")), str(row.get("timeframe")), str(row.get("calendar")), str(row.get("description"))
+            str(row.get("name")),
+            str(row.get("timeframe")),
+            str(row.get("calendar")),
+            str(row.get("description")),
         )
     cli.console.print(table)
     cli.console.print("Files: pass a .csv or .parquet path as SOURCE (see --map, --unit, --tz).")
@@ -170,15 +180,15 @@ def check(
     from backtest_matrix import default_quality_config
 
     cli = get_context(ctx)
-    overrides = {
-        "calendar": calendar,
-        "max_missing_bars": max_missing_bars,
-        "min_history_days": min_history_days,
-        "window_days": window_days,
-    }
-    quality = replace(
-        default_quality_config(source), **{key: value for key, value in overrides.items() if value is not None}
-    )
+    quality = default_quality_config(source)
+    if calendar is not None:
+        quality = replace(quality, calendar=_calendar(calendar))
+    if max_missing_bars is not None:
+        quality = replace(quality, max_missing_bars=max_missing_bars)
+    if min_history_days is not None:
+        quality = replace(quality, min_history_days=min_history_days)
+    if window_days is not None:
+        quality = replace(quality, window_days=window_days)
     loaded = _load(
         cli, source, check=False, quality=quality, timeframe=timeframe, days=days, bars=bars, seed=seed,
         start=start, mapping=mapping, timestamp_column=timestamp_column, unit=unit, tz=tz,
@@ -188,16 +198,27 @@ def check(
         raise typer.Exit(1)
 
 
+def _calendar(value: str) -> Literal["24/7", "weekdays"]:
+    if value == "24/7":
+        return "24/7"
+    if value == "weekdays":
+        return "weekdays"
+    raise DataSourceError(f"--calendar {value!r} is not a calendar; use 24/7 or weekdays")
+
+
 def _print_report(cli: CliContext, loaded: LoadedBars, report: QualityReport) -> None:
     if cli.json_output:
         cli.emit_json({**_summary(loaded), "ok": report.ok, "report": report.to_dict()})
         return
     status = "[green]PASS[/green]" if report.ok else "[red]FAIL[/red]"
-    cli.console.print(f"{status} {loaded.source} ({loaded.timeframe}, {len(loaded.bars):,} bars): {report.summary()}")
+    cli.console.print(
+        f"{status} {loaded.source} ({loaded.timeframe}, {len(loaded.bars):,} bars): {report.summary()}"
+    )
     for finding in report.findings:
         colour = "red" if finding.severity == "error" else "yellow"
         more = f" (+{finding.count - 1} more rows)" if finding.count > 1 else ""
-        cli.console.print(f"  [{colour}]{finding.severity}[/{colour}] [{finding.check}] {finding.message}{more}")
+        label = f"[{colour}]{finding.severity}[/{colour}]"
+        cli.console.print(f"  {label} [{finding.check}] {finding.message}{more}")
         cli.console.print(f"      fix: {finding.fix}")
 
 
@@ -220,7 +241,8 @@ def export(
     cli = get_context(ctx)
     suffix = out.suffix.lower()
     if suffix not in {".csv", ".parquet", ".pq"}:
-        raise DataSourceError(f"--out {str(out)!r}: unknown format {suffix or '(none)'!r}; use .csv or .parquet")
+        shown = suffix or "(none)"
+        raise DataSourceError(f"--out {str(out)!r}: unknown format {shown!r}; use .csv or .parquet")
     loaded = _load(
         cli, source, check=True, timeframe=timeframe, days=days, bars=bars, seed=seed, start=start,
         mapping=mapping, timestamp_column=timestamp_column, unit=unit, tz=tz,
