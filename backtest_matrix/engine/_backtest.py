@@ -1,0 +1,245 @@
+"""Pandas wrappers around the kernels: a single backtest with its trades, and the batch sweep."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from backtest_matrix.engine._layout import (
+    CFG_DIRECTION,
+    CFG_FEE,
+    CFG_FILL,
+    CFG_INIT_CASH,
+    CFG_MIN_RESERVE,
+    CFG_PERIODS_PER_YEAR,
+    CFG_SLIPPAGE,
+    EXIT_REASONS,
+    FILL_CLOSE,
+    FILL_NEXT_OPEN,
+    KPI_NAMES,
+    N_KPIS,
+    N_TRADE_FIELDS,
+    TRADE_FIELDS,
+)
+from backtest_matrix.strategies import Strategy, get_strategy
+from tradeloop.errors import StrategyError
+
+__all__ = ["BacktestResult", "EngineConfig", "backtest", "bar_arrays", "periods_per_year", "sweep"]
+
+_YEAR_NANOS = 365.25 * 86_400 * 1e9
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How orders fill and what they cost; shared by every combination of a run.
+
+    Attributes
+    ----------
+    fill
+        ``"next_open"`` (default): a signal computed on bar t's close fills at bar t+1's open.
+        ``"close"``: it fills at bar t's close, as vectorbt's ``Portfolio.from_signals`` does by default.
+    fee_bps, slippage_bps
+        Cost per side, in basis points of the traded value; slippage moves the fill price against us.
+    direction
+        ``"long"`` or ``"long_short"``.
+    init_cash
+        Starting equity.
+    min_reserve
+        Share of equity always kept in cash; a position uses at most ``1 - min_reserve`` of it.
+    """
+
+    fill: Literal["next_open", "close"] = "next_open"
+    fee_bps: float = 0.0
+    slippage_bps: float = 0.0
+    direction: Literal["long", "long_short"] = "long"
+    init_cash: float = 10_000.0
+    min_reserve: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fill not in ("next_open", "close"):
+            raise StrategyError(f"fill must be 'next_open' or 'close', got {self.fill!r}")
+        if self.direction not in ("long", "long_short"):
+            raise StrategyError(f"direction must be 'long' or 'long_short', got {self.direction!r}")
+        for name in ("fee_bps", "slippage_bps"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 10_000.0:
+                raise StrategyError(f"{name} must be within [0, 10000) basis points, got {value!r}")
+        if not self.init_cash > 0.0:
+            raise StrategyError(f"init_cash must be positive, got {self.init_cash!r}")
+        if not 0.0 <= self.min_reserve < 1.0:
+            raise StrategyError(f"min_reserve must be within [0, 1), got {self.min_reserve!r}")
+
+    def to_array(self, bars_per_year: float) -> np.ndarray:
+        cfg = np.zeros(8)
+        cfg[CFG_FILL] = FILL_CLOSE if self.fill == "close" else FILL_NEXT_OPEN
+        cfg[CFG_FEE] = self.fee_bps / 1e4
+        cfg[CFG_SLIPPAGE] = self.slippage_bps / 1e4
+        cfg[CFG_DIRECTION] = 1.0 if self.direction == "long_short" else 0.0
+        cfg[CFG_INIT_CASH] = self.init_cash
+        cfg[CFG_MIN_RESERVE] = self.min_reserve
+        cfg[CFG_PERIODS_PER_YEAR] = bars_per_year
+        return cfg
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """One backtest: KPIs, the trade list and the equity at every close."""
+
+    strategy: str
+    params: dict[str, float]
+    config: EngineConfig
+    kpis: dict[str, float]
+    trades: pd.DataFrame
+    equity: pd.Series = field(repr=False)
+
+    @property
+    def returns(self) -> pd.Series:
+        """Per-bar simple returns of the equity (the first bar against the initial cash)."""
+        previous = self.equity.shift(1).fillna(self.config.init_cash)
+        return self.equity / previous - 1.0
+
+
+def periods_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars per year observed in ``index`` (so weekday calendars annualise with ~252, 24/7 daily with 365)."""
+    if len(index) < 2:
+        return math.nan
+    span = float(index.asi8[-1] - index.asi8[0]) if index.unit == "ns" else float(
+        index.as_unit("ns").asi8[-1] - index.as_unit("ns").asi8[0]
+    )
+    return (len(index) - 1) / (span / _YEAR_NANOS) if span > 0 else math.nan
+
+
+def bar_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """Contiguous ``ts`` (int64 UTC ns) and float64 OHLCV arrays from a bars DataFrame."""
+    index = pd.DatetimeIndex(bars.index)
+    # Writeable copies: pandas hands out read-only views, which the kernels' signatures do not accept.
+    ts = np.require(index.as_unit("ns").asi8, np.int64, ["C", "W"])
+    names = ("open", "high", "low", "close", "volume")
+    return (ts, *(np.require(bars[name].to_numpy(np.float64), np.float64, ["C", "W"]) for name in names))
+
+
+def _strategy(strategy: str | type[Strategy]) -> type[Strategy]:
+    return get_strategy(strategy) if isinstance(strategy, str) else strategy
+
+
+def backtest(
+    bars: pd.DataFrame,
+    strategy: str | type[Strategy],
+    params: Mapping[str, Any] | None = None,
+    *,
+    config: EngineConfig | None = None,
+) -> BacktestResult:
+    """Run one parameter set over ``bars`` and return its KPIs, trades and equity."""
+    from backtest_matrix.engine._simulate_nb import simulate_nb
+
+    cls = _strategy(strategy)
+    config = config or EngineConfig()
+    values = cls.resolve(params)
+    own, risk = cls.split(values)
+    ts, open_, high, low, close, volume = bar_arrays(bars)
+    n = close.shape[0]
+    flags = np.empty(n, np.int8)
+    stop_frac = np.empty(n)
+    cls.signals_nb(ts, open_, high, low, close, volume, own, flags, stop_frac)
+    kpis = np.empty(N_KPIS)
+    trades = np.empty((n + 1, N_TRADE_FIELDS))
+    equity = np.empty(n)
+    cfg = config.to_array(periods_per_year(pd.DatetimeIndex(bars.index)))
+    count = simulate_nb(ts, open_, high, low, close, flags, stop_frac, risk, cfg, kpis, True, trades, equity)
+    return BacktestResult(
+        strategy=cls.name,
+        params=values,
+        config=config,
+        kpis=dict(zip(KPI_NAMES, kpis.tolist(), strict=True)),
+        trades=_trades_frame(trades[:count], pd.DatetimeIndex(bars.index)),
+        equity=pd.Series(equity, index=bars.index, name="equity"),
+    )
+
+
+def _trades_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(TRADE_FIELDS))
+    for name in ("entry_bar", "exit_bar", "exit_fills"):
+        frame[name] = frame[name].astype(np.int64)
+    frame["side"] = np.where(frame["side"] > 0, "long", "short")
+    frame["reason"] = [EXIT_REASONS[int(code)] for code in rows[:, TRADE_FIELDS.index("reason")]]
+    frame.insert(1, "entry_time", index[frame["entry_bar"].to_numpy()])
+    frame.insert(3, "exit_time", index[frame["exit_bar"].to_numpy()])
+    return frame
+
+
+def sweep(
+    bars: pd.DataFrame,
+    strategy: str | type[Strategy],
+    combinations: pd.DataFrame,
+    *,
+    config: EngineConfig | None = None,
+) -> pd.DataFrame:
+    """KPIs for every row of ``combinations`` (one column per parameter; missing ones take defaults).
+
+    The result has the parameter columns followed by the KPI columns, in the input's row order.
+    """
+    from backtest_matrix.engine._sweep_nb import sweep_nb
+
+    cls = _strategy(strategy)
+    config = config or EngineConfig()
+    matrix = _combination_matrix(cls, combinations)
+    own_names = cls.param_names()
+    own = matrix[:, : len(own_names)]
+    risk = matrix[:, len(own_names) :]
+    order = np.lexsort(own.T[::-1]) if own.shape[1] else np.arange(len(own))
+    own_sorted = own[order]
+    starts = np.flatnonzero(np.r_[True, np.any(own_sorted[1:] != own_sorted[:-1], axis=1)])
+    group_params = np.ascontiguousarray(own_sorted[starts])
+    group_starts = np.append(starts, len(order)).astype(np.int64)
+    ts, open_, high, low, close, volume = bar_arrays(bars)
+    cfg = config.to_array(periods_per_year(pd.DatetimeIndex(bars.index)))
+    kpis_sorted = sweep_nb(
+        ts, open_, high, low, close, volume, group_params, group_starts, np.ascontiguousarray(risk[order]), cfg,
+        cls.signals_nb,
+    )  # fmt: skip
+    kpis = np.empty_like(kpis_sorted)
+    kpis[order] = kpis_sorted
+    names = [param.name for param in cls.space()]
+    result = pd.DataFrame(matrix, columns=names, index=combinations.index)
+    return pd.concat([result, pd.DataFrame(kpis, columns=list(KPI_NAMES), index=combinations.index)], axis=1)
+
+
+def _combination_matrix(cls: type[Strategy], combinations: pd.DataFrame) -> np.ndarray:
+    """Validate ``combinations`` column by column (vectorised) and fill defaults."""
+    space = cls.space()
+    by_name = {param.name: param for param in space}
+    for column in combinations.columns:
+        if column not in by_name:
+            from backtest_matrix.strategies import unknown_name_message
+
+            raise StrategyError(unknown_name_message(f"sweep of {cls.name}", "parameter", str(column), by_name))
+    matrix = np.empty((len(combinations), len(space)))
+    for i, param in enumerate(space):
+        if param.name not in combinations.columns:
+            matrix[:, i] = param.default
+            continue
+        values = combinations[param.name].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < param.low) | (values > param.high)
+        if param.kind == "int":
+            bad |= values != np.round(values)
+        if param.kind == "choice":
+            bad |= ~np.isin(values, param.choices)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise StrategyError(
+                f"sweep of {cls.name}: row {row}: {param.name}={values[row]!r} is outside {param.kind} "
+                f"[{param.low:g}, {param.high:g}]" + (f" choices {list(param.choices)}" if param.choices else "")
+            )
+        matrix[:, i] = values
+    infeasible = ~cls.feasible(matrix[:, : len(cls.params)])
+    if infeasible.any():
+        row = int(np.flatnonzero(infeasible)[0])
+        values = dict(zip([p.name for p in cls.params], matrix[row, : len(cls.params)].tolist(), strict=True))
+        cls.check_constraints(values, f"sweep of {cls.name}: row {row}")
+    return matrix
+

@@ -1,0 +1,59 @@
+"""The batch sweep kernel: many parameter combinations, one pass over the bars each, in parallel.
+
+Combinations are grouped by their strategy parameters, so a group's signals are computed once and shared
+by all its risk settings (stop-loss, targets, sizing). Memory is O(combinations + threads × bars): the
+only per-bar buffers are one signal buffer per running group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+
+from backtest_matrix.engine._layout import N_KPIS, N_TRADE_FIELDS
+from backtest_matrix.engine._signals import SIGNALS_FUNCTION_TYPE
+from backtest_matrix.engine._simulate_nb import simulate_nb
+
+__all__ = ["sweep_nb"]
+
+_f8 = types.float64[::1]
+_f8_2d = types.float64[:, ::1]
+_i8 = types.int64[::1]
+
+
+@njit(
+    _f8_2d(_i8, _f8, _f8, _f8, _f8, _f8, _f8_2d, _i8, _f8_2d, _f8, SIGNALS_FUNCTION_TYPE),
+    parallel=True,
+    cache=True,
+)
+def sweep_nb(
+    ts: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    group_params: np.ndarray,
+    group_starts: np.ndarray,
+    risk: np.ndarray,
+    cfg: np.ndarray,
+    signals_fn: types.FunctionType,
+) -> np.ndarray:
+    """KPIs (rows of ``KPI_NAMES``) for each row of ``risk``.
+
+    Rows ``group_starts[g]:group_starts[g + 1]`` of ``risk`` share the strategy parameters
+    ``group_params[g]``.
+    """
+    n = close.shape[0]
+    out = np.empty((risk.shape[0], N_KPIS))
+    no_trades = np.empty((0, N_TRADE_FIELDS))
+    no_equity = np.empty(0)
+    for g in prange(group_params.shape[0]):
+        flags = np.empty(n, np.int8)
+        stop_frac = np.empty(n)
+        signals_fn(ts, open_, high, low, close, volume, group_params[g], flags, stop_frac)
+        for j in range(group_starts[g], group_starts[g + 1]):
+            simulate_nb(
+                ts, open_, high, low, close, flags, stop_frac, risk[j], cfg, out[j], False, no_trades, no_equity
+            )
+    return out

@@ -1,0 +1,69 @@
+"""``ema_cross``: long when the fast EMA crosses above the slow EMA, out (or short) when it crosses below."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from numba import njit
+
+from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, SIGNALS_SIGNATURE
+from backtest_matrix.strategies._base import Param, Strategy
+from tradeloop.errors import StrategyError
+
+
+@njit(SIGNALS_SIGNATURE, cache=True)
+def ema_cross_signals_nb(
+    ts: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    params: np.ndarray,
+    flags: np.ndarray,
+    stop_frac: np.ndarray,
+) -> None:
+    """EMAs seeded with the first close (pandas ``ewm(span, adjust=False)``); crosses from bar ``slow`` on."""
+    alpha_fast = 2.0 / (params[0] + 1.0)
+    alpha_slow = 2.0 / (params[1] + 1.0)
+    warmup = int(params[1])
+    fast = close[0]
+    slow = close[0]
+    previous = 0.0
+    for t in range(close.shape[0]):
+        if t > 0:
+            fast += alpha_fast * (close[t] - fast)
+            slow += alpha_slow * (close[t] - slow)
+        spread = fast - slow
+        signal = 0
+        if t >= warmup:
+            if spread > 0.0 and previous <= 0.0:
+                signal = LONG_ENTRY | SHORT_EXIT
+            elif spread < 0.0 and previous >= 0.0:
+                signal = LONG_EXIT | SHORT_ENTRY
+        flags[t] = signal
+        stop_frac[t] = math.nan
+        previous = spread
+
+
+class EmaCross(Strategy):
+    name = "ema_cross"
+    description = "Fast/slow EMA crossover on the close."
+    params = (
+        Param("ema_fast", "int", 2, 200, 12, doc="Span of the fast EMA, in bars."),
+        Param("ema_slow", "int", 3, 500, 26, doc="Span of the slow EMA, in bars; must exceed ema_fast."),
+    )
+    signals_nb = ema_cross_signals_nb
+
+    @classmethod
+    def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
+        if values["ema_fast"] >= values["ema_slow"]:
+            raise StrategyError(
+                f"{where}: ema_fast ({values['ema_fast']:g}) must be below ema_slow ({values['ema_slow']:g})"
+            )
+
+    @classmethod
+    def feasible(cls, matrix: np.ndarray) -> np.ndarray:
+        return np.asarray(matrix[:, 0] < matrix[:, 1])
