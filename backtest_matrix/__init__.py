@@ -1,8 +1,10 @@
-"""backtest_matrix: data loading and quality checks, regime detection, the numba engine, strategies, the matrix runner
+"""backtest_matrix: market data and quality checks, the numba engine, strategies (later: the matrix runner).
 
-Only the data layer exists so far: :func:`load_bars` turns a source spec (``sp500``, ``nasdaq``,
-``synthetic`` or a CSV/Parquet path) into checked bars.
-"""  # noqa: E501
+- This package re-exports the data layer: :func:`load_bars` turns a source spec (``sp500``, ``nasdaq``,
+  ``synthetic`` or a CSV/Parquet path) into checked bars.
+- ``backtest_matrix.engine`` holds the backtest and sweep entry points, and ``backtest_matrix.strategies``
+  the strategies. They are imported on demand, because loading numba takes a moment.
+"""
 
 from __future__ import annotations
 
