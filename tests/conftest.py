@@ -13,7 +13,9 @@ PG_URL_ENV = "TRADELOOP_TEST_PG_URL"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """No test writes into the developer's .tradeloop/ or picks up their database URL."""
     monkeypatch.setenv("TRADELOOP_HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.delenv("TRADELOOP_DB_URL", raising=False)
