@@ -15,6 +15,7 @@ from tradeloop._provenance import (
     config_hash,
     data_hash,
     git_sha,
+    json_safe,
     new_run_id,
     utc_now,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "data_hash",
     "file_lock",
     "git_sha",
+    "json_safe",
     "new_run_id",
     "orphaned_temp_files",
     "utc_now",

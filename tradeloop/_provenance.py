@@ -28,6 +28,7 @@ __all__ = [
     "config_hash",
     "data_hash",
     "git_sha",
+    "json_safe",
     "new_run_id",
     "utc_now",
 ]
@@ -79,6 +80,17 @@ def canonical_json(value: Any) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_default)
     except ValueError as exc:
         raise ProvenanceError(f"cannot hash {value!r}: {exc}; replace NaN/inf by null or a number") from exc
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and inf replaced by ``None`` (JSON has no such numbers), recursively."""
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def _default(value: Any) -> Any:

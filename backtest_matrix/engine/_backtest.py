@@ -108,8 +108,10 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     """Bars per year observed in ``index`` (so weekday calendars annualise with ~252, 24/7 daily with 365)."""
     if len(index) < 2:
         return math.nan
-    span = float(index.asi8[-1] - index.asi8[0]) if index.unit == "ns" else float(
-        index.as_unit("ns").asi8[-1] - index.as_unit("ns").asi8[0]
+    span = (
+        float(index.asi8[-1] - index.asi8[0])
+        if index.unit == "ns"
+        else float(index.as_unit("ns").asi8[-1] - index.as_unit("ns").asi8[0])
     )
     return (len(index) - 1) / (span / _YEAR_NANOS) if span > 0 else math.nan
 
@@ -199,7 +201,8 @@ def sweep(
     ts, open_, high, low, close, volume = bar_arrays(bars)
     cfg = config.to_array(periods_per_year(pd.DatetimeIndex(bars.index)))
     kpis_sorted = sweep_nb(
-        ts, open_, high, low, close, volume, group_params, group_starts, np.ascontiguousarray(risk[order]), cfg,
+        ts, open_, high, low, close, volume, group_params, group_starts,
+        np.ascontiguousarray(risk[order]), cfg,
         cls.signals_nb,
     )  # fmt: skip
     kpis = np.empty_like(kpis_sorted)
@@ -217,7 +220,9 @@ def _combination_matrix(cls: type[Strategy], combinations: pd.DataFrame) -> np.n
         if column not in by_name:
             from backtest_matrix.strategies import unknown_name_message
 
-            raise StrategyError(unknown_name_message(f"sweep of {cls.name}", "parameter", str(column), by_name))
+            raise StrategyError(
+                unknown_name_message(f"sweep of {cls.name}", "parameter", str(column), by_name)
+            )
     matrix = np.empty((len(combinations), len(space)))
     for i, param in enumerate(space):
         if param.name not in combinations.columns:
@@ -233,13 +238,13 @@ def _combination_matrix(cls: type[Strategy], combinations: pd.DataFrame) -> np.n
             row = int(np.flatnonzero(bad)[0])
             raise StrategyError(
                 f"sweep of {cls.name}: row {row}: {param.name}={values[row]!r} is outside {param.kind} "
-                f"[{param.low:g}, {param.high:g}]" + (f" choices {list(param.choices)}" if param.choices else "")
+                f"[{param.low:g}, {param.high:g}]"
+                + (f" choices {list(param.choices)}" if param.choices else "")
             )
         matrix[:, i] = values
     infeasible = ~cls.feasible(matrix[:, : len(cls.params)])
     if infeasible.any():
         row = int(np.flatnonzero(infeasible)[0])
-        values = dict(zip([p.name for p in cls.params], matrix[row, : len(cls.params)].tolist(), strict=True))
-        cls.check_constraints(values, f"sweep of {cls.name}: row {row}")
+        own = dict(zip(cls.param_names(), matrix[row, : len(cls.params)].tolist(), strict=True))
+        cls.check_constraints(own, f"sweep of {cls.name}: row {row}")
     return matrix
-

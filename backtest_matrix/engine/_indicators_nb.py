@@ -13,12 +13,12 @@ __all__ = ["atr", "atr_nb", "ema", "ema_alpha", "ema_nb", "rsi", "rsi_nb"]
 
 
 def ema_alpha(span: float) -> float:
-    """Smoothing factor of an EMA with the given span: ``2 / (span + 1)`` (pandas ``ewm(span=, adjust=False)``)."""
+    """Smoothing factor of an EMA with the given span: ``2 / (span + 1)``, as pandas ``ewm(span=)``."""
     return 2.0 / (span + 1.0)
 
 
 def ema(values: np.ndarray, span: float) -> np.ndarray:
-    """Exponential moving average seeded with the first value, as pandas ``ewm(span, adjust=False).mean()``."""
+    """EMA seeded with the first value, as pandas ``ewm(span=span, adjust=False).mean()``."""
     alpha = 2.0 / (span + 1.0)
     out = np.empty(values.shape[0])
     if values.shape[0] == 0:

@@ -84,4 +84,12 @@ TRADE_FIELDS = (
 N_TRADE_FIELDS = len(TRADE_FIELDS)
 
 # Exit reasons, by code (the ``reason`` trade field).
-EXIT_REASONS = ("signal", "stop_loss", "take_profit_0", "take_profit_1", "take_profit_2", "trailing_stop", "open")
+EXIT_REASONS = (
+    "signal",
+    "stop_loss",
+    "take_profit_0",
+    "take_profit_1",
+    "take_profit_2",
+    "trailing_stop",
+    "open",
+)

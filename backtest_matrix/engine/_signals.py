@@ -34,7 +34,5 @@ SHORT_ENTRY = 4
 SHORT_EXIT = 8
 
 _f8 = types.float64[::1]
-SIGNALS_SIGNATURE = types.void(
-    types.int64[::1], _f8, _f8, _f8, _f8, _f8, _f8, types.int8[::1], _f8
-)
+SIGNALS_SIGNATURE = types.void(types.int64[::1], _f8, _f8, _f8, _f8, _f8, _f8, types.int8[::1], _f8)
 SIGNALS_FUNCTION_TYPE = types.FunctionType(SIGNALS_SIGNATURE)

@@ -21,7 +21,6 @@ from backtest_matrix.engine._layout import (
     CFG_PERIODS_PER_YEAR,
     CFG_SLIPPAGE,
     FILL_CLOSE,
-    N_KPIS,
 )
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 
@@ -37,7 +36,9 @@ N_ACC = 10
 
 
 @njit(cache=True)
-def _stop_price(entry: float, extreme: float, side: float, risk: np.ndarray, strat_frac: float) -> tuple[float, int]:
+def _stop_price(
+    entry: float, extreme: float, side: float, risk: np.ndarray, strat_frac: float
+) -> tuple[float, int]:
     """The tightest active stop (fixed, strategy or trailing) and its reason; NaN when none is set."""
     stop = math.nan
     reason = R_STOP
@@ -112,7 +113,7 @@ def _close_trade(
 
 
 @njit(cache=True)
-def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the hot path in registers
+def simulate_nb(
     ts: np.ndarray,
     open_: np.ndarray,
     high: np.ndarray,
@@ -192,7 +193,9 @@ def simulate_nb(  # noqa: PLR0912, PLR0915 - one flat loop keeps the hot path in
                         pct = risk[1 + 2 * k]
                         if pct <= 0.0:
                             break
-                        px = _target_fill(entry_price * (1.0 + side * pct / 100.0), side, open_[t], high[t], low[t])
+                        px = _target_fill(
+                            entry_price * (1.0 + side * pct / 100.0), side, open_[t], high[t], low[t]
+                        )
                         if px != px:
                             break
                         qty = min(size, initial_size * risk[2 + 2 * k])

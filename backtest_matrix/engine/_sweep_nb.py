@@ -7,6 +7,8 @@ only per-bar buffers are one signal buffer per running group.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit, prange, types
 
@@ -37,7 +39,7 @@ def sweep_nb(
     group_starts: np.ndarray,
     risk: np.ndarray,
     cfg: np.ndarray,
-    signals_fn: types.FunctionType,
+    signals_fn: Callable[..., None],
 ) -> np.ndarray:
     """KPIs (rows of ``KPI_NAMES``) for each row of ``risk``.
 
@@ -54,6 +56,18 @@ def sweep_nb(
         signals_fn(ts, open_, high, low, close, volume, group_params[g], flags, stop_frac)
         for j in range(group_starts[g], group_starts[g + 1]):
             simulate_nb(
-                ts, open_, high, low, close, flags, stop_frac, risk[j], cfg, out[j], False, no_trades, no_equity
+                ts,
+                open_,
+                high,
+                low,
+                close,
+                flags,
+                stop_frac,
+                risk[j],
+                cfg,
+                out[j],
+                False,
+                no_trades,
+                no_equity,
             )
     return out

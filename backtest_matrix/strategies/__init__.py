@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from backtest_matrix.strategies._base import Param, Strategy, get_strategy, strategy_names, unknown_name_message
+from backtest_matrix.strategies._base import (
+    Param,
+    Strategy,
+    get_strategy,
+    strategy_names,
+    unknown_name_message,
+)
 from backtest_matrix.strategies._risk import RISK_PARAMS
 
 __all__ = ["RISK_PARAMS", "Param", "Strategy", "get_strategy", "strategy_names", "unknown_name_message"]

@@ -54,7 +54,9 @@ class Param:
 
     def coerce(self, value: Any, where: str) -> float:
         """Check ``value`` against the type and bounds; return it as a float."""
-        expected = {"int": "an integer", "float": "a number", "choice": f"one of {list(self.choices)}"}[self.kind]
+        expected = {"int": "an integer", "float": "a number", "choice": f"one of {list(self.choices)}"}[
+            self.kind
+        ]
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             raise StrategyError(f"{where}: {self.name} must be {expected}, got {value!r}")
         number = float(value)
@@ -119,7 +121,7 @@ class Strategy:
 
     @classmethod
     def feasible(cls, matrix: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`check_constraints` over rows of a parameter matrix (columns in ``params`` order)."""
+        """Vectorised :meth:`check_constraints` over the rows of a matrix (columns in ``params`` order)."""
         return np.ones(matrix.shape[0], dtype=bool)
 
     @classmethod

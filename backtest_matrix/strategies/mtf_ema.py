@@ -71,9 +71,17 @@ class MtfEma(Strategy):
     name = "mtf_ema"
     description = "Fast EMA on a 15-60 min timeframe against a slow EMA on a 60-360 min one, from 5 min bars."
     params = (
-        Param("fast_tf_minutes", "choice", 15, 60, 30, choices=(15.0, 30.0, 45.0, 60.0), doc="Fast timeframe."),
         Param(
-            "slow_tf_minutes", "choice", 60, 360, 240, choices=(60.0, 120.0, 240.0, 360.0), doc="Slow timeframe."
+            "fast_tf_minutes", "choice", 15, 60, 30, choices=(15.0, 30.0, 45.0, 60.0), doc="Fast timeframe."
+        ),
+        Param(
+            "slow_tf_minutes",
+            "choice",
+            60,
+            360,
+            240,
+            choices=(60.0, 120.0, 240.0, 360.0),
+            doc="Slow timeframe.",
         ),
         Param("ema_fast", "int", 2, 100, 9, doc="Span of the fast EMA, in fast-timeframe bars."),
         Param("ema_slow", "int", 2, 200, 21, doc="Span of the slow EMA, in slow-timeframe bars."),

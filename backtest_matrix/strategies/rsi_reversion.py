@@ -1,4 +1,7 @@
-"""``rsi_reversion``: buy when Wilder's RSI falls below the oversold band, sell when it rises above overbought."""
+"""``rsi_reversion``: buy when Wilder's RSI is below the oversold band, sell when it is above overbought.
+
+Short entries and covers mirror them with ``direction="long_short"``.
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ class RsiReversion(Strategy):
     def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
         if values["oversold"] >= values["overbought"]:
             raise StrategyError(
-                f"{where}: oversold ({values['oversold']:g}) must be below overbought ({values['overbought']:g})"
+                f"{where}: oversold ({values['oversold']:g}) must be below "
+                f"overbought ({values['overbought']:g})"
             )
 
     @classmethod

@@ -84,3 +84,10 @@ def test_provenance_capture(tmp_path: Path) -> None:
     assert provenance.as_dict()["run_id"] == "r1"
     assert provenance.git_sha == NO_GIT
     assert datetime.fromisoformat(provenance.written_at).tzinfo is not None
+
+
+def test_json_safe_replaces_non_finite_numbers_recursively() -> None:
+    from tradeloop import json_safe
+
+    value = {"a": float("nan"), "b": [1.5, float("inf"), np.float64(-np.inf)], "c": "x", "d": np.float32(2.0)}
+    assert json_safe(value) == {"a": None, "b": [1.5, None, None], "c": "x", "d": 2.0}

@@ -81,11 +81,14 @@ def _root(
 
 
 def _register_commands() -> None:
-    from tradeloop.cli import _data, _state, _version
+    from tradeloop.cli import _backtest, _data, _state, _version
 
     app.command("version", help="Show the versions of tradeloop, its engines and the code's git sha.")(
         _version.version
     )
+    app.command("backtest")(_backtest.backtest)
+    app.command("sweep")(_backtest.sweep)
+    app.command("strategies")(_backtest.strategies)
     app.add_typer(_data.data_app, name="data")
     app.add_typer(_state.state_app, name="state")
 

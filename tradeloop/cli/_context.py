@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from tradeloop._provenance import canonical_json
+from tradeloop._provenance import canonical_json, json_safe
 from tradeloop._settings import Settings
 
 __all__ = ["CliContext", "get_context"]
@@ -24,8 +24,8 @@ class CliContext:
     console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
 
     def emit_json(self, payload: Any) -> None:
-        """Write one JSON document to stdout (plain, so workflows can parse it)."""
-        text = json.dumps(json.loads(canonical_json(payload)), indent=2)
+        """Write one JSON document to stdout (plain, so workflows can parse it). NaN and inf become null."""
+        text = json.dumps(json.loads(canonical_json(json_safe(payload))), indent=2)
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 

@@ -1,0 +1,296 @@
+"""``tradeloop backtest`` and ``tradeloop sweep``: run strategies over a data source."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tradeloop._atomic import atomic_write_text
+from tradeloop._provenance import Provenance, config_hash, json_safe
+from tradeloop.cli._context import CliContext, get_context
+from tradeloop.cli._data import _load
+from tradeloop.errors import StrategyError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from backtest_matrix.engine import EngineConfig
+    from backtest_matrix.strategies import Strategy
+
+StrategyOpt = Annotated[
+    str, typer.Option("--strategy", "-s", help="Strategy name (see `tradeloop strategies`).")
+]
+DataOpt = Annotated[
+    str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic or a .csv/.parquet path.")
+]
+TimeframeOpt = Annotated[
+    str | None, typer.Option("--timeframe", "-t", help="Resample the data to this timeframe.")
+]
+DaysOpt = Annotated[
+    float | None, typer.Option("--days", help="Synthetic length, or the last N days of data.")
+]
+DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="Seed of the synthetic series.")]
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="Fix a parameter: -p ema_fast=12.")]
+FillOpt = Annotated[str, typer.Option("--fill", help="next_open (default) or close (vectorbt's convention).")]
+FeeOpt = Annotated[float, typer.Option("--fee-bps", help="Fee per side, in basis points.")]
+SlippageOpt = Annotated[float, typer.Option("--slippage-bps", help="Slippage per side, in basis points.")]
+DirectionOpt = Annotated[str, typer.Option("--direction", help="long or long_short.")]
+
+
+def _parse_assignments(pairs: list[str] | None, option: str) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise StrategyError(f"{option} {pair!r} is not NAME=VALUE; write e.g. {option} ema_fast=12")
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise StrategyError(f"{where}: {text!r} is not a number") from None
+
+
+def _engine_config(fill: str, fee_bps: float, slippage_bps: float, direction: str) -> EngineConfig:
+    from backtest_matrix.engine import EngineConfig
+
+    fills: dict[str, Literal["next_open", "close"]] = {"next_open": "next_open", "close": "close"}
+    directions: dict[str, Literal["long", "long_short"]] = {"long": "long", "long_short": "long_short"}
+    if fill not in fills:
+        raise StrategyError(f"--fill {fill!r} is not a fill mode; use next_open or close")
+    if direction not in directions:
+        raise StrategyError(f"--direction {direction!r} is not a direction; use long or long_short")
+    return EngineConfig(
+        fill=fills[fill], fee_bps=fee_bps, slippage_bps=slippage_bps, direction=directions[direction]
+    )
+
+
+def _run_dir(cli: CliContext, provenance: Provenance) -> Path:
+    path = cli.settings.run_dir(provenance.run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def backtest(
+    ctx: typer.Context,
+    strategy: StrategyOpt,
+    data: DataOpt,
+    timeframe: TimeframeOpt = None,
+    days: DaysOpt = None,
+    data_seed: DataSeedOpt = 0,
+    param: ParamOpt = None,
+    fill: FillOpt = "next_open",
+    fee_bps: FeeOpt = 0.0,
+    slippage_bps: SlippageOpt = 0.0,
+    direction: DirectionOpt = "long",
+) -> None:
+    """Backtest one parameter set: print the KPIs and write the trades to the run directory."""
+    from backtest_matrix.engine import backtest as run_backtest
+    from backtest_matrix.strategies import get_strategy
+
+    cli = get_context(ctx)
+    cls = get_strategy(strategy)
+    params = {k: _number(v, f"--param {k}") for k, v in _parse_assignments(param, "--param").items()}
+    config = _engine_config(fill, fee_bps, slippage_bps, direction)
+    loaded = _data(cli, data, timeframe, days, data_seed)
+    result = run_backtest(loaded.bars, cls, params, config=config)
+    provenance = Provenance.capture(cli.settings.repo)
+    run_dir = _run_dir(cli, provenance)
+    trades_path = run_dir / "trades.csv"
+    atomic_write_text(trades_path, result.trades.to_csv(index=False))
+    summary = {
+        **provenance.as_dict(),
+        "strategy": cls.name,
+        "data": loaded.source,
+        "timeframe": loaded.timeframe,
+        "data_hash": loaded.data_hash,
+        "config_hash": config_hash(result.params),
+        "params": result.params,
+        "fill": config.fill,
+        "kpis": result.kpis,
+        "trades_csv": str(trades_path),
+    }
+    atomic_write_text(run_dir / "run.json", json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
+    if cli.json_output:
+        cli.emit_json(summary)
+        return
+    table = Table(
+        "KPI", "value", title=f"{cls.name} on {loaded.source} ({loaded.timeframe}, {len(loaded.bars):,} bars)"
+    )
+    for name, value in result.kpis.items():
+        table.add_row(name, f"{value:,.4g}")
+    cli.console.print(table)
+    cli.console.print(f"{len(result.trades)} trades written to {trades_path}")
+
+
+def _data(cli: CliContext, source: str, timeframe: str | None, days: float | None, seed: int) -> Any:
+    return _load(
+        cli, source, check=True, timeframe=timeframe, days=days, bars=None, seed=seed, start=None,
+        mapping=None, timestamp_column=None, unit="auto", tz="UTC",
+    )  # fmt: skip
+
+
+def _grid(cls: type[Strategy], specs: dict[str, str]) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    axes: dict[str, np.ndarray] = {}
+    for name, spec in specs.items():
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise StrategyError(f"--grid {name}={spec!r} is not LO:HI:STEP; write e.g. --grid {name}=5:50:5")
+        low, high, step = (_number(part, f"--grid {name}") for part in parts)
+        if step <= 0 or high < low:
+            raise StrategyError(f"--grid {name}={spec!r}: need LO <= HI and STEP > 0")
+        axes[name] = np.round(np.arange(low, high + step / 2, step), 10)
+    return axes
+
+
+def _combinations(
+    cls: type[Strategy], grid: dict[str, str], random: int | None, seed: int, fixed: dict[str, float]
+) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    if grid and random:
+        raise StrategyError("use either --grid or --random, not both")
+    if grid:
+        axes = _grid(cls, grid)
+        mesh = np.meshgrid(*axes.values(), indexing="ij")
+        frame = pd.DataFrame({name: values.ravel() for name, values in zip(axes, mesh, strict=True)})
+    elif random:
+        rng = np.random.default_rng(seed)
+        columns = {}
+        for param in cls.params:
+            if param.kind == "choice":
+                columns[param.name] = rng.choice(np.array(param.choices), size=random)
+            elif param.kind == "int":
+                columns[param.name] = rng.integers(int(param.low), int(param.high) + 1, size=random).astype(
+                    float
+                )
+            else:
+                columns[param.name] = rng.uniform(param.low, param.high, size=random)
+        frame = pd.DataFrame(columns)
+    else:
+        raise StrategyError("give a search space: --grid NAME=LO:HI:STEP (repeatable) or --random N")
+    for name, value in fixed.items():
+        frame[name] = value
+    own = frame.reindex(columns=cls.param_names()).fillna(cls.defaults()).to_numpy(float)
+    return frame[cls.feasible(own)].reset_index(drop=True)
+
+
+def sweep(
+    ctx: typer.Context,
+    strategy: StrategyOpt,
+    data: DataOpt,
+    grid: Annotated[list[str] | None, typer.Option("--grid", "-g", help="Axis: -g ema_fast=5:50:5.")] = None,
+    random: Annotated[
+        int | None, typer.Option("--random", help="Sample N combinations in the hard bounds.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
+    top: Annotated[int, typer.Option("--top", help="Rows shown, best first.", min=1)] = 10,
+    sort: Annotated[str, typer.Option("--sort", help="KPI to rank by (descending).")] = "sharpe",
+    min_trades: Annotated[int, typer.Option("--min-trades", help="Drop combinations with fewer trades.")] = 0,
+    timeframe: TimeframeOpt = None,
+    days: DaysOpt = None,
+    data_seed: DataSeedOpt = 0,
+    param: ParamOpt = None,
+    fill: FillOpt = "next_open",
+    fee_bps: FeeOpt = 0.0,
+    slippage_bps: SlippageOpt = 0.0,
+    direction: DirectionOpt = "long",
+) -> None:
+    """Evaluate many combinations with the batch engine; show the top K and save all to the run directory."""
+    import pandas as pd
+
+    from backtest_matrix.engine import KPI_NAMES
+    from backtest_matrix.engine import sweep as run_sweep
+    from backtest_matrix.strategies import get_strategy, unknown_name_message
+
+    cli = get_context(ctx)
+    cls = get_strategy(strategy)
+    if sort not in KPI_NAMES:
+        raise StrategyError(unknown_name_message("--sort", "KPI", sort, KPI_NAMES))
+    fixed = {k: _number(v, f"--param {k}") for k, v in _parse_assignments(param, "--param").items()}
+    combos = _combinations(cls, _parse_assignments(grid, "--grid"), random, seed, fixed)
+    if combos.empty:
+        raise StrategyError(
+            f"no feasible combination for {cls.name}; check --grid ranges against its constraints"
+        )
+    config = _engine_config(fill, fee_bps, slippage_bps, direction)
+    loaded = _data(cli, data, timeframe, days, data_seed)
+    chunks = [combos.iloc[i : i + 2_000] for i in range(0, len(combos), 2_000)]
+    results = []
+    with Progress(
+        TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=cli.console, disable=cli.json_output, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("sweep", total=len(combos))
+        for chunk in chunks:
+            results.append(run_sweep(loaded.bars, cls, chunk, config=config))
+            progress.advance(task, len(chunk))
+    table_all = pd.concat(results)
+    table_all = table_all[table_all["trades"] >= min_trades]
+    ranked = table_all.sort_values(sort, ascending=False, na_position="last")
+    provenance = Provenance.capture(cli.settings.repo)
+    run_dir = _run_dir(cli, provenance)
+    atomic_write_text(run_dir / "sweep.csv", ranked.to_csv(index=False))
+    best = ranked.head(top)
+    if cli.json_output:
+        cli.emit_json(
+            {
+                **provenance.as_dict(),
+                "strategy": cls.name,
+                "data": loaded.source,
+                "data_hash": loaded.data_hash,
+                "combinations": len(combos),
+                "kept": len(ranked),
+                "sort": sort,
+                "results_csv": str(run_dir / "sweep.csv"),
+                "top": best.to_dict("records"),
+            }
+        )
+        return
+    shown = [*cls.param_names(), *[c for c in fixed if c not in cls.param_names()], "return_pct", "sharpe",
+             "max_drawdown_pct", "win_rate_pct", "trades"]  # fmt: skip
+    table = Table(*shown, title=f"top {len(best)} of {len(ranked):,} by {sort}")
+    for row in best.to_dict("records"):
+        table.add_row(*(f"{row[c]:,.4g}" for c in shown))
+    cli.console.print(table)
+    cli.console.print(f"all {len(ranked):,} rows written to {run_dir / 'sweep.csv'}")
+
+
+def strategies(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Show one strategy's parameter space.")] = None,
+) -> None:
+    """List the strategies, or one strategy's parameters with their bounds and per-cycle step caps."""
+    from backtest_matrix.strategies import get_strategy, strategy_names
+
+    cli = get_context(ctx)
+    chosen = [get_strategy(name)] if name else [get_strategy(n) for n in strategy_names()]
+    spaces = {cls.name: (cls.description, cls.space() if name else cls.params) for cls in chosen}
+    if cli.json_output:
+        cli.emit_json(
+            {
+                strategy_name: {"description": description, "params": [asdict(p) for p in params]}
+                for strategy_name, (description, params) in spaces.items()
+            }
+        )
+        return
+    for strategy_name, (description, params) in spaces.items():
+        table = Table("parameter", "kind", "bounds", "default", "max step", "meaning", title=strategy_name)
+        for p in params:
+            bounds = f"{list(p.choices)}" if p.choices else f"[{p.low:g}, {p.high:g}]"
+            table.add_row(p.name, p.kind, bounds, f"{p.default:g}", f"{p.max_step_pct:g}%", p.doc)
+        cli.console.print(description)
+        cli.console.print(table)
