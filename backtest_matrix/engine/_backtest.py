@@ -18,10 +18,12 @@ from backtest_matrix.engine._layout import (
     CFG_MIN_RESERVE,
     CFG_PERIODS_PER_YEAR,
     CFG_SLIPPAGE,
+    CFG_YEARS,
     EXIT_REASONS,
     FILL_CLOSE,
     FILL_NEXT_OPEN,
     KPI_NAMES,
+    N_CFG,
     N_KPIS,
     N_TRADE_FIELDS,
     TRADE_FIELDS,
@@ -29,9 +31,20 @@ from backtest_matrix.engine._layout import (
 from backtest_matrix.strategies import Strategy, get_strategy
 from tradeloop.errors import StrategyError
 
-__all__ = ["BacktestResult", "EngineConfig", "backtest", "bar_arrays", "periods_per_year", "sweep"]
+__all__ = [
+    "BacktestResult",
+    "EngineConfig",
+    "backtest",
+    "bar_arrays",
+    "day_starts",
+    "engine_config_array",
+    "periods_per_year",
+    "span_years",
+    "sweep",
+]
 
-_YEAR_NANOS = 365.25 * 86_400 * 1e9
+_DAY_NANOS = 86_400 * 1_000_000_000
+_YEAR_NANOS = 365.25 * _DAY_NANOS
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,8 @@ class EngineConfig:
         if not 0.0 <= self.min_reserve < 1.0:
             raise StrategyError(f"min_reserve must be within [0, 1), got {self.min_reserve!r}")
 
-    def to_array(self, bars_per_year: float) -> np.ndarray:
-        cfg = np.zeros(8)
+    def to_array(self, bars_per_year: float, years: float) -> np.ndarray:
+        cfg = np.zeros(N_CFG)
         cfg[CFG_FILL] = FILL_CLOSE if self.fill == "close" else FILL_NEXT_OPEN
         cfg[CFG_FEE] = self.fee_bps / 1e4
         cfg[CFG_SLIPPAGE] = self.slippage_bps / 1e4
@@ -83,6 +96,7 @@ class EngineConfig:
         cfg[CFG_INIT_CASH] = self.init_cash
         cfg[CFG_MIN_RESERVE] = self.min_reserve
         cfg[CFG_PERIODS_PER_YEAR] = bars_per_year
+        cfg[CFG_YEARS] = years
         return cfg
 
 
@@ -104,16 +118,28 @@ class BacktestResult:
         return self.equity / previous - 1.0
 
 
-def periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year observed in ``index`` (so weekday calendars annualise with ~252, 24/7 daily with 365)."""
-    if len(index) < 2:
-        return math.nan
-    span = (
-        float(index.asi8[-1] - index.asi8[0])
-        if index.unit == "ns"
-        else float(index.as_unit("ns").asi8[-1] - index.as_unit("ns").asi8[0])
-    )
-    return (len(index) - 1) / (span / _YEAR_NANOS) if span > 0 else math.nan
+def span_years(ts: np.ndarray) -> float:
+    """Years (of 365.25 days) between the first and the last timestamp (UTC nanoseconds)."""
+    return float(ts[-1] - ts[0]) / _YEAR_NANOS if len(ts) > 1 else 0.0
+
+
+def periods_per_year(ts: np.ndarray) -> float:
+    """Bars per year observed in ``ts`` (so weekday calendars annualise with ~252, 24/7 daily with 365)."""
+    years = span_years(ts)
+    return (len(ts) - 1) / years if years > 0 else math.nan
+
+
+def day_starts(ts: np.ndarray) -> np.ndarray:
+    """True where a bar's UTC day differs from the previous bar's (never for the first bar)."""
+    day = ts // _DAY_NANOS
+    starts = np.zeros(len(ts), dtype=np.bool_)
+    starts[1:] = day[1:] != day[:-1]
+    return starts
+
+
+def engine_config_array(config: EngineConfig, ts: np.ndarray) -> np.ndarray:
+    """The kernels' run configuration for ``config`` over bars stamped ``ts``."""
+    return config.to_array(periods_per_year(ts), span_years(ts))
 
 
 def bar_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -151,8 +177,10 @@ def backtest(
     kpis = np.empty(N_KPIS)
     trades = np.empty((n + 1, N_TRADE_FIELDS))
     equity = np.empty(n)
-    cfg = config.to_array(periods_per_year(pd.DatetimeIndex(bars.index)))
-    count = simulate_nb(ts, open_, high, low, close, flags, stop_frac, risk, cfg, kpis, True, trades, equity)
+    cfg = engine_config_array(config, ts)
+    count = simulate_nb(
+        day_starts(ts), open_, high, low, close, flags, stop_frac, risk, cfg, kpis, True, trades, equity
+    )
     return BacktestResult(
         strategy=cls.name,
         params=values,
@@ -199,11 +227,10 @@ def sweep(
     group_params = np.ascontiguousarray(own_sorted[starts])
     group_starts = np.append(starts, len(order)).astype(np.int64)
     ts, open_, high, low, close, volume = bar_arrays(bars)
-    cfg = config.to_array(periods_per_year(pd.DatetimeIndex(bars.index)))
+    cfg = engine_config_array(config, ts)
     kpis_sorted = sweep_nb(
-        ts, open_, high, low, close, volume, group_params, group_starts,
-        np.ascontiguousarray(risk[order]), cfg,
-        cls.signals_nb,
+        ts, day_starts(ts), open_, high, low, close, volume, group_params, group_starts,
+        np.ascontiguousarray(risk[order]), cfg, cls.signals_nb,
     )  # fmt: skip
     kpis = np.empty_like(kpis_sorted)
     kpis[order] = kpis_sorted

@@ -10,10 +10,12 @@ __all__ = [
     "CFG_MIN_RESERVE",
     "CFG_PERIODS_PER_YEAR",
     "CFG_SLIPPAGE",
+    "CFG_YEARS",
     "EXIT_REASONS",
     "FILL_CLOSE",
     "FILL_NEXT_OPEN",
     "KPI_NAMES",
+    "N_CFG",
     "N_KPIS",
     "N_RISK",
     "N_TRADE_FIELDS",
@@ -29,6 +31,8 @@ CFG_DIRECTION = 3  # 0: long only, 1: long and short
 CFG_INIT_CASH = 4
 CFG_MIN_RESERVE = 5  # fraction of equity always kept in cash
 CFG_PERIODS_PER_YEAR = 6  # bars per year, for annualising Sharpe and Sortino
+CFG_YEARS = 7  # (last - first timestamp) in years of 365.25 days, for the CAGR
+N_CFG = 8
 
 
 FILL_NEXT_OPEN = 0.0

@@ -20,6 +20,7 @@ from backtest_matrix.engine._layout import (
     CFG_MIN_RESERVE,
     CFG_PERIODS_PER_YEAR,
     CFG_SLIPPAGE,
+    CFG_YEARS,
     FILL_CLOSE,
 )
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
@@ -27,7 +28,6 @@ from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, 
 __all__ = ["simulate_nb"]
 
 R_SIGNAL, R_STOP, R_TP0, R_TRAIL, R_OPEN = 0, 1, 2, 5, 6
-_NANOS_PER_DAY = 86_400_000_000_000
 _EPS = 1e-12
 # Trade-statistics accumulator slots (trades close rarely, so an array costs nothing on the hot path).
 A_TRADES, A_WINS, A_GROSS_PROFIT, A_GROSS_LOSS, A_SUM_WIN, A_SUM_LOSS, A_SUM_RET = 0, 1, 2, 3, 4, 5, 6
@@ -35,11 +35,9 @@ A_STREAK, A_MAX_WINS, A_MAX_LOSSES = 7, 8, 9
 N_ACC = 10
 
 
-@njit(cache=True)
-def _stop_price(
-    entry: float, extreme: float, side: float, risk: np.ndarray, strat_frac: float
-) -> tuple[float, int]:
-    """The tightest active stop (fixed, strategy or trailing) and its reason; NaN when none is set."""
+@njit(cache=True, inline="always")
+def _initial_stop(entry: float, side: float, risk: np.ndarray, strat_frac: float) -> tuple[float, int]:
+    """The tightest of the fixed, the strategy and the trailing stop at entry, and its reason."""
     stop = math.nan
     reason = R_STOP
     if risk[0] > 0.0:
@@ -49,34 +47,22 @@ def _stop_price(
         if stop != stop or side * (candidate - stop) > 0.0:
             stop = candidate
     if risk[7] > 0.0:
-        candidate = extreme * (1.0 - side * risk[7] / 100.0)
+        candidate = entry * (1.0 - side * risk[7] / 100.0)
         if stop != stop or side * (candidate - stop) > 0.0:
             stop = candidate
             reason = R_TRAIL
     return stop, reason
 
 
-@njit(cache=True)
-def _stop_fill(stop: float, side: float, open_: float, high: float, low: float) -> float:
-    """Where a stop fills on this bar: the open when the bar opens through it, else the stop, else NaN."""
-    if side * (open_ - stop) <= 0.0:
-        return open_
-    if (side > 0.0 and low <= stop) or (side < 0.0 and high >= stop):
-        return stop
-    return math.nan
+@njit(cache=True, inline="always")
+def _tier_target(risk: np.ndarray, tier: int, entry: float, side: float) -> float:
+    """The price of take-profit ``tier``, or NaN when it and the later tiers are off."""
+    if tier >= 3 or risk[1 + 2 * tier] <= 0.0:
+        return math.nan
+    return entry * (1.0 + side * risk[1 + 2 * tier] / 100.0)
 
 
-@njit(cache=True)
-def _target_fill(target: float, side: float, open_: float, high: float, low: float) -> float:
-    """Where a take-profit fills on this bar: the open when it opens beyond it, else the target, else NaN."""
-    if side * (open_ - target) >= 0.0:
-        return open_
-    if (side > 0.0 and high >= target) or (side < 0.0 and low <= target):
-        return target
-    return math.nan
-
-
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _close_trade(
     acc: np.ndarray, record: bool, trades: np.ndarray, entry_bar: int, exit_bar: int, side: float,
     entry_price: float, size: float, exit_value: float, pnl: float, fees: float, reason: int, fills: int,
@@ -114,7 +100,7 @@ def _close_trade(
 
 @njit(cache=True)
 def simulate_nb(
-    ts: np.ndarray,
+    new_day: np.ndarray,
     open_: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
@@ -130,7 +116,8 @@ def simulate_nb(
 ) -> int:
     """Simulate one combination; write its KPIs into ``kpis`` and return the number of trades.
 
-    ``risk`` holds the risk parameters in ``RISK_NAMES`` order and ``cfg`` the run configuration. With
+    ``new_day[t]`` is True when bar ``t`` starts a new UTC day (see :func:`day_starts`). ``risk`` holds
+    the risk parameters in ``RISK_NAMES`` order and ``cfg`` the run configuration. With
     ``record``, ``trades`` (rows of ``TRADE_FIELDS``, at least ``len(close) // 2 + 1`` rows) and
     ``equity_out`` (the equity at each close) are filled.
     """
@@ -152,24 +139,46 @@ def simulate_nb(
     entry_bar = 0
     entry_fees = 0.0
     extreme = 0.0  # best price since entry, for the trailing stop
-    strat_frac = math.nan
+    trail = risk[7] / 100.0
+    stop_level = math.nan  # the tightest stop (fixed, strategy or trailing); NaN: none
+    stop_reason = R_STOP
+    next_target = math.nan  # the next take-profit tier's price; NaN: none left
     tiers_done = 0
     exit_pnl = 0.0  # realised P&L of the exit fills so far, after their fees
     exit_value = 0.0  # sum of exit fill value, for the average exit price
     exit_fills = 0
 
+    # Equity statistics. Flat bars leave equity unchanged (a zero return), so they cost nothing here.
     prev_equity = init_cash
     peak = init_cash
-    max_dd = 0.0
-    ret_mean = 0.0
-    ret_m2 = 0.0
+    lowest_ratio = 1.0  # the lowest equity / running peak so far
+    ret_sum = 0.0
+    ret_sq = 0.0
     down_sq = 0.0
     bars_in_market = 0
-    day = ts[0] // _NANOS_PER_DAY if n > 0 else 0
     day_start_equity = init_cash
     worst_day = 0.0
+    fills_before = 0
+    reason = R_SIGNAL
+    signal = 0
+    price = 0.0
+    signal_bar = 0
+    px = 0.0
+    fill = 0.0
+    qty = 0.0
 
+    entry_mask = LONG_ENTRY | SHORT_ENTRY if allow_short else LONG_ENTRY
     for t in range(n):
+        if side == 0.0:
+            # Fast path: flat, and no entry acts on this bar, so equity and all statistics stand still.
+            acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
+            if (acting & entry_mask) == 0:
+                if record:
+                    equity_out[t] = cash
+                if new_day[t]:
+                    worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
+                    day_start_equity = prev_equity
+                continue
         # Orders in time order: the pending signal at the open (next_open), intrabar exits on high/low
         # (stops before targets), then the signal at the close (close mode). In close mode a bar with an
         # intrabar exit ignores its own signal, as vectorbt does (one order per bar).
@@ -179,8 +188,15 @@ def simulate_nb(
                 if side == 0.0:
                     continue
                 fills_before = exit_fills
-                stop, reason = _stop_price(entry_price, extreme, side, risk, strat_frac)
-                px = _stop_fill(stop, side, open_[t], high[t], low[t]) if stop == stop else math.nan
+                bar_open = open_[t]
+                bar_high = high[t]
+                bar_low = low[t]
+                px = math.nan
+                if stop_level == stop_level:
+                    if side * (bar_open - stop_level) <= 0.0:
+                        px = bar_open
+                    elif (bar_low <= stop_level) if side > 0.0 else (bar_high >= stop_level):
+                        px = stop_level
                 if px == px:
                     fill = px * (1.0 - side * slip)
                     exit_pnl += side * size * (fill - entry_price) - size * fill * fee
@@ -188,29 +204,26 @@ def simulate_nb(
                     cash += side * size * fill - size * fill * fee
                     exit_fills += 1
                     size = 0.0
-                else:
-                    for k in range(tiers_done, 3):
-                        pct = risk[1 + 2 * k]
-                        if pct <= 0.0:
-                            break
-                        px = _target_fill(
-                            entry_price * (1.0 + side * pct / 100.0), side, open_[t], high[t], low[t]
-                        )
-                        if px != px:
-                            break
-                        qty = min(size, initial_size * risk[2 + 2 * k])
-                        if size - qty <= initial_size * _EPS:
-                            qty = size
-                        fill = px * (1.0 - side * slip)
-                        exit_pnl += side * qty * (fill - entry_price) - qty * fill * fee
-                        exit_value += qty * fill
-                        cash += side * qty * fill - qty * fill * fee
-                        exit_fills += 1
-                        size -= qty
-                        tiers_done = k + 1
-                        reason = R_TP0 + k
-                        if size == 0.0:
-                            break
+                    reason = stop_reason
+                while next_target == next_target and size > 0.0:
+                    if side * (bar_open - next_target) >= 0.0:
+                        px = bar_open
+                    elif (bar_high >= next_target) if side > 0.0 else (bar_low <= next_target):
+                        px = next_target
+                    else:
+                        break
+                    qty = min(size, initial_size * risk[2 + 2 * tiers_done])
+                    if size - qty <= initial_size * _EPS:
+                        qty = size
+                    fill = px * (1.0 - side * slip)
+                    exit_pnl += side * qty * (fill - entry_price) - qty * fill * fee
+                    exit_value += qty * fill
+                    cash += side * qty * fill - qty * fill * fee
+                    exit_fills += 1
+                    size -= qty
+                    reason = R_TP0 + tiers_done
+                    tiers_done += 1
+                    next_target = _tier_target(risk, tiers_done, entry_price, side)
                 exited_intrabar = exit_fills > fills_before
                 if size == 0.0:
                     _close_trade(
@@ -218,8 +231,12 @@ def simulate_nb(
                         exit_pnl - entry_fees, entry_fees + exit_value * fee, reason, exit_fills,
                     )  # fmt: skip
                     side = 0.0
-                else:
-                    extreme = max(extreme, high[t]) if side > 0.0 else min(extreme, low[t])
+                elif trail > 0.0 and side * ((bar_high if side > 0.0 else bar_low) - extreme) > 0.0:
+                    extreme = bar_high if side > 0.0 else bar_low
+                    candidate = extreme * (1.0 - side * trail)
+                    if stop_level != stop_level or side * (candidate - stop_level) > 0.0:
+                        stop_level = candidate
+                        stop_reason = R_TRAIL
                 continue
 
             if phase == 0:
@@ -235,7 +252,7 @@ def simulate_nb(
                 price = close[t]
                 signal_bar = t
 
-            if (side > 0.0 and signal & LONG_EXIT) or (side < 0.0 and signal & SHORT_EXIT):
+            if (side > 0.0 and (signal & LONG_EXIT) != 0) or (side < 0.0 and (signal & SHORT_EXIT) != 0):
                 fill = price * (1.0 - side * slip)
                 exit_pnl += side * size * (fill - entry_price) - size * fill * fee
                 exit_value += size * fill
@@ -249,9 +266,9 @@ def simulate_nb(
                 size = 0.0
             if side == 0.0:
                 new_side = 0.0
-                if signal & LONG_ENTRY:
+                if (signal & LONG_ENTRY) != 0:
                     new_side = 1.0
-                elif allow_short and signal & SHORT_ENTRY:
+                elif allow_short and (signal & SHORT_ENTRY) != 0:
                     new_side = -1.0
                 if new_side != 0.0:
                     invest = min(trade_fraction * cash, cash - min_reserve * cash)
@@ -266,33 +283,34 @@ def simulate_nb(
                         entry_fees = qty * fill * fee
                         cash -= side * qty * fill + entry_fees
                         extreme = fill
-                        strat_frac = stop_frac[signal_bar]
+                        stop_level, stop_reason = _initial_stop(fill, side, risk, stop_frac[signal_bar])
                         tiers_done = 0
+                        next_target = _tier_target(risk, 0, fill, side)
                         exit_pnl = 0.0
                         exit_value = 0.0
                         exit_fills = 0
 
         # Mark to market at the close and accumulate this bar's KPIs.
-        equity = cash + side * size * close[t]
+        equity = cash
         if side != 0.0:
+            equity += side * size * close[t]
             bars_in_market += 1
         if record:
             equity_out[t] = equity
-        bar_day = ts[t] // _NANOS_PER_DAY
-        if bar_day != day:
+        if new_day[t]:
             worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
             day_start_equity = prev_equity
-            day = bar_day
-        ret = equity / prev_equity - 1.0 if prev_equity > 0.0 else 0.0
-        delta = ret - ret_mean
-        ret_mean += delta / (t + 1)
-        ret_m2 += delta * (ret - ret_mean)
-        if ret < 0.0:
-            down_sq += ret * ret
-        prev_equity = equity
+        # Branch-free on purpose: the sign of a return is a coin flip for the branch predictor.
+        if prev_equity > 0.0:
+            ret = equity / prev_equity - 1.0
+            ret_sum += ret
+            ret_sq += ret * ret
+            loss = min(ret, 0.0)
+            down_sq += loss * loss
         peak = max(peak, equity)
-        if peak > 0.0:
-            max_dd = max(max_dd, 1.0 - equity / peak)
+        if equity < lowest_ratio * peak:  # a new deepest drawdown: rare, so the division is too
+            lowest_ratio = equity / peak
+        prev_equity = equity
 
     if side != 0.0:  # still open at the end: a trade marked at the last close, without exit costs
         value = exit_value + size * close[n - 1]
@@ -303,17 +321,18 @@ def simulate_nb(
         )  # fmt: skip
     if n > 0:
         worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
+    max_dd = 1.0 - lowest_ratio
     _write_kpis(
-        kpis, acc, n, ts, init_cash, prev_equity, max_dd, ret_mean, ret_m2, down_sq, bars_in_market,
-        cfg[CFG_PERIODS_PER_YEAR], worst_day,
+        kpis, acc, n, cfg[CFG_YEARS], init_cash, prev_equity, max_dd, ret_sum, ret_sq, down_sq,
+        bars_in_market, cfg[CFG_PERIODS_PER_YEAR], worst_day,
     )  # fmt: skip
     return int(acc[A_TRADES])
 
 
 @njit(cache=True)
 def _write_kpis(
-    kpis: np.ndarray, acc: np.ndarray, n: int, ts: np.ndarray, init_cash: float, final_equity: float,
-    max_dd: float, ret_mean: float, ret_m2: float, down_sq: float, bars_in_market: int,
+    kpis: np.ndarray, acc: np.ndarray, n: int, years: float, init_cash: float, final_equity: float,
+    max_dd: float, ret_sum: float, ret_sq: float, down_sq: float, bars_in_market: int,
     periods_per_year: float, worst_day: float,
 ) -> None:  # fmt: skip
     """Turn the accumulators into the KPI vector (``KPI_NAMES`` order). Undefined figures are NaN."""
@@ -322,13 +341,15 @@ def _write_kpis(
     losses = trades - wins
     growth = final_equity / init_cash
     kpis[0] = 100.0 * (growth - 1.0)
-    years = (ts[n - 1] - ts[0]) / (365.25 * _NANOS_PER_DAY) if n > 1 else 0.0
     kpis[1] = 100.0 * (growth ** (1.0 / years) - 1.0) if years > 0.0 and growth > 0.0 else math.nan
-    std = math.sqrt(ret_m2 / (n - 1)) if n > 1 else math.nan
+    mean = ret_sum / n if n > 0 else math.nan
+    # Sum of squares around the mean, from raw sums; per-bar returns are small, so nothing cancels badly.
+    centred = max(ret_sq - ret_sum * mean, 0.0) if n > 0 else math.nan
+    std = math.sqrt(centred / (n - 1)) if n > 1 else math.nan
     annual = math.sqrt(periods_per_year)
-    kpis[2] = ret_mean / std * annual if std > 0.0 else math.nan
+    kpis[2] = mean / std * annual if std > 0.0 else math.nan
     downside = math.sqrt(down_sq / n) if n > 0 else math.nan
-    kpis[3] = ret_mean / downside * annual if downside > 0.0 else math.nan
+    kpis[3] = mean / downside * annual if downside > 0.0 else math.nan
     kpis[5] = 100.0 * max_dd
     kpis[4] = kpis[1] / kpis[5] if kpis[5] > 0.0 else math.nan
     kpis[6] = 100.0 * wins / trades if trades > 0 else math.nan

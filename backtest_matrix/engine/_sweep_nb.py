@@ -21,15 +21,17 @@ __all__ = ["sweep_nb"]
 _f8 = types.float64[::1]
 _f8_2d = types.float64[:, ::1]
 _i8 = types.int64[::1]
+_b1 = types.boolean[::1]
 
 
 @njit(
-    _f8_2d(_i8, _f8, _f8, _f8, _f8, _f8, _f8_2d, _i8, _f8_2d, _f8, SIGNALS_FUNCTION_TYPE),
+    _f8_2d(_i8, _b1, _f8, _f8, _f8, _f8, _f8, _f8_2d, _i8, _f8_2d, _f8, SIGNALS_FUNCTION_TYPE),
     parallel=True,
     cache=True,
 )
 def sweep_nb(
     ts: np.ndarray,
+    new_day: np.ndarray,
     open_: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
@@ -56,18 +58,7 @@ def sweep_nb(
         signals_fn(ts, open_, high, low, close, volume, group_params[g], flags, stop_frac)
         for j in range(group_starts[g], group_starts[g + 1]):
             simulate_nb(
-                ts,
-                open_,
-                high,
-                low,
-                close,
-                flags,
-                stop_frac,
-                risk[j],
-                cfg,
-                out[j],
-                False,
-                no_trades,
+                new_day, open_, high, low, close, flags, stop_frac, risk[j], cfg, out[j], False, no_trades,
                 no_equity,
-            )
+            )  # fmt: skip
     return out

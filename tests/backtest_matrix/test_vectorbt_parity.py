@@ -135,16 +135,17 @@ def test_next_open_checks_stops_on_the_entry_bar_where_vectorbt_does_not() -> No
 
 def _next_open_long(bars: pd.DataFrame, entries: np.ndarray, stop: float) -> pd.DataFrame:
     """The engine's trades for a hand-made entry signal, through the same kernel the strategies use."""
+    from backtest_matrix.engine._backtest import day_starts, engine_config_array
     from backtest_matrix.engine._layout import N_KPIS, N_TRADE_FIELDS, TRADE_FIELDS
     from backtest_matrix.engine._simulate_nb import simulate_nb
 
     ts, open_, high, low, close, _ = bar_arrays(bars)
     flags = np.where(entries, LONG_ENTRY, 0).astype(np.int8)
     risk = EMA_CROSS.split(EMA_CROSS.resolve({"stop_loss_pct": stop * 100}))[1]
-    cfg = EngineConfig(fill="next_open", init_cash=100.0).to_array(252.0)
+    cfg = engine_config_array(EngineConfig(fill="next_open", init_cash=100.0), ts)
     trades = np.empty((len(close) + 1, N_TRADE_FIELDS))
     count = simulate_nb(
-        ts, open_, high, low, close, flags, np.full(len(close), np.nan), risk, cfg, np.empty(N_KPIS), True,
+        day_starts(ts), open_, high, low, close, flags, np.full(len(close), np.nan), risk, cfg, np.empty(N_KPIS), True,
         trades, np.empty(len(close)),
     )  # fmt: skip
     return pd.DataFrame(trades[:count], columns=list(TRADE_FIELDS))
