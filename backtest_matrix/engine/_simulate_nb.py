@@ -57,9 +57,8 @@ def _initial_stop(entry: float, side: float, risk: np.ndarray, strat_frac: float
 @njit(cache=True, inline="always")
 def _tier_target(risk: np.ndarray, tier: int, entry: float, side: float) -> float:
     """The price of take-profit ``tier``, or NaN when it and the later tiers are off."""
-    if tier >= 3 or risk[1 + 2 * tier] <= 0.0:
-        return math.nan
-    return entry * (1.0 + side * risk[1 + 2 * tier] / 100.0)
+    pct: float = risk[1 + 2 * tier] if tier < 3 else 0.0
+    return entry * (1.0 + side * pct / 100.0) if pct > 0.0 else math.nan
 
 
 @njit(cache=True, inline="always")
@@ -160,12 +159,6 @@ def simulate_nb(
     worst_day = 0.0
     fills_before = 0
     reason = R_SIGNAL
-    signal = 0
-    price = 0.0
-    signal_bar = 0
-    px = 0.0
-    fill = 0.0
-    qty = 0.0
 
     entry_mask = LONG_ENTRY | SHORT_ENTRY if allow_short else LONG_ENTRY
     for t in range(n):
