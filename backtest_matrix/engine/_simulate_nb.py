@@ -244,6 +244,8 @@ def simulate_nb(
                 signal = flags[t]
                 price = close[t]
                 signal_bar = t
+            if signal == 0:
+                continue
 
             if (side > 0.0 and (signal & LONG_EXIT) != 0) or (side < 0.0 and (signal & SHORT_EXIT) != 0):
                 fill = price * (1.0 - side * slip)
