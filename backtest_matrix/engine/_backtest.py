@@ -264,7 +264,8 @@ def _combination_matrix(cls: type[Strategy], combinations: pd.DataFrame) -> np.n
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise StrategyError(
-                f"sweep of {cls.name}: row {row}: {param.name}={float(values[row])!r} is outside {param.kind} "
+                f"sweep of {cls.name}: row {row}: {param.name}={float(values[row])!r} "
+                f"is outside {param.kind} "
                 f"[{param.low:g}, {param.high:g}]"
                 + (f" choices {list(param.choices)}" if param.choices else "")
             )
