@@ -5,12 +5,20 @@ See docs/engine.md for the exact fill, stop and sizing semantics.
 
 from __future__ import annotations
 
+from backtest_matrix.engine._kernel_cache import invalidate_stale_kernel_caches
+
+invalidate_stale_kernel_caches()  # before any kernel module loads its cached machine code
+
+# ruff: noqa: E402 - the kernel modules must load after the cache check above
 from backtest_matrix.engine._backtest import (
     BacktestResult,
     EngineConfig,
     backtest,
     bar_arrays,
+    day_starts,
+    engine_config_array,
     periods_per_year,
+    span_years,
     sweep,
 )
 from backtest_matrix.engine._layout import EXIT_REASONS, KPI_NAMES, RISK_NAMES, TRADE_FIELDS
@@ -29,6 +37,9 @@ __all__ = [
     "EngineConfig",
     "backtest",
     "bar_arrays",
+    "day_starts",
+    "engine_config_array",
     "periods_per_year",
+    "span_years",
     "sweep",
 ]

@@ -55,6 +55,30 @@ def _initial_stop(entry: float, side: float, risk: np.ndarray, strat_frac: float
 
 
 @njit(cache=True, inline="always")
+def _trail(
+    side: float, bar_high: float, bar_low: float, trail: float, extreme: float, stop_level: float, reason: int
+) -> tuple[float, float, int]:
+    """Move the best price and, when tighter, the trailing stop, after a bar was checked."""
+    best = bar_high if side > 0.0 else bar_low
+    if trail > 0.0 and side * (best - extreme) > 0.0:
+        extreme = best
+        candidate = extreme * (1.0 - side * trail)
+        if stop_level != stop_level or side * (candidate - stop_level) > 0.0:
+            return extreme, candidate, R_TRAIL
+    return extreme, stop_level, reason
+
+
+@njit(cache=True, inline="always")
+def _touched(
+    side: float, bar_open: float, bar_high: float, bar_low: float, stop: float, target: float
+) -> bool:
+    """Whether the bar reaches the stop or the next target (NaN levels never do)."""
+    if side > 0.0:
+        return bar_open <= stop or bar_low <= stop or bar_open >= target or bar_high >= target
+    return bar_open >= stop or bar_high >= stop or bar_open <= target or bar_low <= target
+
+
+@njit(cache=True, inline="always")
 def _tier_target(risk: np.ndarray, tier: int, entry: float, side: float) -> float:
     """The price of take-profit ``tier``, or NaN when it and the later tiers are off."""
     pct: float = risk[1 + 2 * tier] if tier < 3 else 0.0
@@ -149,14 +173,14 @@ def simulate_nb(
 
     # Equity statistics. Flat bars leave equity unchanged (a zero return), so they cost nothing here.
     prev_equity = init_cash
-    peak = init_cash
+    peak = -math.inf  # the running peak of equity at the closes
     lowest_ratio = 1.0  # the lowest equity / running peak so far
     ret_sum = 0.0
     ret_sq = 0.0
     down_sq = 0.0
     bars_in_market = 0
     day_start_equity = init_cash
-    worst_day = 0.0
+    worst_day = math.inf
     fills_before = 0
     reason = R_SIGNAL
 
@@ -166,17 +190,30 @@ def simulate_nb(
             # Fast path: flat, and no entry acts on this bar, so equity and all statistics stand still.
             acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
             if (acting & entry_mask) == 0:
+                peak = max(peak, cash)
                 if record:
                     equity_out[t] = cash
                 if new_day[t]:
                     worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
                     day_start_equity = prev_equity
                 continue
+            quiet = False
+        else:
+            # Fast path: in a position that no signal, stop or target touches on this bar.
+            acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
+            exit_mask = LONG_EXIT if side > 0.0 else SHORT_EXIT
+            quiet = (acting & exit_mask) == 0 and not _touched(
+                side, open_[t], high[t], low[t], stop_level, next_target
+            )
+            if quiet:
+                extreme, stop_level, stop_reason = _trail(
+                    side, high[t], low[t], trail, extreme, stop_level, stop_reason
+                )
         # Orders in time order: the pending signal at the open (next_open), intrabar exits on high/low
         # (stops before targets), then the signal at the close (close mode). In close mode a bar with an
         # intrabar exit ignores its own signal, as vectorbt does (one order per bar).
         exited_intrabar = False
-        for phase in range(3):
+        for phase in range(0 if quiet else 3):
             if phase == 1:
                 if side == 0.0:
                     continue
@@ -224,12 +261,10 @@ def simulate_nb(
                         exit_pnl - entry_fees, entry_fees + exit_value * fee, reason, exit_fills,
                     )  # fmt: skip
                     side = 0.0
-                elif trail > 0.0 and side * ((bar_high if side > 0.0 else bar_low) - extreme) > 0.0:
-                    extreme = bar_high if side > 0.0 else bar_low
-                    candidate = extreme * (1.0 - side * trail)
-                    if stop_level != stop_level or side * (candidate - stop_level) > 0.0:
-                        stop_level = candidate
-                        stop_reason = R_TRAIL
+                else:
+                    extreme, stop_level, stop_reason = _trail(
+                        side, bar_high, bar_low, trail, extreme, stop_level, stop_reason
+                    )
                 continue
 
             if phase == 0:

@@ -20,8 +20,10 @@ RISK_PARAMS: tuple[Param, ...] = (
     Param(
         "exit_tp1_fraction", "float", 0.01, 1.0, 1.0, doc="Share of the initial position closed at tier 1."
     ),
-    Param("exit_tp2_pct", "float", 0.0, 200.0, 0.0, doc="Third take-profit distance, in %; closes the rest."),
-    Param("exit_tp2_fraction", "float", 0.01, 1.0, 1.0, doc="Share closed at tier 2 (the rest always goes)."),
+    Param("exit_tp2_pct", "float", 0.0, 200.0, 0.0, doc="Third take-profit distance, in %."),
+    Param(
+        "exit_tp2_fraction", "float", 0.01, 1.0, 1.0, doc="Share of the initial position closed at tier 2."
+    ),
     Param("exit_trailing_stop_pct", "float", 0.0, 50.0, 0.0, doc="Trailing stop below the best price, in %."),
     Param("trade_fraction", "float", 0.01, 1.0, 1.0, doc="Share of equity put into each new position."),
 )

@@ -145,7 +145,7 @@ def _next_open_long(bars: pd.DataFrame, entries: np.ndarray, stop: float) -> pd.
     cfg = engine_config_array(EngineConfig(fill="next_open", init_cash=100.0), ts)
     trades = np.empty((len(close) + 1, N_TRADE_FIELDS))
     count = simulate_nb(
-        day_starts(ts), open_, high, low, close, flags, np.full(len(close), np.nan), risk, cfg, np.empty(N_KPIS), True,
-        trades, np.empty(len(close)),
+        day_starts(ts), open_, high, low, close, flags, np.full(len(close), np.nan), risk, cfg,
+        np.empty(N_KPIS), True, trades, np.empty(len(close)),
     )  # fmt: skip
     return pd.DataFrame(trades[:count], columns=list(TRADE_FIELDS))
