@@ -225,11 +225,11 @@ def sweep(
     own_sorted = own[order]
     starts = np.flatnonzero(np.r_[True, np.any(own_sorted[1:] != own_sorted[:-1], axis=1)])
     group_params = np.ascontiguousarray(own_sorted[starts])
-    group_starts = np.append(starts, len(order)).astype(np.int64)
+    tasks = sweep_tasks(np.append(starts, len(order)))
     ts, open_, high, low, close, volume = bar_arrays(bars)
     cfg = engine_config_array(config, ts)
     kpis_sorted = sweep_nb(
-        ts, day_starts(ts), open_, high, low, close, volume, group_params, group_starts,
+        ts, day_starts(ts), open_, high, low, close, volume, group_params, tasks,
         np.ascontiguousarray(risk[order]), cfg, cls.signals_nb,
     )  # fmt: skip
     kpis = np.empty_like(kpis_sorted)
@@ -237,6 +237,20 @@ def sweep(
     names = [param.name for param in cls.space()]
     result = pd.DataFrame(matrix, columns=names, index=combinations.index)
     return pd.concat([result, pd.DataFrame(kpis, columns=list(KPI_NAMES), index=combinations.index)], axis=1)
+
+
+def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64) -> np.ndarray:
+    """Split groups (rows ``group_bounds[g]:group_bounds[g + 1]``) into tasks of at most ``max_rows`` rows.
+
+    Returns an int64 array of ``(group, start, stop)`` rows, in order.
+    """
+    sizes = np.diff(group_bounds)
+    chunks = -(-sizes // max_rows)  # ceil
+    group = np.repeat(np.arange(len(sizes)), chunks)
+    first_task = np.repeat(np.cumsum(chunks) - chunks, chunks)
+    start = group_bounds[group] + (np.arange(len(group)) - first_task) * max_rows
+    stop = np.minimum(start + max_rows, group_bounds[group + 1])
+    return np.ascontiguousarray(np.column_stack([group, start, stop]).astype(np.int64))
 
 
 def _combination_matrix(cls: type[Strategy], combinations: pd.DataFrame) -> np.ndarray:

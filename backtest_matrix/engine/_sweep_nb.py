@@ -25,7 +25,9 @@ _b1 = types.boolean[::1]
 
 
 @njit(
-    _f8_2d(_i8, _b1, _f8, _f8, _f8, _f8, _f8, _f8_2d, _i8, _f8_2d, _f8, SIGNALS_FUNCTION_TYPE),
+    _f8_2d(
+        _i8, _b1, _f8, _f8, _f8, _f8, _f8, _f8_2d, types.int64[:, ::1], _f8_2d, _f8, SIGNALS_FUNCTION_TYPE
+    ),
     parallel=True,
     cache=True,
 )
@@ -38,25 +40,26 @@ def sweep_nb(
     close: np.ndarray,
     volume: np.ndarray,
     group_params: np.ndarray,
-    group_starts: np.ndarray,
+    tasks: np.ndarray,
     risk: np.ndarray,
     cfg: np.ndarray,
     signals_fn: Callable[..., None],
 ) -> np.ndarray:
     """KPIs (rows of ``KPI_NAMES``) for each row of ``risk``.
 
-    Rows ``group_starts[g]:group_starts[g + 1]`` of ``risk`` share the strategy parameters
-    ``group_params[g]``.
+    Each task ``(g, start, stop)`` runs rows ``start:stop`` of ``risk``, which share the strategy
+    parameters ``group_params[g]``. A large group is split into several tasks, so that threads stay
+    balanced when few groups have many rows; each task computes its group's signals itself.
     """
     n = close.shape[0]
     out = np.empty((risk.shape[0], N_KPIS))
     no_trades = np.empty((0, N_TRADE_FIELDS))
     no_equity = np.empty(0)
-    for g in prange(group_params.shape[0]):
+    for task in prange(tasks.shape[0]):
         flags = np.empty(n, np.int8)
         stop_frac = np.empty(n)
-        signals_fn(ts, open_, high, low, close, volume, group_params[g], flags, stop_frac)
-        for j in range(group_starts[g], group_starts[g + 1]):
+        signals_fn(ts, open_, high, low, close, volume, group_params[tasks[task, 0]], flags, stop_frac)
+        for j in range(tasks[task, 1], tasks[task, 2]):
             simulate_nb(
                 new_day, open_, high, low, close, flags, stop_frac, risk[j], cfg, out[j], False, no_trades,
                 no_equity,

@@ -169,3 +169,13 @@ def _mtf_flags(bars: pd.DataFrame, params: np.ndarray) -> np.ndarray:
         ts, open_, high, low, close, volume, params, flags, np.empty(len(close))
     )
     return flags
+
+
+def test_sweep_tasks_cover_every_row_once_in_bounded_chunks() -> None:
+    from backtest_matrix.engine._backtest import sweep_tasks
+
+    bounds = np.array([0, 3, 3 + 130, 3 + 130 + 64])
+    tasks = sweep_tasks(bounds, max_rows=64)
+    assert tasks.tolist() == [[0, 0, 3], [1, 3, 67], [1, 67, 131], [1, 131, 133], [2, 133, 197]]
+    covered = np.concatenate([np.arange(start, stop) for _, start, stop in tasks])
+    assert np.array_equal(covered, np.arange(bounds[-1]))
