@@ -173,7 +173,7 @@ def simulate_nb(
 
     # Equity statistics. Flat bars leave equity unchanged (a zero return), so they cost nothing here.
     prev_equity = init_cash
-    peak = -math.inf  # the running peak of equity at the closes
+    peak = -math.inf  # the running peak of equity at the closes (set below when bar 0 ends flat)
     lowest_ratio = 1.0  # the lowest equity / running peak so far
     ret_sum = 0.0
     ret_sq = 0.0
@@ -185,18 +185,26 @@ def simulate_nb(
     reason = R_SIGNAL
 
     entry_mask = LONG_ENTRY | SHORT_ENTRY if allow_short else LONG_ENTRY
-    for t in range(n):
+    # Flat bars skip the statistics below; their equity is the cash, which the bar that went flat already
+    # counted, except for the flat bars at the start: their equity, the initial cash, is the first peak.
+    if n > 0 and (not fill_close or (flags[0] & entry_mask) == 0):
+        peak = init_cash
+    t = 0
+    while t < n:
         if side == 0.0:
-            # Fast path: flat, and no entry acts on this bar, so equity and all statistics stand still.
-            acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
-            if (acting & entry_mask) == 0:
-                peak = max(peak, cash)
+            # Fast path: skip flat bars on which no entry acts; equity and all statistics stand still.
+            while t < n:
+                acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
+                if (acting & entry_mask) != 0:
+                    break
                 if record:
                     equity_out[t] = cash
                 if new_day[t]:
                     worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
                     day_start_equity = prev_equity
-                continue
+                t += 1
+            if t == n:
+                break
             quiet = False
         else:
             # Fast path: in a position that no signal, stop or target touches on this bar.
@@ -341,6 +349,7 @@ def simulate_nb(
         if equity < lowest_ratio * peak:  # a new deepest drawdown: rare, so the division is too
             lowest_ratio = equity / peak
         prev_equity = equity
+        t += 1
 
     if side != 0.0:  # still open at the end: a trade marked at the last close, without exit costs
         value = exit_value + size * close[n - 1]

@@ -28,14 +28,16 @@ def ema_cross_signals_nb(
     """EMAs seeded with the first close (pandas ``ewm(span, adjust=False)``); crosses from bar ``slow`` on."""
     alpha_fast = 2.0 / (params[0] + 1.0)
     alpha_slow = 2.0 / (params[1] + 1.0)
+    decay_fast = 1.0 - alpha_fast
+    decay_slow = 1.0 - alpha_slow
     warmup = int(params[1])
     fast = close[0]
     slow = close[0]
     previous = 0.0
     for t in range(close.shape[0]):
         if t > 0:
-            fast += alpha_fast * (close[t] - fast)
-            slow += alpha_slow * (close[t] - slow)
+            fast = decay_fast * fast + alpha_fast * close[t]
+            slow = decay_slow * slow + alpha_slow * close[t]
         spread = fast - slow
         signal = 0
         if t >= warmup:
