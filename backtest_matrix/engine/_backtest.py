@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -225,7 +226,7 @@ def sweep(
     own_sorted = own[order]
     starts = np.flatnonzero(np.r_[True, np.any(own_sorted[1:] != own_sorted[:-1], axis=1)])
     group_params = np.ascontiguousarray(own_sorted[starts])
-    tasks = sweep_tasks(np.append(starts, len(order)))
+    tasks = sweep_tasks(np.append(starts, len(order)), threads=numba.get_num_threads())
     ts, open_, high, low, close, volume = bar_arrays(bars)
     cfg = engine_config_array(config, ts)
     kpis_sorted = sweep_nb(
@@ -239,18 +240,25 @@ def sweep(
     return pd.concat([result, pd.DataFrame(kpis, columns=list(KPI_NAMES), index=combinations.index)], axis=1)
 
 
-def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64) -> np.ndarray:
-    """Split groups (rows ``group_bounds[g]:group_bounds[g + 1]``) into tasks of at most ``max_rows`` rows.
+def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) -> np.ndarray:
+    """Split groups (rows ``group_bounds[g]:group_bounds[g + 1]``) into ``(group, start, stop)`` tasks.
 
-    Returns an int64 array of ``(group, start, stop)`` rows, in order.
+    A task has at most ``max_rows`` rows, and a group with enough rows is cut into at least ``threads``
+    tasks. Tasks are ordered chunk by chunk across the groups (first chunks of all groups, then second
+    chunks, ...), so that numba's static split of the task list hands every thread a similar mix of cheap
+    and expensive groups.
     """
     sizes = np.diff(group_bounds)
-    chunks = -(-sizes // max_rows)  # ceil
+    chunks = np.maximum(-(-sizes // max_rows), np.minimum(sizes, threads))
+    rows_per_chunk = -(-sizes // np.maximum(chunks, 1))
     group = np.repeat(np.arange(len(sizes)), chunks)
-    first_task = np.repeat(np.cumsum(chunks) - chunks, chunks)
-    start = group_bounds[group] + (np.arange(len(group)) - first_task) * max_rows
-    stop = np.minimum(start + max_rows, group_bounds[group + 1])
-    return np.ascontiguousarray(np.column_stack([group, start, stop]).astype(np.int64))
+    index_in_group = np.arange(len(group)) - np.repeat(np.cumsum(chunks) - chunks, chunks)
+    start = group_bounds[group] + index_in_group * rows_per_chunk[group]
+    stop = np.minimum(start + rows_per_chunk[group], group_bounds[group + 1])
+    keep = start < stop
+    tasks = np.column_stack([group, start, stop])[keep]
+    order = np.lexsort((tasks[:, 0], index_in_group[keep]))
+    return np.ascontiguousarray(tasks[order].astype(np.int64))
 
 
 def _combination_matrix(cls: type[Strategy], combinations: pd.DataFrame) -> np.ndarray:

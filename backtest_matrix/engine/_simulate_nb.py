@@ -36,18 +36,20 @@ N_ACC = 10
 
 
 @njit(cache=True, inline="always")
-def _initial_stop(entry: float, side: float, risk: np.ndarray, strat_frac: float) -> tuple[float, int]:
+def _initial_stop(
+    entry: float, side: float, stop_loss: float, trail: float, strat_frac: float
+) -> tuple[float, int]:
     """The tightest of the fixed, the strategy and the trailing stop at entry, and its reason."""
     stop = math.nan
     reason = R_STOP
-    if risk[0] > 0.0:
-        stop = entry * (1.0 - side * risk[0] / 100.0)
+    if stop_loss > 0.0:
+        stop = entry * (1.0 - side * stop_loss)
     if strat_frac == strat_frac and strat_frac > 0.0:
         candidate = entry * (1.0 - side * strat_frac)
         if stop != stop or side * (candidate - stop) > 0.0:
             stop = candidate
-    if risk[7] > 0.0:
-        candidate = entry * (1.0 - side * risk[7] / 100.0)
+    if trail > 0.0:
+        candidate = entry * (1.0 - side * trail)
         if stop != stop or side * (candidate - stop) > 0.0:
             stop = candidate
             reason = R_TRAIL
@@ -79,10 +81,10 @@ def _touched(
 
 
 @njit(cache=True, inline="always")
-def _tier_target(risk: np.ndarray, tier: int, entry: float, side: float) -> float:
-    """The price of take-profit ``tier``, or NaN when it and the later tiers are off."""
-    pct: float = risk[1 + 2 * tier] if tier < 3 else 0.0
-    return entry * (1.0 + side * pct / 100.0) if pct > 0.0 else math.nan
+def _tier_target(targets: tuple[float, float, float], tier: int, entry: float, side: float) -> float:
+    """The price of take-profit ``tier`` (distances as fractions), or NaN when it and later tiers are off."""
+    distance = targets[tier] if tier < 3 else 0.0
+    return entry * (1.0 + side * distance) if distance > 0.0 else math.nan
 
 
 @njit(cache=True, inline="always")
@@ -162,6 +164,9 @@ def simulate_nb(
     entry_bar = 0
     entry_fees = 0.0
     extreme = 0.0  # best price since entry, for the trailing stop
+    # Percentages as fractions, once per run: entries and exits then need no division.
+    stop_loss = risk[0] / 100.0
+    targets = (risk[1] / 100.0, risk[3] / 100.0, risk[5] / 100.0)
     trail = risk[7] / 100.0
     stop_level = math.nan  # the tightest stop (fixed, strategy or trailing); NaN: none
     stop_reason = R_STOP
@@ -261,7 +266,7 @@ def simulate_nb(
                     size -= qty
                     reason = R_TP0 + tiers_done
                     tiers_done += 1
-                    next_target = _tier_target(risk, tiers_done, entry_price, side)
+                    next_target = _tier_target(targets, tiers_done, entry_price, side)
                 exited_intrabar = exit_fills > fills_before
                 if size == 0.0:
                     _close_trade(
@@ -321,9 +326,11 @@ def simulate_nb(
                         entry_fees = qty * fill * fee
                         cash -= side * qty * fill + entry_fees
                         extreme = fill
-                        stop_level, stop_reason = _initial_stop(fill, side, risk, stop_frac[signal_bar])
+                        stop_level, stop_reason = _initial_stop(
+                            fill, side, stop_loss, trail, stop_frac[signal_bar]
+                        )
                         tiers_done = 0
-                        next_target = _tier_target(risk, 0, fill, side)
+                        next_target = _tier_target(targets, 0, fill, side)
                         exit_pnl = 0.0
                         exit_value = 0.0
                         exit_fills = 0

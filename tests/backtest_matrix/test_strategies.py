@@ -171,11 +171,15 @@ def _mtf_flags(bars: pd.DataFrame, params: np.ndarray) -> np.ndarray:
     return flags
 
 
-def test_sweep_tasks_cover_every_row_once_in_bounded_chunks() -> None:
+def test_sweep_tasks_cover_every_row_once_in_bounded_interleaved_chunks() -> None:
     from backtest_matrix.engine._backtest import sweep_tasks
 
     bounds = np.array([0, 3, 3 + 130, 3 + 130 + 64])
     tasks = sweep_tasks(bounds, max_rows=64)
-    assert tasks.tolist() == [[0, 0, 3], [1, 3, 67], [1, 67, 131], [1, 131, 133], [2, 133, 197]]
-    covered = np.concatenate([np.arange(start, stop) for _, start, stop in tasks])
+    assert tasks.tolist() == [[0, 0, 3], [1, 3, 47], [2, 133, 197], [1, 47, 91], [1, 91, 133]]
+    covered = np.sort(np.concatenate([np.arange(start, stop) for _, start, stop in tasks]))
     assert np.array_equal(covered, np.arange(bounds[-1]))
+    # two threads, four equal groups: each half of the task list holds one chunk of every group
+    tasks = sweep_tasks(np.arange(0, 33, 8), max_rows=64, threads=2)
+    assert tasks[:, 0].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert (tasks[:, 2] - tasks[:, 1]).tolist() == [4] * 8

@@ -153,7 +153,10 @@ DEFECTS = {
         ["LIVE_PARAMS.ema_cross.SP500.ema_slow must be a number, bool or string, got None"],
     ),
     "bad timeframe": (
-        ('"timeframe": "1d",\n            "exit_tp0_pct": 4.5', '"timeframe": "daily",\n            "exit_tp0_pct": 4.5'),
+        (
+            '"timeframe": "1d",\n            "exit_tp0_pct": 4.5',
+            '"timeframe": "daily",\n            "exit_tp0_pct": 4.5',
+        ),
         ["LIVE_PARAMS.rsi_reversion.SP500.timeframe must be a timeframe like", "got 'daily'"],
     ),
     "missing timeframe": (
