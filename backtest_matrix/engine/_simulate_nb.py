@@ -143,8 +143,8 @@ def simulate_nb(
 
     ``new_day[t]`` is True when bar ``t`` starts a new UTC day (see :func:`day_starts`). ``risk`` holds
     the risk parameters in ``RISK_NAMES`` order and ``cfg`` the run configuration. With
-    ``record``, ``trades`` (rows of ``TRADE_FIELDS``, at least ``len(close) // 2 + 1`` rows) and
-    ``equity_out`` (the equity at each close) are filled.
+    ``record``, ``trades`` (rows of ``TRADE_FIELDS``, at least ``len(close)`` rows, as a trade can open
+    and close within one bar) and ``equity_out`` (the equity at each close) are filled.
     """
     n = close.shape[0]
     fill_close = cfg[CFG_FILL] == FILL_CLOSE
