@@ -147,8 +147,7 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
 def check_reachable(engine: Engine) -> None:
     """Open one connection, turning a driver failure into a one-line ``WarehouseError``."""
     try:
-        with engine.connect():
-            pass
+        engine.connect().close()
     except DBAPIError as exc:
         if engine.dialect.name == "sqlite":
             fix = "check that the path names a writable SQLite database file"
