@@ -14,12 +14,15 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from tradeloop.errors import ProvenanceError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy and pandas are imported inside the functions that need them, so that `tradeloop --help` and other
+# light commands start without loading them.
 
 __all__ = [
     "NO_GIT",
@@ -84,6 +87,8 @@ def canonical_json(value: Any) -> str:
 
 def json_safe(value: Any) -> Any:
     """``value`` with NaN and inf replaced by ``None`` (JSON has no such numbers), recursively."""
+    import numpy as np
+
     if isinstance(value, float | np.floating):
         return float(value) if np.isfinite(value) else None
     if isinstance(value, dict):
@@ -94,6 +99,9 @@ def json_safe(value: Any) -> Any:
 
 
 def _default(value: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, datetime | pd.Timestamp):
@@ -113,6 +121,9 @@ def data_hash(bars: pd.DataFrame) -> str:
 
     The hash depends only on the values, not on the index resolution, column order or extra columns.
     """
+    import numpy as np
+    import pandas as pd
+
     missing = [c for c in _BAR_COLUMNS if c not in bars.columns]
     if missing:
         raise ProvenanceError(
