@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from tradeloop._atomic import atomic_write_bytes, atomic_write_text, file_lock, orphaned_temp_files
+from tradeloop._atomic import (
+    atomic_write_bytes,
+    atomic_write_text,
+    file_lock,
+    fsync_directory,
+    orphaned_temp_files,
+)
 from tradeloop._provenance import (
     NO_GIT,
     Provenance,
@@ -37,6 +43,7 @@ __all__ = [
     "config_hash",
     "data_hash",
     "file_lock",
+    "fsync_directory",
     "git_sha",
     "json_safe",
     "new_run_id",

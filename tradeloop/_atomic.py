@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "file_lock", "orphaned_temp_files"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "file_lock", "fsync_directory", "orphaned_temp_files"]
 
 
 def _temp_prefix(path: Path) -> str:
@@ -39,7 +39,8 @@ def file_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a directory's entries (a new or renamed file in it) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -69,7 +70,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tradeloop._atomic import file_lock
+from tradeloop._atomic import file_lock, fsync_directory
 from tradeloop._provenance import canonical_json, json_safe
 from tradeloop.errors import DataError
 
@@ -85,14 +85,6 @@ def _encode(record: Mapping[str, Any], position: int) -> bytes:
             f"result record #{position} needs a non-empty string {KEY!r} (the resume key), got {key!r}"
         )
     return (canonical_json(json_safe(dict(record))) + "\n").encode("utf-8")
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _end_of_last_complete_line(fd: int, size: int) -> int:
@@ -171,7 +163,7 @@ class ResultLog:
             finally:
                 os.close(fd)
             if created:
-                _fsync_directory(self.path.parent)
+                fsync_directory(self.path.parent)
 
     # -- reading ---------------------------------------------------------------------------------------
 
