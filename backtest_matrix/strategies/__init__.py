@@ -10,6 +10,7 @@ import importlib
 import pkgutil
 
 from backtest_matrix.strategies._base import (
+    Below,
     Param,
     Strategy,
     get_strategy,
@@ -18,7 +19,15 @@ from backtest_matrix.strategies._base import (
 )
 from backtest_matrix.strategies._risk import RISK_PARAMS
 
-__all__ = ["RISK_PARAMS", "Param", "Strategy", "get_strategy", "strategy_names", "unknown_name_message"]
+__all__ = [
+    "RISK_PARAMS",
+    "Below",
+    "Param",
+    "Strategy",
+    "get_strategy",
+    "strategy_names",
+    "unknown_name_message",
+]
 
 
 def _import_all() -> None:

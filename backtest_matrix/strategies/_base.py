@@ -17,10 +17,26 @@ import numpy as np
 
 from tradeloop.errors import StrategyError
 
-__all__ = ["Param", "Strategy", "get_strategy", "strategy_names"]
+__all__ = ["Below", "Param", "Strategy", "get_strategy", "strategy_names"]
 
 ParamKind = Literal["int", "float", "choice"]
 _REGISTRY: dict[str, type[Strategy]] = {}
+
+
+@dataclass(frozen=True)
+class Below:
+    """``lower`` must stay below ``upper`` (or equal to it, with ``or_equal``)."""
+
+    lower: str
+    upper: str
+    or_equal: bool = False
+
+    def holds(self, lower: np.ndarray | float, upper: np.ndarray | float) -> np.ndarray | bool:
+        return lower <= upper if self.or_equal else lower < upper
+
+    def message(self, values: Mapping[str, float]) -> str:
+        relation = "must not exceed" if self.or_equal else "must be below"
+        return f"{self.lower} ({values[self.lower]:g}) {relation} {self.upper} ({values[self.upper]:g})"
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,8 @@ class Strategy:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]]
+    #: Relations between the strategy's own parameters, checked one by one and vectorised alike.
+    constraints: ClassVar[tuple[Below, ...]] = ()
     #: The numba signal kernel (see ``backtest_matrix.engine._signals``).
     signals_nb: ClassVar[Callable[..., None]]
 
@@ -117,12 +135,21 @@ class Strategy:
 
     @classmethod
     def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
-        """Raise :class:`StrategyError` when ``values`` break a relation between parameters."""
+        """Raise :class:`StrategyError` when ``values`` break one of the ``constraints``."""
+        for relation in cls.constraints:
+            if not relation.holds(values[relation.lower], values[relation.upper]):
+                raise StrategyError(f"{where}: {relation.message(values)}")
 
     @classmethod
     def feasible(cls, matrix: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`check_constraints` over the rows of a matrix (columns in ``params`` order)."""
-        return np.ones(matrix.shape[0], dtype=bool)
+        column = {name: i for i, name in enumerate(cls.param_names())}
+        ok = np.ones(matrix.shape[0], dtype=bool)
+        for relation in cls.constraints:
+            ok &= np.asarray(
+                relation.holds(matrix[:, column[relation.lower]], matrix[:, column[relation.upper]])
+            )
+        return ok
 
     @classmethod
     def split(cls, values: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:

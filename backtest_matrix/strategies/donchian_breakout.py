@@ -3,15 +3,12 @@ with an ATR stop."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from numba import njit
 
 from backtest_matrix.engine._indicators_nb import atr_nb
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, SIGNALS_SIGNATURE
-from backtest_matrix.strategies._base import Param, Strategy
-from tradeloop.errors import StrategyError
+from backtest_matrix.strategies._base import Below, Param, Strategy
 
 
 @njit(SIGNALS_SIGNATURE, cache=True)
@@ -66,16 +63,5 @@ class DonchianBreakout(Strategy):
         Param("atr_period", "int", 2, 100, 14, doc="ATR look-back, in bars."),
         Param("atr_stop", "float", 0.5, 10.0, 2.0, doc="Stop distance in ATRs from the entry."),
     )
+    constraints = (Below("exit_channel", "channel", or_equal=True),)
     signals_nb = donchian_breakout_signals_nb
-
-    @classmethod
-    def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
-        if values["exit_channel"] > values["channel"]:
-            raise StrategyError(
-                f"{where}: exit_channel ({values['exit_channel']:g}) must not exceed channel "
-                f"({values['channel']:g})"
-            )
-
-    @classmethod
-    def feasible(cls, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix[:, 1] <= matrix[:, 0])

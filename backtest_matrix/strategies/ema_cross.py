@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import numpy as np
 from numba import njit
 
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, SIGNALS_SIGNATURE
-from backtest_matrix.strategies._base import Param, Strategy
-from tradeloop.errors import StrategyError
+from backtest_matrix.strategies._base import Below, Param, Strategy
 
 
 @njit(SIGNALS_SIGNATURE, cache=True)
@@ -57,15 +55,5 @@ class EmaCross(Strategy):
         Param("ema_fast", "int", 2, 200, 12, doc="Span of the fast EMA, in bars."),
         Param("ema_slow", "int", 3, 500, 26, doc="Span of the slow EMA, in bars; must exceed ema_fast."),
     )
+    constraints = (Below("ema_fast", "ema_slow"),)
     signals_nb = ema_cross_signals_nb
-
-    @classmethod
-    def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
-        if values["ema_fast"] >= values["ema_slow"]:
-            raise StrategyError(
-                f"{where}: ema_fast ({values['ema_fast']:g}) must be below ema_slow ({values['ema_slow']:g})"
-            )
-
-    @classmethod
-    def feasible(cls, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix[:, 0] < matrix[:, 1])

@@ -8,14 +8,12 @@ The base bar length is the smallest timestamp step seen so far, which is itself 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import numpy as np
 from numba import njit
 
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, SIGNALS_SIGNATURE
-from backtest_matrix.strategies._base import Param, Strategy
-from tradeloop.errors import StrategyError
+from backtest_matrix.strategies._base import Below, Param, Strategy
 
 _NANOS_PER_MINUTE = 60_000_000_000
 
@@ -86,16 +84,5 @@ class MtfEma(Strategy):
         Param("ema_fast", "int", 2, 100, 9, doc="Span of the fast EMA, in fast-timeframe bars."),
         Param("ema_slow", "int", 2, 200, 21, doc="Span of the slow EMA, in slow-timeframe bars."),
     )
+    constraints = (Below("fast_tf_minutes", "slow_tf_minutes"),)
     signals_nb = mtf_ema_signals_nb
-
-    @classmethod
-    def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
-        if values["fast_tf_minutes"] >= values["slow_tf_minutes"]:
-            raise StrategyError(
-                f"{where}: fast_tf_minutes ({values['fast_tf_minutes']:g}) must be below slow_tf_minutes "
-                f"({values['slow_tf_minutes']:g})"
-            )
-
-    @classmethod
-    def feasible(cls, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix[:, 0] < matrix[:, 1])

@@ -6,15 +6,13 @@ Short entries and covers mirror them with ``direction="long_short"``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import numpy as np
 from numba import njit
 
 from backtest_matrix.engine._indicators_nb import rsi_nb
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, SIGNALS_SIGNATURE
-from backtest_matrix.strategies._base import Param, Strategy
-from tradeloop.errors import StrategyError
+from backtest_matrix.strategies._base import Below, Param, Strategy
 
 
 @njit(SIGNALS_SIGNATURE, cache=True)
@@ -50,16 +48,5 @@ class RsiReversion(Strategy):
         Param("oversold", "float", 5.0, 50.0, 30.0, doc="Enter long (cover short) below this RSI."),
         Param("overbought", "float", 50.0, 95.0, 70.0, doc="Exit long (enter short) above this RSI."),
     )
+    constraints = (Below("oversold", "overbought"),)
     signals_nb = rsi_reversion_signals_nb
-
-    @classmethod
-    def check_constraints(cls, values: Mapping[str, float], where: str) -> None:
-        if values["oversold"] >= values["overbought"]:
-            raise StrategyError(
-                f"{where}: oversold ({values['oversold']:g}) must be below "
-                f"overbought ({values['overbought']:g})"
-            )
-
-    @classmethod
-    def feasible(cls, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(matrix[:, 1] < matrix[:, 2])

@@ -183,3 +183,24 @@ def test_sweep_tasks_cover_every_row_once_in_bounded_interleaved_chunks() -> Non
     tasks = sweep_tasks(np.arange(0, 33, 8), max_rows=64, threads=2)
     assert tasks[:, 0].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
     assert (tasks[:, 2] - tasks[:, 1]).tolist() == [4] * 8
+
+
+@pytest.mark.parametrize("name", ["ema_cross", "mtf_ema", "rsi_reversion", "donchian_breakout"])
+def test_row_checks_and_vectorised_feasibility_agree(name: str) -> None:
+    cls = get_strategy(name)
+    assert cls.constraints, f"{name} declares no relation between its parameters"
+    rng = np.random.default_rng(5)
+    rows = np.array([[_sample(p, rng) for p in cls.params] for _ in range(300)])
+    for relation in cls.constraints:  # include the boundary, where "below" and "not above" differ
+        column = cls.param_names().index(relation.lower)
+        rows[:20, column] = rows[:20, cls.param_names().index(relation.upper)]
+    feasible = cls.feasible(rows)
+    assert 0 < feasible.sum() < len(rows)
+    for row, ok in zip(rows, feasible, strict=True):
+        values = dict(zip(cls.param_names(), row.tolist(), strict=True))
+        try:
+            cls.check_constraints(values, "row")
+            accepted = True
+        except StrategyError:
+            accepted = False
+        assert accepted == ok, values
