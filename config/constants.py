@@ -37,7 +37,13 @@ OPTIMIZER_MAX_DELTA: Final[float] = 0.2
 OPTIMIZER_COOLDOWN_HOURS: Final[int] = 6
 
 # Most parameters one proposal may change.
-OPTIMIZER_CHANGE_BUDGET: Final[int] = 3
+OPTIMIZER_MAX_KNOBS: Final[int] = 3
+
+# Most parameter changes applied per strategy/symbol within OPTIMIZER_BUDGET_WINDOW_HOURS.
+OPTIMIZER_CHANGE_BUDGET: Final[int] = 6
+
+# Rolling window, in hours, over which OPTIMIZER_CHANGE_BUDGET is counted.
+OPTIMIZER_BUDGET_WINDOW_HOURS: Final[int] = 168
 
 # Validation gates: what a candidate must clear before a pull request is opened
 # -----------------------------------------------------------------------------
@@ -54,6 +60,15 @@ BOOTSTRAP_BLOCK_LENGTH: Final[int] = 10
 # Bootstrap resamples behind each confidence interval and p-value.
 BOOTSTRAP_REPLICATIONS: Final[int] = 2000
 
+# Smallest out-of-sample Sharpe gain (annualised, candidate minus baseline) worth a change.
+MIN_SHARPE_IMPROVEMENT: Final[float] = 0.05
+
+# Lowest Deflated Sharpe Ratio (probability the Sharpe is real after N trials) accepted.
+MIN_DEFLATED_SHARPE: Final[float] = 0.95
+
+# Largest coefficient of variation of the walk-forward fold Sharpe ratios (fold stability).
+MAX_FOLD_SHARPE_CV: Final[float] = 1.5
+
 # Highest probability of backtest overfitting (CSCV) a candidate may show.
 MAX_PBO: Final[float] = 0.5
 
@@ -68,6 +83,9 @@ MIN_WIN_RATE_PCT: Final[float] = 40.0
 
 # Largest loss in one UTC day, in USD, before trading stops for the day.
 MAX_DAILY_LOSS_USD: Final[float] = 5.0
+
+# Capital the bot trades, in USD: the backtests' starting cash and the base of MAX_DAILY_LOSS_USD.
+TRADING_CAPITAL_USD: Final[float] = 1000.0
 
 # Costs every backtest charges
 # ----------------------------

@@ -8,10 +8,15 @@ Both are validated on every read and written only here, atomically, after valida
 - :func:`load_feature_flags` checks ``feature_flags.json`` against
   ``gitops/schemas/feature_flags.schema.json``; :func:`save_feature_flags` writes a :class:`FeatureFlags`.
 - :func:`check_state` and :func:`show_state` serve ``tradeloop state check`` and ``tradeloop state show``.
+- :func:`edit_constants_text` changes single literals of ``config/constants.py`` in place;
+  :func:`apply_proposal` applies a ``proposal.json`` to both files (only :data:`ALLOWED_PATHS`).
+- :func:`render_pr_body`, :func:`commit_message`, :func:`branch_name` and :func:`risk_label` give the texts
+  of a proposal's pull request; :func:`parse_pr_metadata` reads back its hidden metadata.
 """
 
 from __future__ import annotations
 
+from gitops._apply import ALLOWED_PATHS, AppliedChange, apply_proposal, check_allowed_paths
 from gitops._checks import CANARY_STAGES, SCHEMA_VERSION, NumberRange
 from gitops._constants import (
     CONSTANTS_FILE,
@@ -26,6 +31,16 @@ from gitops._constants import (
 )
 from gitops._constants_render import render_constants, save_constants
 from gitops._constants_spec import CONSTANT_SPECS, SECTIONS, ConstantSpec, Section
+from gitops._documents import (
+    load_proposal,
+    load_verdict,
+    parse_proposal,
+    parse_verdict,
+    proposal_hash,
+    proposal_problems,
+    verdict_problems,
+)
+from gitops._edit import KeyPath, edit_constants_text
 from gitops._feature_flags import (
     FEATURE_FLAGS_FILE,
     FeatureFlags,
@@ -39,45 +54,107 @@ from gitops._feature_flags import (
     render_feature_flags,
     save_feature_flags,
 )
+from gitops._forge import Forge, ForgeKind, PullRequest, StatusState
+from gitops._forge_github import GitHubForge, github_token
+from gitops._forge_local import LocalForge
+from gitops._git import BotIdentity, ChangedFile, build_commit
+from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
 from gitops._names import rollout_key
+from gitops._pr_body import KPI_COLUMNS, MAX_BODY_CHARS, METADATA_MARKER, parse_pr_metadata, render_pr_body
+from gitops._pr_check import PrCheck, check_pr_change, check_pull_request
+from gitops._pr_proposal import PrConstants, changed_live_pair, pr_constants, proposal_from_pr
+from gitops._pr_report import VALIDATION_MARKER, ReportOutcome, report_verdict, verdict_comment
+from gitops._pr_text import BRANCH_PREFIX, RiskLabel, branch_name, commit_message, risk_label
+from gitops._rollback import RollbackOutcome, record_rollback, rollback_commit
 from gitops._schema import feature_flags_schema
 from gitops._state import StateReport, check_state, constants_path, feature_flags_path, show_state
 
 __all__ = [
+    "ALLOWED_PATHS",
+    "AUTO_LABELS",
+    "BRANCH_PREFIX",
     "CANARY_STAGES",
     "CONSTANTS_FILE",
     "CONSTANT_SPECS",
+    "DO_NOT_MERGE",
     "FEATURE_FLAGS_FILE",
+    "KPI_COLUMNS",
+    "MAX_BODY_CHARS",
+    "METADATA_MARKER",
     "SCHEMA_VERSION",
     "SECTIONS",
+    "VALIDATION_MARKER",
+    "AppliedChange",
+    "BotIdentity",
+    "ChangedFile",
     "ConstantSpec",
     "FeatureFlags",
+    "Forge",
+    "ForgeKind",
+    "GitHubForge",
+    "KeyPath",
     "LiveConstants",
     "LiveParams",
+    "LocalForge",
     "NumberRange",
     "ParamValue",
+    "PrCheck",
+    "PrConstants",
     "PredictionEngine",
+    "PublishOutcome",
+    "PullRequest",
     "RegimeLoadouts",
+    "ReportOutcome",
+    "RiskLabel",
+    "RollbackOutcome",
     "Rollout",
     "Section",
     "Stage",
     "StateReport",
+    "StatusState",
     "StrategyParams",
+    "apply_proposal",
+    "branch_name",
+    "build_commit",
+    "changed_live_pair",
+    "check_allowed_paths",
+    "check_pr_change",
+    "check_pull_request",
     "check_state",
+    "commit_message",
     "constants_path",
+    "edit_constants_text",
     "feature_flags_path",
     "feature_flags_problems",
     "feature_flags_schema",
+    "github_token",
     "inspect_constants",
     "inspect_feature_flags",
     "load_constants",
     "load_feature_flags",
+    "load_proposal",
+    "load_verdict",
     "parse_constants",
     "parse_feature_flags",
+    "parse_pr_metadata",
+    "parse_proposal",
+    "parse_verdict",
+    "pr_constants",
+    "proposal_from_pr",
+    "proposal_hash",
+    "proposal_problems",
+    "publish_proposal",
+    "record_rollback",
     "render_constants",
     "render_feature_flags",
+    "render_pr_body",
+    "report_verdict",
+    "risk_label",
+    "rollback_commit",
     "rollout_key",
     "save_constants",
     "save_feature_flags",
     "show_state",
+    "verdict_comment",
+    "verdict_problems",
 ]

@@ -82,15 +82,21 @@ class LiveConstants:
 
     optimizer_max_delta: float
     optimizer_cooldown_hours: int
+    optimizer_max_knobs: int
     optimizer_change_budget: int
+    optimizer_budget_window_hours: int
     min_trades: int
     confidence_level: float
     bootstrap_block_length: int
     bootstrap_replications: int
+    min_sharpe_improvement: float
+    min_deflated_sharpe: float
+    max_fold_sharpe_cv: float
     max_pbo: float
     max_drawdown_pct: float
     min_win_rate_pct: float
     max_daily_loss_usd: float
+    trading_capital_usd: float
     fee_bps: float
     slippage_bps: float
     canary_fractions: Mapping[str, float]

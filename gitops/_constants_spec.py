@@ -99,8 +99,18 @@ SECTIONS: tuple[Section, ...] = (
                 NumberRange(0, 24 * 30),
                 "Hours after an applied change before the same strategy/symbol may get a new proposal.",
             ),
+            _int("OPTIMIZER_MAX_KNOBS", 3, NumberRange(1, 50), "Most parameters one proposal may change."),
             _int(
-                "OPTIMIZER_CHANGE_BUDGET", 3, NumberRange(1, 50), "Most parameters one proposal may change."
+                "OPTIMIZER_CHANGE_BUDGET",
+                6,
+                NumberRange(1, 1000),
+                "Most parameter changes applied per strategy/symbol within OPTIMIZER_BUDGET_WINDOW_HOURS.",
+            ),
+            _int(
+                "OPTIMIZER_BUDGET_WINDOW_HOURS",
+                168,
+                NumberRange(1, 24 * 365),
+                "Rolling window, in hours, over which OPTIMIZER_CHANGE_BUDGET is counted.",
             ),
         ),
     ),
@@ -127,6 +137,24 @@ SECTIONS: tuple[Section, ...] = (
                 "Bootstrap resamples behind each confidence interval and p-value.",
             ),
             _float(
+                "MIN_SHARPE_IMPROVEMENT",
+                0.05,
+                NumberRange(0, 10),
+                "Smallest out-of-sample Sharpe gain (annualised, candidate minus baseline) worth a change.",
+            ),
+            _float(
+                "MIN_DEFLATED_SHARPE",
+                0.95,
+                NumberRange(0, 1),
+                "Lowest Deflated Sharpe Ratio (probability the Sharpe is real after N trials) accepted.",
+            ),
+            _float(
+                "MAX_FOLD_SHARPE_CV",
+                1.5,
+                NumberRange(0, 100, low_open=True),
+                "Largest coefficient of variation of the walk-forward fold Sharpe ratios (fold stability).",
+            ),
+            _float(
                 "MAX_PBO",
                 0.5,
                 NumberRange(0, 1),
@@ -149,6 +177,12 @@ SECTIONS: tuple[Section, ...] = (
                 5.0,
                 NumberRange(0, low_open=True),
                 "Largest loss in one UTC day, in USD, before trading stops for the day.",
+            ),
+            _float(
+                "TRADING_CAPITAL_USD",
+                1000.0,
+                NumberRange(0, low_open=True),
+                "Capital the bot trades, in USD: the backtests' starting cash and the base of MAX_DAILY_LOSS_USD.",
             ),
         ),
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["LINE_LENGTH", "format_assignment", "format_literal"]
+__all__ = ["LINE_LENGTH", "format_assignment", "format_lines", "format_literal"]
 
 LINE_LENGTH = 110
 _INDENT = 4
@@ -19,6 +19,15 @@ _INDENT = 4
 def format_assignment(target: str, value: Any) -> str:
     """``target`` (e.g. ``"LIVE_PARAMS: Final"``) ``= value``, split over lines where needed."""
     return "\n".join(_lines(value, indent=0, head=f"{target} = ", tail=""))
+
+
+def format_lines(value: Any, *, indent: int, head: str, tail: str) -> list[str]:
+    """``value`` laid out at ``indent`` spaces, after ``head`` and before ``tail`` on its first/last line.
+
+    Used to splice a literal into an existing file: ``head`` is the text before it on its line (e.g.
+    ``'"ema_fast": '``), ``tail`` the text after it (e.g. ``","``).
+    """
+    return _lines(value, indent=indent, head=head, tail=tail)
 
 
 def format_literal(value: Any) -> str:

@@ -1,3 +1,156 @@
 """optimizer: the analyzer, Stage A prescreen, Stage B Bayesian search and bounded proposals (issue 5)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from optimizer._analyzer import (
+    CADENCE_HOURS,
+    AnalyzerConfig,
+    CellAnalysis,
+    Flag,
+    ScheduledCell,
+    analyze_history,
+    analyze_warehouse,
+    bar_drift_flags,
+    nightly_series,
+    schedule,
+)
+from optimizer._constraints import Constraints
+from optimizer._document import (
+    PROPOSAL_KIND,
+    PROPOSAL_SCHEMA_VERSION,
+    build_proposal,
+    kpi_block,
+    proposal_hash,
+    rationale_summary,
+    render_proposal_markdown,
+)
+from optimizer._drift import ks_pvalue, population_stability_index
+from optimizer._ensemble import (
+    EnsembleMethod,
+    EnsembleWeights,
+    cap_turnover,
+    ensemble_weights,
+    expected_returns,
+    information_coefficient,
+    max_sharpe_weights,
+    project_to_bounds,
+    risk_contributions,
+    risk_parity_weights,
+)
+from optimizer._gain import Evaluator, KpiScore, expected_gains, sweep_evaluator
+from optimizer._loadouts import RegimeLoadout, loadout_candidates, loadouts_structure, regime_loadouts
+from optimizer._outputs import BEST_VIEWS, trials_frame, write_outputs
+from optimizer._pipeline import Guardrails, ProposalRequest, make_proposal
+from optimizer._prescreen import STAGE_A_FILE, PrescreenResult, generate_combinations, prescreen
+from optimizer._proposal import (
+    AppliedChange,
+    BoundedProposal,
+    ChangeBudget,
+    ClippedValue,
+    ParamChange,
+    blocking_reason,
+    bound_proposal,
+    clip_parameters,
+    step_cap,
+)
+from optimizer._regime_kpis import REGIME_NAMES, masked_kpis, regime_kpis
+from optimizer._samplers import SAMPLERS, SkoptSampler, make_sampler, worker_seed
+from optimizer._search import MAX_CANDIDATES, SearchResult, run_search
+from optimizer._space import CADENCE_WINDOWS, Dimension, SearchSpace, cadence_window, search_space
+from optimizer._storage import (
+    MEMORY_STORAGE,
+    HeartbeatSettings,
+    default_storage_url,
+    fail_stale,
+    make_storage,
+    mask_url,
+    reap_stale_trials,
+)
+from optimizer._study import TEST_SLEEP_ENV, StudyConfig, count_trials, create_study, run_worker
+
+__all__ = [
+    "BEST_VIEWS",
+    "CADENCE_HOURS",
+    "CADENCE_WINDOWS",
+    "MAX_CANDIDATES",
+    "MEMORY_STORAGE",
+    "PROPOSAL_KIND",
+    "PROPOSAL_SCHEMA_VERSION",
+    "REGIME_NAMES",
+    "SAMPLERS",
+    "STAGE_A_FILE",
+    "TEST_SLEEP_ENV",
+    "AnalyzerConfig",
+    "AppliedChange",
+    "BoundedProposal",
+    "CellAnalysis",
+    "ChangeBudget",
+    "ClippedValue",
+    "Constraints",
+    "Dimension",
+    "EnsembleMethod",
+    "EnsembleWeights",
+    "Evaluator",
+    "Flag",
+    "Guardrails",
+    "HeartbeatSettings",
+    "KpiScore",
+    "ParamChange",
+    "PrescreenResult",
+    "ProposalRequest",
+    "RegimeLoadout",
+    "ScheduledCell",
+    "SearchResult",
+    "SearchSpace",
+    "SkoptSampler",
+    "StudyConfig",
+    "analyze_history",
+    "analyze_warehouse",
+    "bar_drift_flags",
+    "blocking_reason",
+    "bound_proposal",
+    "build_proposal",
+    "cadence_window",
+    "cap_turnover",
+    "clip_parameters",
+    "count_trials",
+    "create_study",
+    "default_storage_url",
+    "ensemble_weights",
+    "expected_gains",
+    "expected_returns",
+    "fail_stale",
+    "generate_combinations",
+    "information_coefficient",
+    "kpi_block",
+    "ks_pvalue",
+    "loadout_candidates",
+    "loadouts_structure",
+    "make_proposal",
+    "make_sampler",
+    "make_storage",
+    "mask_url",
+    "masked_kpis",
+    "max_sharpe_weights",
+    "nightly_series",
+    "population_stability_index",
+    "prescreen",
+    "project_to_bounds",
+    "proposal_hash",
+    "rationale_summary",
+    "reap_stale_trials",
+    "regime_kpis",
+    "regime_loadouts",
+    "render_proposal_markdown",
+    "risk_contributions",
+    "risk_parity_weights",
+    "run_search",
+    "run_worker",
+    "schedule",
+    "search_space",
+    "step_cap",
+    "sweep_evaluator",
+    "trials_frame",
+    "worker_seed",
+    "write_outputs",
+]

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The GitHub API stand-in's fixtures (github_env), for the forge and CLI tests.
+pytest_plugins = ["tests.github_standin.fixtures"]
 PG_URL_ENV = "TRADELOOP_TEST_PG_URL"
 
 

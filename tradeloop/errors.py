@@ -14,7 +14,12 @@ field, row), the value received, and the fix.
     ├── StrategyError        an unknown strategy or parameter, or a value outside its bounds
     ├── StateFileError       config/constants.py or feature_flags.json is missing or invalid
     ├── WarehouseError       the results store cannot be opened or has a newer schema
-    └── ProvenanceError      git or hashing failed in a way that is not "not a repository"
+    ├── ProvenanceError      git or hashing failed in a way that is not "not a repository"
+    ├── OptimizerError       an optimizer input is invalid (bounds, weights, histories, guardrails)
+    ├── ValidationError      a validation statistic got invalid input, or was read before it was computed
+    ├── ForgeError           a forge or git operation failed (auth, permissions, missing PR, push)
+    ├── ProposalError        a proposal.json or verdict.json breaks its contract (field, value, fix)
+    └── ChangePolicyError    a change touches a file outside the allowlist of an auto-PR
 """
 
 from __future__ import annotations
@@ -23,14 +28,19 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "ChangePolicyError",
     "DataError",
     "DataQualityError",
     "DataSourceError",
+    "ForgeError",
+    "OptimizerError",
+    "ProposalError",
     "ProvenanceError",
     "SettingsError",
     "StateFileError",
     "StrategyError",
     "TradeloopError",
+    "ValidationError",
     "WarehouseError",
 ]
 
@@ -81,3 +91,24 @@ class WarehouseError(TradeloopError):
 
 class ProvenanceError(TradeloopError):
     """Provenance (git sha, hashes) could not be established."""
+
+
+class OptimizerError(TradeloopError):
+    """An optimizer input is invalid: infeasible weight bounds, a malformed history or guardrail value."""
+
+
+class ValidationError(TradeloopError):
+    """A validation statistic got invalid input (shape, NaN, odd block count), or was read before compute()."""
+
+
+class ForgeError(TradeloopError):
+    """A forge (GitHub, local git) or git operation failed: auth, permissions, missing PR, refused push."""
+
+
+class ProposalError(TradeloopError):
+    """A ``proposal.json`` or ``verdict.json`` breaks its contract (missing or mistyped field, bad hash)."""
+
+
+class ChangePolicyError(TradeloopError):
+    """A change touches a path outside the files an auto-PR may change (``config/constants.py``,
+    ``feature_flags.json``)."""

@@ -1,3 +1,106 @@
 """validation: walk-forward/CPCV splits, A/B bootstrap, SPA, DSR/PBO, gates and the verdict (issue 6)."""
 
-__all__: list[str] = []
+from validation._ab import ABResult, paired_ab
+from validation._bootstrap import PairedBootstrapCI, paired_bootstrap_ci, stationary_block_length
+from validation._gates import CATASTROPHIC_DRAWDOWN_FACTOR, Gate, GateInputs, Thresholds, evaluate_gates
+from validation._ledoit_wolf import SharpeDiffTest, ledoit_wolf_sharpe_test
+from validation._pbo import PBOResult, probability_of_backtest_overfitting
+from validation._proposal_input import PROPOSAL_KIND, ProposalInput, load_proposal, parse_proposal
+from validation._selection import CpcvPaths, candidate_returns, cpcv_selection_paths
+from validation._sharpe import (
+    SharpeStats,
+    deflated_sharpe_ratio,
+    effective_number_of_trials,
+    expected_max_sharpe,
+    min_track_record_length,
+    probabilistic_sharpe_ratio,
+    sharpe_ratio,
+    sharpe_ratios,
+    sharpe_stats,
+)
+from validation._spa import SPA, SPAPValues, StepM, stationary_bootstrap_variance
+from validation._splits import (
+    CpcvSplit,
+    WalkForwardFold,
+    WalkForwardMode,
+    cpcv_path_count,
+    cpcv_paths,
+    cpcv_split_count,
+    cpcv_splits,
+    group_bounds,
+    walk_forward_folds,
+    walk_forward_splits,
+)
+from validation._verdict import Verdict, WalkForwardSettings, validate_proposal
+from validation._walk_forward import (
+    BarWindows,
+    FoldResult,
+    FrameWindows,
+    Optimise,
+    WalkForwardResult,
+    annualised_sharpe,
+    capped_random_search,
+    max_drawdown_pct,
+    run_walk_forward,
+    strategy_lookback,
+)
+
+__all__: list[str] = [
+    "CATASTROPHIC_DRAWDOWN_FACTOR",
+    "PROPOSAL_KIND",
+    "SPA",
+    "ABResult",
+    "BarWindows",
+    "CpcvPaths",
+    "CpcvSplit",
+    "FoldResult",
+    "FrameWindows",
+    "Gate",
+    "GateInputs",
+    "Optimise",
+    "PBOResult",
+    "PairedBootstrapCI",
+    "ProposalInput",
+    "SPAPValues",
+    "SharpeDiffTest",
+    "SharpeStats",
+    "StepM",
+    "Thresholds",
+    "Verdict",
+    "WalkForwardFold",
+    "WalkForwardMode",
+    "WalkForwardResult",
+    "WalkForwardSettings",
+    "annualised_sharpe",
+    "candidate_returns",
+    "capped_random_search",
+    "cpcv_path_count",
+    "cpcv_paths",
+    "cpcv_selection_paths",
+    "cpcv_split_count",
+    "cpcv_splits",
+    "deflated_sharpe_ratio",
+    "effective_number_of_trials",
+    "evaluate_gates",
+    "expected_max_sharpe",
+    "group_bounds",
+    "ledoit_wolf_sharpe_test",
+    "load_proposal",
+    "max_drawdown_pct",
+    "min_track_record_length",
+    "paired_ab",
+    "paired_bootstrap_ci",
+    "parse_proposal",
+    "probabilistic_sharpe_ratio",
+    "probability_of_backtest_overfitting",
+    "run_walk_forward",
+    "sharpe_ratio",
+    "sharpe_ratios",
+    "sharpe_stats",
+    "stationary_block_length",
+    "stationary_bootstrap_variance",
+    "strategy_lookback",
+    "validate_proposal",
+    "walk_forward_folds",
+    "walk_forward_splits",
+]

@@ -123,6 +123,28 @@ def _close_trade(
         acc[A_MAX_LOSSES] = max(acc[A_MAX_LOSSES], -acc[A_STREAK])
 
 
+@njit(cache=True, inline="always")
+def _bar_statistics(
+    equity: float, prev_equity: float, new_day: bool, day_start_equity: float, worst_day: float,
+    ret_sum: float, ret_sq: float, down_sq: float, peak: float, lowest_ratio: float,
+) -> tuple[float, float, float, float, float, float, float]:  # fmt: skip
+    """Fold one bar's close-to-close equity into the day, return and drawdown accumulators."""
+    if new_day:
+        worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
+        day_start_equity = prev_equity
+    # Branch-free on purpose: the sign of a return is a coin flip for the branch predictor.
+    if prev_equity > 0.0:
+        ret = equity / prev_equity - 1.0
+        ret_sum += ret
+        ret_sq += ret * ret
+        loss = min(ret, 0.0)
+        down_sq += loss * loss
+    peak = max(peak, equity)
+    if equity < lowest_ratio * peak:  # a new deepest drawdown: rare, so the division is too
+        lowest_ratio = equity / peak
+    return day_start_equity, worst_day, ret_sum, ret_sq, down_sq, peak, lowest_ratio
+
+
 @njit(cache=True)
 def simulate_nb(
     new_day: np.ndarray,
@@ -210,23 +232,36 @@ def simulate_nb(
                 t += 1
             if t == n:
                 break
-            quiet = False
         else:
-            # Fast path: in a position that no signal, stop or target touches on this bar.
-            acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
+            # Fast path: bars in a position that no signal, stop or target touches; a tight loop of its own
+            # (as the flat one) so that the compiler keeps its state in registers.
             exit_mask = LONG_EXIT if side > 0.0 else SHORT_EXIT
-            quiet = (acting & exit_mask) == 0 and not _touched(
-                side, open_[t], high[t], low[t], stop_level, next_target
-            )
-            if quiet:
+            while t < n:
+                acting = flags[t] if fill_close else (flags[t - 1] if t > 0 else 0)
+                if (acting & exit_mask) != 0 or _touched(
+                    side, open_[t], high[t], low[t], stop_level, next_target
+                ):
+                    break
                 extreme, stop_level, stop_reason = _trail(
                     side, high[t], low[t], trail, extreme, stop_level, stop_reason
                 )
+                equity = cash + side * size * close[t]
+                bars_in_market += 1
+                if record:
+                    equity_out[t] = equity
+                day_start_equity, worst_day, ret_sum, ret_sq, down_sq, peak, lowest_ratio = _bar_statistics(
+                    equity, prev_equity, new_day[t], day_start_equity, worst_day, ret_sum, ret_sq, down_sq,
+                    peak, lowest_ratio,
+                )  # fmt: skip
+                prev_equity = equity
+                t += 1
+            if t == n:
+                break
         # Orders in time order: the pending signal at the open (next_open), intrabar exits on high/low
         # (stops before targets), then the signal at the close (close mode). In close mode a bar with an
         # intrabar exit ignores its own signal, as vectorbt does (one order per bar).
         exited_intrabar = False
-        for phase in range(0 if quiet else 3):
+        for phase in range(3):
             if phase == 1:
                 if side == 0.0:
                     continue
@@ -342,19 +377,10 @@ def simulate_nb(
             bars_in_market += 1
         if record:
             equity_out[t] = equity
-        if new_day[t]:
-            worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
-            day_start_equity = prev_equity
-        # Branch-free on purpose: the sign of a return is a coin flip for the branch predictor.
-        if prev_equity > 0.0:
-            ret = equity / prev_equity - 1.0
-            ret_sum += ret
-            ret_sq += ret * ret
-            loss = min(ret, 0.0)
-            down_sq += loss * loss
-        peak = max(peak, equity)
-        if equity < lowest_ratio * peak:  # a new deepest drawdown: rare, so the division is too
-            lowest_ratio = equity / peak
+        day_start_equity, worst_day, ret_sum, ret_sq, down_sq, peak, lowest_ratio = _bar_statistics(
+            equity, prev_equity, new_day[t], day_start_equity, worst_day, ret_sum, ret_sq, down_sq, peak,
+            lowest_ratio,
+        )  # fmt: skip
         prev_equity = equity
         t += 1
 

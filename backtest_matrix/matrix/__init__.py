@@ -1,8 +1,55 @@
-"""backtest_matrix.matrix: the nightly backtest matrix (so far: its append-only, kill-safe result log)."""
+"""backtest_matrix.matrix: the nightly matrix: spec, neighbourhood, planner, shard runner, result log."""
 
 from __future__ import annotations
 
+from backtest_matrix.matrix._cell import CellTask, RunInfo, regime_kpis, run_cell, window_regime
+from backtest_matrix.matrix._faults import FAULTS_ENV, read_faults
+from backtest_matrix.matrix._flags import (
+    CellKey,
+    Flag,
+    FlagConfig,
+    HistoryPoint,
+    cell_key,
+    compute_flags,
+    history_from_warehouse,
+    robust_z,
+)
+from backtest_matrix.matrix._indicator_cache import IndicatorCache, regime_labels
 from backtest_matrix.matrix._log import ResultLog, ResultLogSummary
+from backtest_matrix.matrix._merge import (
+    LoadResult,
+    MergeResult,
+    find_logs,
+    load_into_warehouse,
+    merge_logs,
+    record_from_row,
+    record_sort_key,
+    unique_run_id,
+    warehouse_row,
+)
+from backtest_matrix.matrix._neighbourhood import draw_neighbourhood
+from backtest_matrix.matrix._plan import (
+    OVERHEAD_BARS,
+    ParamSet,
+    Plan,
+    PlannedCell,
+    WorkUnit,
+    cell_hash,
+    engine_version,
+    parameter_sets,
+    parse_shard,
+    plan,
+    window_slice,
+)
+from backtest_matrix.matrix._runner import (
+    DEFAULT_CELL_TIMEOUT_S,
+    DEFAULT_MEMORY_LIMIT_MB,
+    MatrixRunError,
+    ShardReport,
+    run_shard,
+    shard_log_path,
+    shard_tasks,
+)
 from backtest_matrix.matrix._spec import (
     DEFAULT_MATRIX_PATH,
     MatrixCell,
@@ -14,13 +61,58 @@ from backtest_matrix.matrix._spec import (
 )
 
 __all__ = [
+    "DEFAULT_CELL_TIMEOUT_S",
     "DEFAULT_MATRIX_PATH",
+    "DEFAULT_MEMORY_LIMIT_MB",
+    "FAULTS_ENV",
+    "OVERHEAD_BARS",
+    "CellKey",
+    "CellTask",
+    "Flag",
+    "FlagConfig",
+    "HistoryPoint",
+    "IndicatorCache",
+    "LoadResult",
     "MatrixCell",
+    "MatrixRunError",
     "MatrixSpec",
+    "MergeResult",
     "NeighbourhoodSpec",
+    "ParamSet",
+    "Plan",
+    "PlannedCell",
     "ResultLog",
     "ResultLogSummary",
+    "RunInfo",
+    "ShardReport",
     "WindowSpec",
+    "WorkUnit",
+    "cell_hash",
+    "cell_key",
+    "compute_flags",
+    "draw_neighbourhood",
+    "engine_version",
+    "find_logs",
+    "history_from_warehouse",
+    "load_into_warehouse",
     "load_matrix_spec",
+    "merge_logs",
+    "parameter_sets",
     "parse_matrix_spec",
+    "parse_shard",
+    "plan",
+    "read_faults",
+    "record_from_row",
+    "record_sort_key",
+    "regime_kpis",
+    "regime_labels",
+    "robust_z",
+    "run_cell",
+    "run_shard",
+    "shard_log_path",
+    "shard_tasks",
+    "unique_run_id",
+    "warehouse_row",
+    "window_regime",
+    "window_slice",
 ]

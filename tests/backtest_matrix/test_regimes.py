@@ -52,20 +52,33 @@ def accuracy(labels: pd.Series, truth: pd.Series) -> float:
     return float((labels[labelled].astype(str) == truth[labelled].astype(str)).mean())
 
 
-@pytest.mark.parametrize(
-    ("config", "floor"),
-    [
-        (RegimeConfig(), 0.80),  # defaults: 82.1 % on this seed
-        (RegimeConfig(momentum_days=3, volatility_days=3), 0.85),  # shorter windows lag less: 88.9 %
-    ],
-)
-def test_accuracy_on_planted_regimes(config: RegimeConfig, floor: float) -> None:
-    bars, truth = planted_series()
-    detection = detect_regimes(bars, config)
+def test_labels_after_the_warm_up_cover_every_regime() -> None:
+    bars, _ = planted_series()
+    detection = detect_regimes(bars)
     assert detection.labels.iloc[: detection.windows.warmup].isna().all()
     assert detection.labels.iloc[detection.windows.warmup :].notna().all()
-    assert accuracy(detection.labels, truth) >= floor
     assert set(detection.labels.dropna().unique()) == set(REGIME_LABELS)
+
+
+# Accuracy over ten seeds, not one picked seed. The thresholds are the defaults (±1 %/day, 5 %/day) in both
+# rows; only the windows differ. With the default 7-day momentum and 20-day volatility windows the labels lag
+# every switch, and the 20-day volatility cannot follow the generator's high_vol visits (8 days on average):
+# over seeds 0-9 the accuracy is 65-89 % (mean 79 %; high_vol bars 51 % right). With 3-day windows it is
+# 85-96 % on every seed (mean 89 %), which is the issue's >= 80 % acceptance.
+@pytest.mark.parametrize(
+    ("config", "each_floor", "mean_floor"),
+    [
+        (RegimeConfig(momentum_days=3, volatility_days=3), 0.85, 0.88),
+        (RegimeConfig(), 0.60, 0.77),
+    ],
+)
+def test_accuracy_on_planted_regimes(config: RegimeConfig, each_floor: float, mean_floor: float) -> None:
+    scores = []
+    for seed in range(10):
+        bars, truth = planted_series(seed=seed)
+        scores.append(accuracy(detect_regimes(bars, config).labels, truth))
+    assert min(scores) >= each_floor, scores
+    assert float(np.mean(scores)) >= mean_floor, scores
 
 
 def test_defaults_and_windows_in_days() -> None:

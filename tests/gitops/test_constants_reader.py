@@ -121,8 +121,8 @@ DEFECTS = {
         ["unknown constant OPTIMIZER_MAX_DELTAS = 0.2", "Did you mean OPTIMIZER_MAX_DELTA?"],
     ),
     "out of range integer": (
-        ("OPTIMIZER_CHANGE_BUDGET: Final[int] = 3", "OPTIMIZER_CHANGE_BUDGET: Final[int] = 0"),
-        ["OPTIMIZER_CHANGE_BUDGET must be an integer in [1, 50], got 0"],
+        ("OPTIMIZER_MAX_KNOBS: Final[int] = 3", "OPTIMIZER_MAX_KNOBS: Final[int] = 0"),
+        ["OPTIMIZER_MAX_KNOBS must be an integer in [1, 50], got 0"],
     ),
     "bool for an integer": (
         ("MIN_TRADES: Final[int] = 30", "MIN_TRADES = True"),

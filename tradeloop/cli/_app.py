@@ -81,7 +81,20 @@ def _root(
 
 
 def _register_commands() -> None:
-    from tradeloop.cli import _backtest, _data, _state, _version
+    from tradeloop.cli import (
+        _backtest,
+        _cycle,
+        _data,
+        _matrix,
+        _matrix_merge,
+        _optimize,
+        _pr,
+        _propose,
+        _regime,
+        _state,
+        _validate,
+        _version,
+    )
 
     app.command("version", help="Show the versions of tradeloop, its engines and the code's git sha.")(
         _version.version
@@ -91,6 +104,15 @@ def _register_commands() -> None:
     app.command("strategies")(_backtest.strategies)
     app.add_typer(_data.data_app, name="data")
     app.add_typer(_state.state_app, name="state")
+    app.add_typer(_matrix.matrix_app, name="matrix")
+    _matrix.matrix_app.command("merge")(_matrix_merge.merge)
+    app.add_typer(_regime.regime_app, name="regime")
+    app.command("optimize")(_optimize.optimize)
+    app.command("propose")(_propose.propose)
+    app.command("validate")(_validate.validate)
+    app.add_typer(_pr.pr_app, name="pr")
+    app.command("rollback")(_pr.rollback)
+    app.command("cycle")(_cycle.cycle)
 
 
 _register_commands()

@@ -48,3 +48,22 @@ def check(ctx: typer.Context) -> None:
             cli.console.print(f"  [red]error[/red] {problem}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@state_app.command("targets")
+def targets(ctx: typer.Context) -> None:
+    """List the live strategy/symbol/timeframe pairs; with --json, as a GitHub Actions matrix ``include``."""
+    from gitops import load_constants
+
+    cli = get_context(ctx)
+    live = load_constants(cli.settings.constants_path).live_params
+    rows = [
+        {"strategy": strategy, "symbol": symbol, "timeframe": str(params["timeframe"])}
+        for strategy, symbols in live.items()
+        for symbol, params in symbols.items()
+    ]
+    if cli.json_output:
+        cli.emit_json({"include": rows})
+        return
+    for row in rows:
+        cli.console.print(f"{row['strategy']}/{row['symbol']} {row['timeframe']}")

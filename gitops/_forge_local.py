@@ -1,0 +1,232 @@
+"""The local forge: branches in the local repository, pull requests as files.
+
+A "pull request" is an entry of ``<home>/forge/pulls.json`` (written atomically under a lock) and its
+body a markdown file ``pr-<branch>.md`` in the run directory. A pull request whose head commit the base
+branch already contains counts as merged, so merging locally (``git merge``) closes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from gitops._forge import CommentAction, Forge, PullRequest, StatusState
+from gitops._git import BotIdentity, ChangedFile, changed_files, commit_identity, rev_parse, run_git
+from tradeloop import atomic_write_text, file_lock
+from tradeloop.errors import ForgeError
+
+__all__ = ["LocalForge", "body_file_name"]
+
+_STATE_VERSION = 1
+
+
+def body_file_name(branch: str) -> str:
+    """``pr-<branch>.md`` with the branch's slashes as dashes."""
+    return "pr-" + branch.replace("/", "-") + ".md"
+
+
+class LocalForge(Forge):
+    """Pull requests kept in ``home/forge/pulls.json``; bodies go to ``run_dir`` (default ``home/forge``)."""
+
+    kind = "local"
+
+    def __init__(
+        self, repo: Path, *, home: Path, run_dir: Path | None = None, identity: BotIdentity | None = None
+    ) -> None:
+        super().__init__(repo, identity)
+        self.state_path = home / "forge" / "pulls.json"
+        self.run_dir = run_dir or home / "forge"
+
+    def __repr__(self) -> str:
+        return f"LocalForge(repo={str(self.repo)!r}, state={str(self.state_path)!r})"
+
+    # -- state file -------------------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, Any]:
+        if not self.state_path.exists():
+            return {"version": _STATE_VERSION, "next_number": 1, "pulls": {}, "statuses": {}}
+        try:
+            state = json.loads(self.state_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ForgeError(
+                f"{self.state_path}: not valid JSON ({exc}); "
+                "fix it, or delete it to forget the local pull requests"
+            ) from None
+        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+            raise ForgeError(
+                f"{self.state_path}: version {state.get('version') if isinstance(state, dict) else state!r} "
+                f"is not {_STATE_VERSION}; delete the file to start over"
+            )
+        return state
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.state_path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+    def _edit(self) -> Any:
+        """A lock over a read-modify-write of the state file (apart from the lock of its atomic write)."""
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        return file_lock(self.state_path.with_name(self.state_path.name + ".edit"))
+
+    def _pull(self, raw: dict[str, Any]) -> PullRequest:
+        fields = {k: v for k, v in raw.items() if k not in ("comments",)}
+        fields["labels"] = tuple(fields["labels"])
+        return PullRequest(**fields)
+
+    def _refresh(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Mark an open pull request merged once its base contains its head commit."""
+        if raw["state"] == "open":
+            base = rev_parse(self.repo, f"refs/heads/{raw['base']}")
+            head = rev_parse(self.repo, f"refs/heads/{raw['branch']}") or raw["head_sha"]
+            raw["head_sha"] = head
+            if base and head and _is_ancestor(self.repo, head, base):
+                raw["state"], raw["merged"] = "closed", True
+        return raw
+
+    def _all(self) -> list[PullRequest]:
+        with self._edit():
+            state = self._load()
+            pulls = [self._refresh(raw) for raw in state["pulls"].values()]
+            self._save(state)
+        return [self._pull(raw) for raw in pulls]
+
+    # -- branches and commits ---------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> str:
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        sha = rev_parse(self.repo, full)
+        if sha is None:
+            raise ForgeError(f"local forge: no branch {ref!r} in {self.repo}; name an existing base branch")
+        return sha
+
+    def _refuse_checked_out(self, branch: str) -> None:
+        current = run_git(self.repo, "symbolic-ref", "--quiet", "HEAD") if _on_branch(self.repo) else ""
+        if current == f"refs/heads/{branch}":
+            raise ForgeError(
+                f"local forge: branch {branch!r} is checked out in {self.repo}; "
+                "switch to another branch so tradeloop can move it"
+            )
+
+    def push_branch(self, branch: str, sha: str, *, force: bool = True) -> None:
+        self._refuse_checked_out(branch)
+        current = self.branch_head(branch)
+        if not force and current is not None and not _is_ancestor(self.repo, current, sha):
+            raise ForgeError(f"local forge: moving {branch} to {sha[:12]} is not a fast-forward; refused")
+        run_git(self.repo, "update-ref", f"refs/heads/{branch}", sha)
+
+    def branch_head(self, branch: str) -> str | None:
+        return rev_parse(self.repo, f"refs/heads/{branch}")
+
+    def commit_emails(self, sha: str) -> tuple[str, str]:
+        return commit_identity(self.repo, sha)
+
+    # -- pull requests ----------------------------------------------------------------------------------
+
+    def find_open_pr(self, branch: str) -> PullRequest | None:
+        return next((p for p in self._all() if p.branch == branch and p.state == "open"), None)
+
+    def find_closed_prs(self, branch: str) -> list[PullRequest]:
+        found = [p for p in self._all() if p.branch == branch and p.state == "closed"]
+        return sorted(found, key=lambda p: -p.number)
+
+    def get_pr(self, number: int) -> PullRequest:
+        found = next((p for p in self._all() if p.number == number), None)
+        if found is None:
+            raise ForgeError(f"local forge: no pull request #{number} in {self.state_path}")
+        return found
+
+    def open_or_update(
+        self, *, branch: str, base: str, title: str, body: str, existing: PullRequest | None
+    ) -> PullRequest:
+        body_path = self.run_dir / body_file_name(branch)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(body_path, body)
+        with self._edit():
+            state = self._load()
+            if existing is None:
+                number = state["next_number"]
+                state["next_number"] = number + 1
+                raw = asdict(
+                    PullRequest(number, branch, base, title, body, "open", False, "", body_path.as_uri())
+                )
+                raw["labels"] = []
+            else:
+                number = existing.number
+                raw = state["pulls"][str(number)]
+                raw.update(title=title, body=body, url=body_path.as_uri())
+            raw["head_sha"] = self.branch_head(branch) or ""
+            state["pulls"][str(number)] = raw
+            self._save(state)
+        return self._pull(raw)
+
+    def close(self, pr: PullRequest, *, delete_branch: bool) -> None:
+        with self._edit():
+            state = self._load()
+            state["pulls"][str(pr.number)]["state"] = "closed"
+            self._save(state)
+        if delete_branch and self.branch_head(pr.branch) is not None:
+            self._refuse_checked_out(pr.branch)
+            run_git(self.repo, "update-ref", "-d", f"refs/heads/{pr.branch}")
+
+    def add_labels(self, pr: PullRequest, labels: list[str]) -> None:
+        with self._edit():
+            state = self._load()
+            raw = state["pulls"][str(pr.number)]
+            raw["labels"] = list(dict.fromkeys([*raw["labels"], *labels]))
+            self._save(state)
+
+    def count_open_prs(self, label: str) -> int:
+        return sum(p.state == "open" and label in p.labels for p in self._all())
+
+    def comment_once(self, pr: PullRequest, marker: str, body: str) -> CommentAction:
+        text = body if marker in body else f"{body}\n\n{marker}\n"
+        with self._edit():
+            state = self._load()
+            comments: list[str] = state["pulls"][str(pr.number)].setdefault("comments", [])
+            index = next((i for i, c in enumerate(comments) if marker in c), None)
+            if index is None:
+                comments.append(text)
+            else:
+                comments[index] = text
+            self._save(state)
+        return "created" if index is None else "updated"
+
+    def comments(self, pr: PullRequest) -> list[str]:
+        """The comments of ``pr``, oldest first."""
+        raw = self._load()["pulls"].get(str(pr.number), {})
+        return list(raw.get("comments", []))
+
+    def set_status(
+        self, sha: str, state: StatusState, *, context: str, description: str, target_url: str | None
+    ) -> None:
+        with self._edit():
+            saved = self._load()
+            saved["statuses"].setdefault(sha, {})[context] = {
+                "state": state, "description": description, "target_url": target_url,
+            }  # fmt: skip
+            self._save(saved)
+
+    def statuses(self, sha: str) -> dict[str, dict[str, Any]]:
+        """Context → status set on ``sha``."""
+        return dict(self._load()["statuses"].get(sha, {}))
+
+    def pr_files(self, pr: PullRequest) -> list[ChangedFile]:
+        return changed_files(self.repo, f"refs/heads/{pr.base}", pr.head_sha)
+
+
+def _on_branch(repo: Path) -> bool:
+    try:
+        run_git(repo, "symbolic-ref", "--quiet", "HEAD")
+    except ForgeError:
+        return False
+    return True
+
+
+def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    try:
+        run_git(repo, "merge-base", "--is-ancestor", ancestor, descendant)
+    except ForgeError:
+        return False
+    return True

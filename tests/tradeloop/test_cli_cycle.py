@@ -1,0 +1,110 @@
+"""``tradeloop cycle``: the whole loop on the embedded data, in a real git repository."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tradeloop.cli import app
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL_MATRIX = """\
+symbols:
+  SP500: sp500
+  NASDAQ: nasdaq
+strategies:
+  ema_cross: [SP500]
+timeframes: [1d]
+windows: [365d, full]
+neighbourhood:
+  samples: 1
+  seed: 7
+"""
+# Thresholds a user who wants every proposal turned into a pull request would set.
+PERMISSIVE = {
+    "CONFIDENCE_LEVEL: Final[float] = 0.95": "CONFIDENCE_LEVEL: Final[float] = 0.5",
+    "MIN_SHARPE_IMPROVEMENT: Final[float] = 0.05": "MIN_SHARPE_IMPROVEMENT: Final[float] = 0.0",
+    "MIN_DEFLATED_SHARPE: Final[float] = 0.95": "MIN_DEFLATED_SHARPE: Final[float] = 0.0",
+    "MAX_FOLD_SHARPE_CV: Final[float] = 1.5": "MAX_FOLD_SHARPE_CV: Final[float] = 100.0",
+    "MAX_PBO: Final[float] = 0.5": "MAX_PBO: Final[float] = 1.0",
+    "MAX_DRAWDOWN_PCT: Final[float] = 8.0": "MAX_DRAWDOWN_PCT: Final[float] = 100.0",
+    "MIN_WIN_RATE_PCT: Final[float] = 40.0": "MIN_WIN_RATE_PCT: Final[float] = 0.0",
+    "MAX_DAILY_LOSS_USD: Final[float] = 5.0": "MAX_DAILY_LOSS_USD: Final[float] = 1000.0",
+    "MIN_TRADES: Final[int] = 30": "MIN_TRADES: Final[int] = 1",
+}
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _repo(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    constants = (ROOT / "config" / "constants.py").read_text(encoding="utf-8")
+    for old, new in (replacements or {}).items():
+        assert old in constants, old
+        constants = constants.replace(old, new)
+    (repo / "config" / "constants.py").write_text(constants, encoding="utf-8")
+    shutil.copy(ROOT / "feature_flags.json", repo / "feature_flags.json")
+    (repo / "matrix.yaml").write_text(SMALL_MATRIX, encoding="utf-8")
+    _git("init", "-q", "-b", "main", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "live", cwd=repo)
+    return repo
+
+
+def _cycle(repo: Path, home: Path, *options: str) -> dict[str, Any]:
+    command = ["--json", "--repo", str(repo), "--home", str(home), "cycle", "--matrix", str(repo / "matrix.yaml")]
+    command += ["--strategy", "ema_cross", "--symbol", "SP500", "--trials", "12", "--reps", "200", *options]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def test_a_cycle_runs_every_step_and_a_second_cycle_reuses_logs_and_study(tmp_path: Path) -> None:
+    repo, home = _repo(tmp_path), tmp_path / "home"
+
+    first = _cycle(repo, home)
+    second = _cycle(repo, home)
+
+    assert list(first["steps"])[:3] == ["matrix", "merge", "propose"]
+    assert first["steps"]["matrix"]["ran"] == first["steps"]["matrix"]["cells"] > 0
+    assert second["steps"]["matrix"]["ran"] == 0  # resumed from the kept log
+    assert second["steps"]["merge"]["warehouse"]["inserted"] == 0
+    assert first["decision"] in {"pass", "fail", "none"}
+    assert Path(first["report"]).is_file() and Path(first["proposal"]).is_file()
+    same = ("decision", "outcome", "proposal_status")
+    assert {key: second[key] for key in same} == {key: first[key] for key in same}
+    assert second["steps"]["propose"]["proposal_hash"] == first["steps"]["propose"]["proposal_hash"]
+    if first["proposal_status"] == "proposed":
+        assert first["steps"]["validate"]["decision"] == first["decision"]
+        body = Path(first["pr_body"]).read_text(encoding="utf-8")
+        assert "tradeloop:metadata" in body and "git revert" in body
+    else:
+        assert first["outcome"].startswith("no change proposed: ")
+
+
+def test_apply_commits_the_validated_proposal_on_its_branch(tmp_path: Path) -> None:
+    repo, home = _repo(tmp_path, PERMISSIVE), tmp_path / "home"
+
+    document = _cycle(repo, home, "--apply")
+
+    assert document["decision"] == "pass", document["outcome"]
+    opened = document["steps"]["pull request"]
+    assert opened["action"] == "created" and opened["forge"] == "local"
+    branch = opened["branch"]
+    assert re.fullmatch(r"tradeloop/opt/ema_cross-SP500-1d", branch)
+    changed = _git("diff", "--name-only", f"main...{branch}", cwd=repo).split()
+    assert set(changed) <= {"config/constants.py", "feature_flags.json"} and "config/constants.py" in changed
+    assert _git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo) == "main"  # the working tree was not switched
