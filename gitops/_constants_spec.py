@@ -182,7 +182,8 @@ SECTIONS: tuple[Section, ...] = (
                 "TRADING_CAPITAL_USD",
                 1000.0,
                 NumberRange(0, low_open=True),
-                "Capital the bot trades, in USD: the backtests' starting cash and the base of MAX_DAILY_LOSS_USD.",
+                "Capital the bot trades, in USD: the backtests' starting cash and the base of "
+                "MAX_DAILY_LOSS_USD.",
             ),
         ),
     ),

@@ -98,7 +98,7 @@ class OptimizerError(TradeloopError):
 
 
 class ValidationError(TradeloopError):
-    """A validation statistic got invalid input (shape, NaN, odd block count), or was read before compute()."""
+    """A validation statistic got bad input (shape, NaN, odd block count), or was read before compute()."""
 
 
 class ForgeError(TradeloopError):

@@ -25,7 +25,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).resolve().parent / "standins"
 HOSTED_ACTIONS = (
-    "checkout", "setup-python", "upload-artifact", "download-artifact", "create-github-app-token"
+    "checkout",
+    "setup-python",
+    "upload-artifact",
+    "download-artifact",
+    "create-github-app-token",
 )
 _PINNED_USES = re.compile(r"uses:\s*actions/([\w-]+)@([0-9a-f]{40})")
 

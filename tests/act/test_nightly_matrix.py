@@ -32,7 +32,9 @@ def test_two_shards_run_and_the_aggregate_merges_both_logs(tmp_path: Path) -> No
     repo = ActRepo.create(tmp_path)
     repo.commit("a small nightly matrix", {"backtest_matrix/matrix.yaml": SMALL_MATRIX})
 
-    run = run_workflow(repo, "nightly-matrix.yml", "workflow_dispatch", {"inputs": {"shards": "2"}}, tmp=tmp_path)
+    run = run_workflow(
+        repo, "nightly-matrix.yml", "workflow_dispatch", {"inputs": {"shards": "2"}}, tmp=tmp_path
+    )
 
     assert run.returncode == 0, run.output[-6000:]
     for job in ("plan", "aggregate"):

@@ -64,7 +64,16 @@ def _repo(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
 
 
 def _cycle(repo: Path, home: Path, *options: str) -> dict[str, Any]:
-    command = ["--json", "--repo", str(repo), "--home", str(home), "cycle", "--matrix", str(repo / "matrix.yaml")]
+    command = [
+        "--json",
+        "--repo",
+        str(repo),
+        "--home",
+        str(home),
+        "cycle",
+        "--matrix",
+        str(repo / "matrix.yaml"),
+    ]
     command += ["--strategy", "ema_cross", "--symbol", "SP500", "--trials", "12", "--reps", "200", *options]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.stdout + result.stderr
