@@ -13,7 +13,7 @@ from rich.console import Console
 from tradeloop._provenance import canonical_json, json_safe
 from tradeloop._settings import Settings
 
-__all__ = ["CliContext", "get_context"]
+__all__ = ["CliContext", "get_context", "quiet_optuna"]
 
 
 @dataclass
@@ -37,3 +37,10 @@ def get_context(ctx: typer.Context) -> CliContext:
         obj = CliContext(settings=Settings.from_env())
         root.obj = obj
     return obj
+
+
+def quiet_optuna(cli: CliContext) -> None:
+    """Keep Optuna's per-study INFO lines out of the command's output; ``--debug`` shows them."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if cli.debug else optuna.logging.WARNING)

@@ -214,10 +214,13 @@ def _kpi_table(proposal: dict[str, Any]) -> Table:
     table = Table("KPI", "before", "after", "Δ", title=title)
     for key, label in KPI_ROWS:
         old, new = before.get(key), after.get(key)
-        delta = f"{new - old:+.3f}" if isinstance(old, int | float) and isinstance(new, int | float) else ""
-        table.add_row(label, _number(old), _number(new), delta)
+        digits = 0 if key == "trades" else 3  # a count, even when the engine reports it as a float
+        delta = ""
+        if isinstance(old, int | float) and isinstance(new, int | float):
+            delta = f"{new - old:+.{digits}f}"
+        table.add_row(label, _number(old, digits), _number(new, digits), delta)
     return table
 
 
-def _number(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+def _number(value: Any, digits: int) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)

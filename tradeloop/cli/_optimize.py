@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from tradeloop._provenance import Provenance
-from tradeloop.cli._context import CliContext, get_context
+from tradeloop.cli._context import CliContext, get_context, quiet_optuna
 from tradeloop.errors import OptimizerError
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def optimize(
     from optimizer import Constraints, run_search
 
     cli = get_context(ctx)
+    quiet_optuna(cli)
     constants = load_constants(cli.settings.constants_path)
     current = _current_params(constants, strategy, symbol, timeframe)
     loaded = load_bars(

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, json_safe, utc_now
-from tradeloop.cli._context import CliContext, get_context
+from tradeloop.cli._context import CliContext, get_context, quiet_optuna
 from tradeloop.errors import OptimizerError
 
 if TYPE_CHECKING:
@@ -153,6 +153,7 @@ def propose(
     from tradeloop.cli._data import _load
 
     cli = get_context(ctx)
+    quiet_optuna(cli)
     if cadence not in CADENCE_HOURS:
         raise OptimizerError(f"--cadence {cadence!r} is unknown; use one of {', '.join(CADENCE_HOURS)}")
     constants = load_constants(cli.settings.constants_path)
