@@ -56,7 +56,7 @@ def _root(
         typer.Option(
             "--home",
             envvar="TRADELOOP_HOME",
-            help="Local state directory: data cache, logs, databases, reports. [default: .tradeloop/]",
+            help="Local state directory: data cache, logs, databases, reports. \\[default: .tradeloop/]",
             show_default=False,
         ),
     ] = None,
@@ -65,7 +65,7 @@ def _root(
         typer.Option(
             "--repo",
             envvar="TRADELOOP_REPO",
-            help="Repository holding config/constants.py and feature_flags.json. [default: .]",
+            help="Repository holding config/constants.py and feature_flags.json. \\[default: .]",
             show_default=False,
         ),
     ] = None,

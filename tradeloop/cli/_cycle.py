@@ -88,10 +88,10 @@ def _target(cli: CliContext, strategy: str | None, symbol: str | None) -> tuple[
 def cycle(
     ctx: typer.Context,
     strategy: Annotated[
-        str | None, typer.Option("--strategy", "-s", help="Live strategy to optimise. [default: the first]")
+        str | None, typer.Option("--strategy", "-s", help="Live strategy to optimise. \\[default: the first]")
     ] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", help="Its live symbol. [default: the first]")
+        str | None, typer.Option("--symbol", help="Its live symbol. \\[default: the first]")
     ] = None,
     cadence: Annotated[
         str,
@@ -106,7 +106,7 @@ def cycle(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Matrix worker processes.")] = 2,
     matrix: Annotated[
         Path | None,
-        typer.Option("--matrix", help="Matrix definition. [default: backtest_matrix/matrix.yaml]"),
+        typer.Option("--matrix", help="Matrix definition. \\[default: backtest_matrix/matrix.yaml]"),
     ] = None,
     apply: Annotated[
         bool,

@@ -170,7 +170,7 @@ def check(
         int | None, typer.Option("--max-missing-bars", help="Tolerated missing bars in one gap.", min=0)
     ] = None,
     min_history_days: Annotated[
-        float | None, typer.Option("--min-history-days", help="Least history required. [default: 90]")
+        float | None, typer.Option("--min-history-days", help="Least history required. \\[default: 90]")
     ] = None,
     window_days: Annotated[
         float | None, typer.Option("--window-days", help="The window the data must cover.")

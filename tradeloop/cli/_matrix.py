@@ -28,7 +28,7 @@ MatrixOpt = Annotated[
     Path | None,
     typer.Option(
         "--matrix",
-        help="The matrix definition. [default: backtest_matrix/matrix.yaml]",
+        help="The matrix definition. \\[default: backtest_matrix/matrix.yaml]",
         show_default=False,
         dir_okay=False,
     ),

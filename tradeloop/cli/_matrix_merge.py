@@ -65,7 +65,7 @@ def merge(
     ],
     run_id: Annotated[
         str | None,
-        typer.Option("--run-id", help="The run that owns the rows. [default: the records' latest run id]"),
+        typer.Option("--run-id", help="The run that owns the rows. \\[default: the records' latest run id]"),
     ] = None,
     report_dir: Annotated[
         Path | None,
@@ -79,7 +79,7 @@ def merge(
         Path | None,
         typer.Option(
             "--summary",
-            help=f"Append the markdown summary to this file. [default: ${STEP_SUMMARY_ENV} when set]",
+            help=f"Append the markdown summary to this file. \\[default: ${STEP_SUMMARY_ENV} when set]",
             dir_okay=False,
         ),
     ] = None,

@@ -60,7 +60,7 @@ def optimize(
         typer.Option(
             "--storage",
             envvar="TRADELOOP_OPTUNA_STORAGE",
-            help="Optuna storage URL (PostgreSQL for many runners). [default: sqlite <home>/optuna.db]",
+            help="Optuna storage URL (PostgreSQL for many runners). \\[default: sqlite <home>/optuna.db]",
             show_default=False,
         ),
     ] = None,
@@ -80,7 +80,7 @@ def optimize(
     data: Annotated[
         str | None, typer.Option("--data", "-d", help="Data source instead of matrix.yaml's.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder. [default: the run dir]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder. \\[default: the run dir]")] = None,
 ) -> None:
     """Search better parameters: Stage A prescreen, Stage B Optuna study, best-of folders and all trials."""
     from backtest_matrix import load_bars

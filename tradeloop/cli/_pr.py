@@ -25,17 +25,17 @@ pr_app = typer.Typer(
 
 ForgeOpt = Annotated[
     str | None,
-    typer.Option("--forge", help="github or local. [default: github when a token is set, else local]",
+    typer.Option("--forge", help="github or local. \\[default: github when a token is set, else local]",
                  show_default=False),
 ]  # fmt: skip
-BaseOpt = Annotated[str | None, typer.Option("--base", help="Base branch. [default: main / the PR's base]")]
+BaseOpt = Annotated[str | None, typer.Option("--base", help="Base branch. \\[default: main / the PR's base]")]
 RemoteOpt = Annotated[
     str,
     typer.Option("--remote", envvar="TRADELOOP_GIT_REMOTE", help="Git remote the github forge pushes to."),
 ]
 RepositoryOpt = Annotated[
     str | None,
-    typer.Option("--github-repository", help="OWNER/NAME on GitHub. [default: $GITHUB_REPOSITORY]",
+    typer.Option("--github-repository", help="OWNER/NAME on GitHub. \\[default: $GITHUB_REPOSITORY]",
                  show_default=False),
 ]  # fmt: skip
 
@@ -137,7 +137,7 @@ def proposal_pr(
         str, typer.Option("--cadence", help="Window of the backtests: 6h, daily or weekly.")
     ] = "weekly",
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="Data source. [default: matrix.yaml symbols]")
+        str | None, typer.Option("--data", "-d", help="Data source. \\[default: matrix.yaml symbols]")
     ] = None,
     remote: RemoteOpt = "origin",
     github_repository: RepositoryOpt = None,

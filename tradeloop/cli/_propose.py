@@ -128,10 +128,10 @@ def propose(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the search.")] = 0,
     storage: Annotated[
         str | None,
-        typer.Option("--storage", help="Optuna storage URL or 'memory'. [default: SQLite in home]"),
+        typer.Option("--storage", help="Optuna storage URL or 'memory'. \\[default: SQLite in home]"),
     ] = None,
     data: Annotated[
-        str | None, typer.Option("--data", "-d", help="Data source. [default: matrix.yaml symbols]")
+        str | None, typer.Option("--data", "-d", help="Data source. \\[default: matrix.yaml symbols]")
     ] = None,
     objective: Annotated[str, typer.Option("--objective", help="Objective to maximise.")] = "sharpe",
     sampler: Annotated[str, typer.Option("--sampler", help="tpe, gp, cmaes, nsga2 or skopt-gp.")] = "tpe",

@@ -114,7 +114,7 @@ def detect(
     data_seed: Annotated[int, typer.Option("--data-seed", help="Seed of the synthetic series.")] = 0,
     symbol: Annotated[
         str | None,
-        typer.Option("--symbol", help="Symbol to store under. [default: SP500 for sp500, file stem]"),
+        typer.Option("--symbol", help="Symbol to store under. \\[default: SP500 for sp500, file stem]"),
     ] = None,
     recent: Annotated[int, typer.Option("--recent", help="Recent segments shown.", min=1)] = 5,
     store: Annotated[bool, typer.Option("--store", help="Store the segments in the warehouse.")] = False,
