@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated TRADELOOP_HOME per test, and the PostgreSQL URL when CI provides one."""
+"""Shared fixtures: an isolated TRADELOOP_HOME per test, the PostgreSQL URL when CI provides one, and the
+Hypothesis profile."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No wall-clock limit in any test: Hypothesis' per-example deadline is off everywhere. Under CI the
+# examples are derived from each test's name, so a red run can be replayed exactly.
+settings.register_profile("tradeloop", deadline=None)
+settings.register_profile("ci", parent=settings.get_profile("tradeloop"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "tradeloop")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The GitHub API stand-in's fixtures (github_env), for the forge and CLI tests.
