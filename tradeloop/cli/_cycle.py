@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.table import Table
 
@@ -55,7 +54,7 @@ class _Steps:
         with self._captured(buffer):
             try:
                 command(self.ctx, **options)
-            except (click.exceptions.Exit, typer.Exit) as done:  # validate exits 1 on a failed verdict
+            except typer.Exit as done:  # validate exits 1 on a failed verdict
                 exit_code = done.exit_code
         if self.cli.json_output:
             self.results[name] = json.loads(buffer.getvalue())
