@@ -1,8 +1,9 @@
 """The batch sweep kernel: many parameter combinations, one pass over the bars each, in parallel.
 
 Combinations are grouped by their strategy parameters, so a group's signals are computed once and shared
-by all its risk settings (stop-loss, targets, sizing). Memory is O(combinations + threads × bars): the
-only per-bar buffers are one signal buffer per running group.
+by all its risk settings (stop-loss, targets, sizing); so are the scans for the next acting signal that
+let the row kernel (``simulate_row_nb``) skip quiet bars. Memory is O(combinations + threads × bars): the
+only per-bar buffers are one signal and one scan buffer per running group.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit, prange, types
 
-from backtest_matrix.engine._layout import N_KPIS, N_TRADE_FIELDS
+from backtest_matrix.engine._layout import N_KPIS
 from backtest_matrix.engine._signals import SIGNALS_FUNCTION_TYPE
-from backtest_matrix.engine._simulate_nb import simulate_nb
+from backtest_matrix.engine._simulate_row_nb import day_counts_nb, signal_scans_nb, simulate_row_nb
 
 __all__ = ["sweep_nb"]
 
@@ -53,15 +54,15 @@ def sweep_nb(
     """
     n = close.shape[0]
     out = np.empty((risk.shape[0], N_KPIS))
-    no_trades = np.empty((0, N_TRADE_FIELDS))
-    no_equity = np.empty(0)
+    day_counts = day_counts_nb(new_day)
     for task in prange(tasks.shape[0]):
         flags = np.empty(n, np.int8)
         stop_frac = np.empty(n)
         signals_fn(ts, open_, high, low, close, volume, group_params[tasks[task, 0]], flags, stop_frac)
+        scans = np.empty((3, n + 1), np.int64)
+        signal_scans_nb(flags, cfg, scans)
         for j in range(tasks[task, 1], tasks[task, 2]):
-            simulate_nb(
-                new_day, open_, high, low, close, flags, stop_frac, risk[j], cfg, out[j], False, no_trades,
-                no_equity,
-            )  # fmt: skip
+            simulate_row_nb(
+                new_day, day_counts, open_, high, low, close, flags, stop_frac, scans, risk[j], cfg, out[j]
+            )
     return out

@@ -1,0 +1,148 @@
+"""The sweep's row kernel gives exactly the scalar kernel's KPIs (bit for bit), on random inputs.
+
+``simulate_row_nb`` skips flat stretches and runs in-position stretches in side-specialised loops; it must
+change no bit of any KPI. Random bars (some with inconsistent high/low), random signal sets with every flag,
+strategy stops, new-day markers, and risk rows with stops, take-profit tiers, trailing stops and sizing,
+over both fills, both directions, fees, slippage and a cash reserve, are run through both kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtest_matrix.engine import KPI_NAMES, LONG_ENTRY, LONG_EXIT, EngineConfig, backtest, sweep
+from backtest_matrix.engine._layout import N_CFG, N_KPIS, N_TRADE_FIELDS
+from backtest_matrix.engine._simulate_nb import simulate_nb
+from backtest_matrix.engine._simulate_row_nb import day_counts_nb, signal_scans_nb, simulate_row_nb
+from tests.backtest_matrix.reference import random_walk_bars
+
+
+def random_inputs(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    n = int(rng.integers(1, 500))
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, rng.choice([0.002, 0.01, 0.05]), n)))
+    open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0.0, 0.003, n) * rng.choice([0.0, 1.0, 5.0]))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 0.004, n)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 0.004, n)))
+    if rng.random() < 0.2:  # bars whose high and low do not contain the open and the close
+        high = high * np.exp(rng.normal(0.0, 0.003, n))
+        low = low * np.exp(rng.normal(0.0, 0.003, n))
+    flags = ((rng.random((n, 4)) < rng.choice([0.01, 0.05, 0.3])) @ np.array([1, 2, 4, 8])).astype(np.int8)
+    stop_frac = np.full(n, np.nan)
+    if rng.random() < 0.4:
+        stop_frac = np.where(rng.random(n) < 0.5, rng.random(n) * 0.05, np.nan)
+    new_day = rng.random(n) < rng.choice([0.0, 0.05, 0.3])
+    new_day[0] = False
+    return new_day, open_, high, low, close, flags, stop_frac
+
+
+def random_cfg(rng: np.random.Generator) -> np.ndarray:
+    cfg = np.zeros(N_CFG)
+    cfg[:8] = (
+        rng.integers(0, 2), rng.choice([0.0, 1e-3, 1e-2]), rng.choice([0.0, 5e-4]), rng.integers(0, 2),
+        10_000.0, rng.choice([0.0, 0.1]), 1e5, 2.0,
+    )  # fmt: skip
+    return cfg
+
+
+def random_risk(rng: np.random.Generator) -> np.ndarray:
+    risk = np.zeros(9)
+    risk[0] = rng.choice([0.0, rng.random() * 5.0, rng.random() * 50.0])
+    for tier in range(3):
+        risk[1 + 2 * tier] = rng.choice([0.0, rng.random() * 3.0, rng.random() * 20.0])
+        risk[2 + 2 * tier] = rng.choice([1.0, rng.uniform(0.01, 1.0)])
+    risk[7] = rng.choice([0.0, rng.random() * 3.0, rng.random() * 30.0])
+    risk[8] = rng.choice([1.0, rng.uniform(0.01, 1.0)])
+    return risk
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_row_kernel_equals_the_scalar_kernel_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        new_day, open_, high, low, close, flags, stop_frac = random_inputs(rng)
+        n = len(close)
+        cfg = random_cfg(rng)
+        scans = np.empty((3, n + 1), np.int64)
+        signal_scans_nb(flags, cfg, scans)
+        day_counts = day_counts_nb(new_day)
+        for _ in range(4):
+            risk = random_risk(rng)
+            expected, actual = np.empty(N_KPIS), np.empty(N_KPIS)
+            count = simulate_nb(
+                new_day, open_, high, low, close, flags, stop_frac, risk, cfg, expected, False,
+                np.empty((0, N_TRADE_FIELDS)), np.empty(0),
+            )  # fmt: skip
+            row_count = simulate_row_nb(
+                new_day, day_counts, open_, high, low, close, flags, stop_frac, scans, risk, cfg, actual
+            )
+            assert row_count == count
+            assert actual.tobytes() == expected.tobytes(), (risk, cfg, actual, expected)
+
+
+def test_signal_scans_find_the_next_acting_signal() -> None:
+    flags = np.array([0, 1, 0, 2, 4, 8, 0, 5], np.int8)
+    scans = np.empty((3, 9), np.int64)
+    signal_scans_nb(flags, np.array([1.0, 0, 0, 0, 1.0, 0, 1.0, 1.0]), scans)  # close, long only
+    assert scans.tolist() == [[1, 1, 7, 7, 7, 7, 7, 7, 8], [3, 3, 3, 3, 8, 8, 8, 8, 8], [5] * 6 + [8] * 3]
+    signal_scans_nb(flags, np.array([0.0, 0, 0, 1.0, 1.0, 0, 1.0, 1.0]), scans)  # next open, long/short
+    assert scans.tolist() == [[2, 2, 2, 5, 5, 5, 8, 8, 8], [4] * 5 + [8] * 4, [6] * 7 + [8] * 2]
+    assert day_counts_nb(np.array([False, True, False, True])).tolist() == [0, 0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+@pytest.mark.parametrize("direction", ["long", "long_short"])
+def test_a_sweep_row_equals_its_single_backtest_exactly(fill: str, direction: str) -> None:
+    bars = random_walk_bars(7, 3_000, freq="1h")
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame(
+        {
+            "ema_fast": 5, "ema_slow": rng.choice([20, 40], 24),
+            "stop_loss_pct": rng.choice([0.0, 0.5, 2.0], 24),
+            "exit_tp0_pct": rng.choice([0.0, 0.4, 1.5], 24), "exit_tp0_fraction": 0.5,
+            "exit_tp1_pct": rng.choice([0.0, 3.0], 24), "exit_tp1_fraction": 0.3,
+            "exit_tp2_pct": 5.0, "exit_tp2_fraction": 1.0,
+            "exit_trailing_stop_pct": rng.choice([0.0, 0.3, 1.0], 24),
+            "trade_fraction": rng.choice([1.0, 0.4], 24),
+        }
+    )  # fmt: skip
+    config = EngineConfig(fill=fill, direction=direction, fee_bps=5.0, slippage_bps=2.0)  # type: ignore[arg-type]
+    swept = sweep(bars, "ema_cross", rows, config=config)
+    for i, row in rows.iterrows():
+        single = backtest(bars, "ema_cross", row.to_dict(), config=config).kpis
+        expected = np.array([single[name] for name in KPI_NAMES])
+        assert swept.loc[i, list(KPI_NAMES)].to_numpy(np.float64).tobytes() == expected.tobytes()
+
+
+def test_a_flat_stretch_over_several_day_starts_folds_a_day_without_change() -> None:
+    # Rising closes, long from bar 0 to bar 3 and from bar 9 to the end, days starting at bars 4, 6, 11 and
+    # 13: every other day gains, so only the flat day 4-5 (the second day start of the flat stretch 4-8)
+    # makes the worst day 0; a kernel that folded only the stretch's first day start would report a gain.
+    n = 14
+    close = 100.0 + np.arange(n, dtype=np.float64)
+    flags = np.zeros(n, np.int8)
+    flags[[0, 9]] = LONG_ENTRY
+    flags[3] = LONG_EXIT
+    new_day = np.zeros(n, np.bool_)
+    new_day[[4, 6, 11, 13]] = True
+    cfg = np.zeros(N_CFG)
+    cfg[[0, 4, 6, 7]] = (1.0, 10_000.0, 1e5, 2.0)  # close fill, long only
+    kpis = {}
+    for kernel in ("scalar", "row"):
+        out = np.empty(N_KPIS)
+        if kernel == "scalar":
+            simulate_nb(
+                new_day, close, close, close, close, flags, np.full(n, np.nan), np.r_[np.zeros(8), 1.0], cfg,
+                out, False, np.empty((0, N_TRADE_FIELDS)), np.empty(0),
+            )  # fmt: skip
+        else:
+            scans = np.empty((3, n + 1), np.int64)
+            signal_scans_nb(flags, cfg, scans)
+            simulate_row_nb(
+                new_day, day_counts_nb(new_day), close, close, close, close, flags, np.full(n, np.nan), scans,
+                np.r_[np.zeros(8), 1.0], cfg, out,
+            )  # fmt: skip
+        kpis[kernel] = out
+    assert kpis["row"][KPI_NAMES.index("worst_day_pct")] == 0.0
+    assert kpis["row"].tobytes() == kpis["scalar"].tobytes()
