@@ -1,11 +1,14 @@
 """One bar's orders and one bar's equity statistics: the pieces every simulation kernel shares.
 
-``_orders_at_bar`` runs the order steps of docs/engine.md ("Bar processing order", steps 1 to 3) for one
-bar; ``_bar_statistics`` folds a bar's equity into the KPI accumulators (step 4). The single backtest
+``orders_at_bar`` runs the order steps of docs/engine.md ("Bar processing order", steps 1 to 3) for one
+bar; ``bar_statistics`` folds a bar's equity into the KPI accumulators (step 4). The single backtest
 (``simulate_nb``) and the sweep's row kernel (``simulate_row_nb``) both call them, so they cannot disagree on
 what happens at a bar where an order acts; they differ only in how they pass the bars where nothing does.
 
-A position is the tuple described below; every helper here is inlined into its caller.
+State travels as tuples of scalars (the position, the trade accumulators) and the bar as scalars: every
+helper here is inlined into its caller, and each array passed to an inlined function costs an atomic
+reference count increment and decrement per call, which on a bar with an order cost more than the order.
+Only the trade list, which the single backtest writes, is an array (``None`` in the sweep).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from backtest_matrix.engine._layout import (
     CFG_DIRECTION,
@@ -26,8 +30,9 @@ from backtest_matrix.engine._layout import (
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 
 __all__ = [
-    "N_ACC",
+    "NO_TRADES",
     "R_OPEN",
+    "TradeStats",
     "bar_statistics",
     "close_trade",
     "orders_at_bar",
@@ -38,10 +43,10 @@ __all__ = [
 
 R_SIGNAL, R_STOP, R_TP0, R_TRAIL, R_OPEN = 0, 1, 2, 5, 6
 _EPS = 1e-12
-# Trade-statistics accumulator slots (trades close rarely, so an array costs nothing on the hot path).
-A_TRADES, A_WINS, A_GROSS_PROFIT, A_GROSS_LOSS, A_SUM_WIN, A_SUM_LOSS, A_SUM_RET = 0, 1, 2, 3, 4, 5, 6
-A_STREAK, A_MAX_WINS, A_MAX_LOSSES = 7, 8, 9
-N_ACC = 10
+# The trade accumulators (all floats): (trades, wins, gross_profit, gross_loss, sum_win, sum_loss, sum_ret,
+# streak, max_wins, max_losses); the sums are of return_pct, streak > 0 counts wins in a row, < 0 losses.
+TradeStats = tuple[float, float, float, float, float, float, float, float, float, float]
+NO_TRADES = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 # A position is the tuple (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme,
 # stop_level, stop_reason, next_target, tiers_done, exit_pnl, exit_value, exit_fills).
@@ -49,7 +54,18 @@ N_ACC = 10
 # trailing stop; stop_level: the tightest stop (fixed, strategy or trailing), NaN for none; next_target:
 # the next take-profit tier's price, NaN when none is left; exit_pnl: realised P&L of the exit fills so
 # far, after their fees; exit_value: sum of exit fill value, for the average exit price.
-Rules = tuple[bool, bool, float, float, float, float, tuple[float, float, float], float, float]
+Rules = tuple[
+    bool,
+    bool,
+    float,
+    float,
+    float,
+    float,
+    tuple[float, float, float],
+    float,
+    float,
+    tuple[float, float, float],
+]
 Position = tuple[
     float, float, float, float, float, int, float, float, float, int, float, int, float, float, int
 ]
@@ -107,40 +123,52 @@ def _tier_target(targets: tuple[float, float, float], tier: int, entry: float, s
     return entry * (1.0 + side * distance) if distance > 0.0 else math.nan
 
 
+def _write_trade(trades: np.ndarray | None, n: int, fields: tuple[float, ...]) -> None:
+    """Write ``fields`` into row ``n`` of ``trades``: nothing when ``trades`` is None or has no row ``n``."""
+    raise NotImplementedError
+
+
+@overload(_write_trade, inline="always")
+def _write_trade_nb(trades, n, fields):  # type: ignore[no-untyped-def]
+    if isinstance(trades, types.NoneType):
+        return lambda trades, n, fields: None
+
+    def write(trades, n, fields):  # type: ignore[no-untyped-def]
+        if n < trades.shape[0]:
+            row = trades[n]
+            for i in range(len(fields)):
+                row[i] = fields[i]
+
+    return write
+
+
 @njit(cache=True, inline="always")
 def close_trade(
-    acc: np.ndarray, record: bool, trades: np.ndarray, entry_bar: int, exit_bar: int, side: float,
+    acc: TradeStats, trades: np.ndarray | None, entry_bar: int, exit_bar: int, side: float,
     entry_price: float, size: float, exit_value: float, pnl: float, fees: float, reason: int, fills: int,
-) -> None:  # fmt: skip
-    """Book a finished trade into the accumulators and, with ``record``, the trade list."""
-    n = int(acc[A_TRADES])
+) -> TradeStats:  # fmt: skip
+    """Book a finished trade into the accumulators and, unless ``trades`` is None, the trade list."""
+    count, wins, gross_profit, gross_loss, sum_win, sum_loss, sum_ret, streak, max_wins, max_losses = acc
     ret_pct = 100.0 * pnl / (size * entry_price)
-    if record:
-        row = trades[n]
-        row[0] = entry_bar
-        row[1] = exit_bar
-        row[2] = side
-        row[3] = entry_price
-        row[4] = exit_value / size
-        row[5] = size
-        row[6] = pnl
-        row[7] = ret_pct
-        row[8] = fees
-        row[9] = reason
-        row[10] = fills
-    acc[A_TRADES] += 1.0
-    acc[A_SUM_RET] += ret_pct
+    fields = (
+        float(entry_bar), float(exit_bar), side, entry_price, exit_value / size, size, pnl, ret_pct, fees,
+        float(reason), float(fills),
+    )  # fmt: skip
+    _write_trade(trades, int(count), fields)
+    count += 1.0
+    sum_ret += ret_pct
     if pnl > 0.0:
-        acc[A_WINS] += 1.0
-        acc[A_GROSS_PROFIT] += pnl
-        acc[A_SUM_WIN] += ret_pct
-        acc[A_STREAK] = acc[A_STREAK] + 1.0 if acc[A_STREAK] > 0.0 else 1.0
-        acc[A_MAX_WINS] = max(acc[A_MAX_WINS], acc[A_STREAK])
+        wins += 1.0
+        gross_profit += pnl
+        sum_win += ret_pct
+        streak = streak + 1.0 if streak > 0.0 else 1.0
+        max_wins = max(max_wins, streak)
     else:
-        acc[A_GROSS_LOSS] -= pnl
-        acc[A_SUM_LOSS] += ret_pct
-        acc[A_STREAK] = acc[A_STREAK] - 1.0 if acc[A_STREAK] < 0.0 else -1.0
-        acc[A_MAX_LOSSES] = max(acc[A_MAX_LOSSES], -acc[A_STREAK])
+        gross_loss -= pnl
+        sum_loss += ret_pct
+        streak = streak - 1.0 if streak < 0.0 else -1.0
+        max_losses = max(max_losses, -streak)
+    return count, wins, gross_profit, gross_loss, sum_win, sum_loss, sum_ret, streak, max_wins, max_losses
 
 
 @njit(cache=True, inline="always")
@@ -167,7 +195,8 @@ def bar_statistics(
 
 @njit(cache=True, inline="always")
 def run_rules(cfg: np.ndarray, risk: np.ndarray) -> Rules:
-    """``(fill_close, allow_short, fee, slippage, min_reserve, stop_loss, targets, trail, trade_fraction)``.
+    """``(fill_close, allow_short, fee, slippage, min_reserve, stop_loss, targets, trail, trade_fraction,
+    tier_fractions)``.
 
     The run configuration and one row's risk parameters, with the percentages as fractions, once per run:
     entries and exits then need no division.
@@ -175,25 +204,27 @@ def run_rules(cfg: np.ndarray, risk: np.ndarray) -> Rules:
     return (
         cfg[CFG_FILL] == FILL_CLOSE, cfg[CFG_DIRECTION] > 0.0, cfg[CFG_FEE], cfg[CFG_SLIPPAGE],
         cfg[CFG_MIN_RESERVE], risk[0] / 100.0, (risk[1] / 100.0, risk[3] / 100.0, risk[5] / 100.0),
-        risk[7] / 100.0, risk[8],
+        risk[7] / 100.0, risk[8], (risk[2], risk[4], risk[6]),
     )  # fmt: skip
 
 
 @njit(cache=True, inline="always")
 def orders_at_bar(
-    t: int, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, flags: np.ndarray,
-    stop_frac: np.ndarray, risk: np.ndarray, rules: Rules, acc: np.ndarray, record: bool, trades: np.ndarray,
-    position: Position,
-) -> Position:  # fmt: skip
-    """Run bar ``t``'s orders on ``position`` and return the position after them.
+    t: int, bar_open: float, bar_high: float, bar_low: float, bar_close: float, signal: int,
+    signal_frac: float, rules: Rules, acc: TradeStats, trades: np.ndarray | None, position: Position,
+) -> tuple[Position, TradeStats]:  # fmt: skip
+    """Run bar ``t``'s orders on ``position``; return the position and the trade accumulators after them.
 
     In time order: the pending signal at the open (next_open), intrabar exits on high/low (stops before
     targets), then the signal at the close (close mode). In close mode a bar with an intrabar exit ignores
-    its own signal, as vectorbt does (one order per bar). ``rules`` comes from :func:`run_rules`;
-    ``risk`` (for the tiers' fractions) is the row's risk parameters. Closed trades are booked into
-    ``acc`` (and ``trades`` with ``record``).
+    its own signal, as vectorbt does (one order per bar). ``signal`` is the one that acts on this bar (bar
+    ``t - 1``'s in next-open mode, none on bar 0; bar ``t``'s in close mode) and ``signal_frac`` its
+    ``stop_frac``; ``rules`` comes from :func:`run_rules`. Closed trades are booked into ``acc`` and,
+    unless it is None, ``trades``.
     """
-    fill_close, allow_short, fee, slip, min_reserve, stop_loss, targets, trail, trade_fraction = rules
+    fill_close, allow_short, fee, slip, min_reserve, stop_loss, targets, trail, trade_fraction, fractions = (
+        rules
+    )
     (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, stop_level, stop_reason,
      next_target, tiers_done, exit_pnl, exit_value, exit_fills) = position  # fmt: skip
     exited_intrabar = False
@@ -203,9 +234,6 @@ def orders_at_bar(
             if side == 0.0:
                 continue
             fills_before = exit_fills
-            bar_open = open_[t]
-            bar_high = high[t]
-            bar_low = low[t]
             px = math.nan
             if stop_level == stop_level:
                 if side * (bar_open - stop_level) <= 0.0:
@@ -227,7 +255,7 @@ def orders_at_bar(
                     px = next_target
                 else:
                     break
-                qty = min(size, initial_size * risk[2 + 2 * tiers_done])
+                qty = min(size, initial_size * fractions[tiers_done])
                 if size - qty <= initial_size * _EPS:
                     qty = size
                 fill = px * (1.0 - side * slip)
@@ -241,8 +269,8 @@ def orders_at_bar(
                 next_target = _tier_target(targets, tiers_done, entry_price, side)
             exited_intrabar = exit_fills > fills_before
             if size == 0.0:
-                close_trade(
-                    acc, record, trades, entry_bar, t, side, entry_price, initial_size, exit_value,
+                acc = close_trade(
+                    acc, trades, entry_bar, t, side, entry_price, initial_size, exit_value,
                     exit_pnl - entry_fees, entry_fees + exit_value * fee, reason, exit_fills,
                 )  # fmt: skip
                 side = 0.0
@@ -255,15 +283,11 @@ def orders_at_bar(
         if phase == 0:
             if fill_close or t == 0:
                 continue
-            signal = flags[t - 1]
-            price = open_[t]
-            signal_bar = t - 1
+            price = bar_open
         else:
             if not fill_close or exited_intrabar:
                 continue
-            signal = flags[t]
-            price = close[t]
-            signal_bar = t
+            price = bar_close
         if signal == 0:
             continue
 
@@ -273,8 +297,8 @@ def orders_at_bar(
             exit_value += size * fill
             cash += side * size * fill - size * fill * fee
             exit_fills += 1
-            close_trade(
-                acc, record, trades, entry_bar, t, side, entry_price, initial_size, exit_value,
+            acc = close_trade(
+                acc, trades, entry_bar, t, side, entry_price, initial_size, exit_value,
                 exit_pnl - entry_fees, entry_fees + exit_value * fee, R_SIGNAL, exit_fills,
             )  # fmt: skip
             side = 0.0
@@ -298,13 +322,12 @@ def orders_at_bar(
                     entry_fees = qty * fill * fee
                     cash -= side * qty * fill + entry_fees
                     extreme = fill
-                    stop_level, stop_reason = _initial_stop(
-                        fill, side, stop_loss, trail, stop_frac[signal_bar]
-                    )
+                    stop_level, stop_reason = _initial_stop(fill, side, stop_loss, trail, signal_frac)
                     tiers_done = 0
                     next_target = _tier_target(targets, 0, fill, side)
                     exit_pnl = 0.0
                     exit_value = 0.0
                     exit_fills = 0
-    return (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, stop_level,
-            stop_reason, next_target, tiers_done, exit_pnl, exit_value, exit_fills)  # fmt: skip
+    position = (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, stop_level,
+                stop_reason, next_target, tiers_done, exit_pnl, exit_value, exit_fills)  # fmt: skip
+    return position, acc

@@ -15,18 +15,10 @@ from numba import njit
 
 from backtest_matrix.engine._layout import CFG_INIT_CASH, CFG_PERIODS_PER_YEAR, CFG_YEARS
 from backtest_matrix.engine._orders_nb import (
-    A_GROSS_LOSS,
-    A_GROSS_PROFIT,
-    A_MAX_LOSSES,
-    A_MAX_WINS,
-    A_SUM_LOSS,
-    A_SUM_RET,
-    A_SUM_WIN,
-    A_TRADES,
-    A_WINS,
-    N_ACC,
+    NO_TRADES,
     R_OPEN,
     R_STOP,
+    TradeStats,
     bar_statistics,
     close_trade,
     orders_at_bar,
@@ -58,16 +50,17 @@ def simulate_nb(
     """Simulate one combination; write its KPIs into ``kpis`` and return the number of trades.
 
     ``new_day[t]`` is True when bar ``t`` starts a new UTC day (see :func:`day_starts`). ``risk`` holds
-    the risk parameters in ``RISK_NAMES`` order and ``cfg`` the run configuration. With
-    ``record``, ``trades`` (rows of ``TRADE_FIELDS``, at least ``len(close)`` rows, as a trade can open
-    and close within one bar) and ``equity_out`` (the equity at each close) are filled.
+    the risk parameters in ``RISK_NAMES`` order and ``cfg`` the run configuration. With ``record``,
+    ``equity_out`` (the equity at each close) is filled. The trades are written into ``trades`` (rows of
+    ``TRADE_FIELDS``) as far as it has rows: give it ``len(close)`` rows for all of them (a trade can
+    open and close within one bar), or none.
     """
     n = close.shape[0]
     rules = run_rules(cfg, risk)
     fill_close, allow_short = rules[0], rules[1]
     trail = rules[7]
     init_cash = cfg[CFG_INIT_CASH]
-    acc = np.zeros(N_ACC)
+    acc = NO_TRADES
     position = (init_cash, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, math.nan, R_STOP, math.nan, 0, 0.0, 0.0, 0)
 
     # Equity statistics. Flat bars leave equity unchanged (a zero return), so they cost nothing here.
@@ -132,8 +125,11 @@ def simulate_nb(
                         exit_fills)  # fmt: skip
             if t == n:
                 break
-        position = orders_at_bar(
-            t, open_, high, low, close, flags, stop_frac, risk, rules, acc, record, trades, position
+        signal_bar = t if fill_close else t - 1
+        signal = flags[signal_bar] if signal_bar >= 0 else 0
+        signal_frac = stop_frac[signal_bar] if signal_bar >= 0 else math.nan
+        position, acc = orders_at_bar(
+            t, open_[t], high[t], low[t], close[t], signal, signal_frac, rules, acc, trades, position
         )
         cash, side, size = position[0], position[1], position[2]
 
@@ -156,8 +152,8 @@ def simulate_nb(
     if side != 0.0:  # still open at the end: a trade marked at the last close, without exit costs
         value = exit_value + size * close[n - 1]
         pnl = exit_pnl + side * size * (close[n - 1] - entry_price) - entry_fees
-        close_trade(
-            acc, record, trades, entry_bar, n - 1, side, entry_price, initial_size, value, pnl,
+        acc = close_trade(
+            acc, trades, entry_bar, n - 1, side, entry_price, initial_size, value, pnl,
             entry_fees + exit_value * rules[2], R_OPEN, exit_fills,
         )  # fmt: skip
     if n > 0:
@@ -167,18 +163,17 @@ def simulate_nb(
         kpis, acc, n, cfg[CFG_YEARS], init_cash, prev_equity, max_dd, ret_sum, ret_sq, down_sq,
         bars_in_market, cfg[CFG_PERIODS_PER_YEAR], worst_day,
     )  # fmt: skip
-    return int(acc[A_TRADES])
+    return int(acc[0])
 
 
 @njit(cache=True)
 def write_kpis(
-    kpis: np.ndarray, acc: np.ndarray, n: int, years: float, init_cash: float, final_equity: float,
+    kpis: np.ndarray, acc: TradeStats, n: int, years: float, init_cash: float, final_equity: float,
     max_dd: float, ret_sum: float, ret_sq: float, down_sq: float, bars_in_market: int,
     periods_per_year: float, worst_day: float,
 ) -> None:  # fmt: skip
     """Turn the accumulators into the KPI vector (``KPI_NAMES`` order). Undefined figures are NaN."""
-    trades = acc[A_TRADES]
-    wins = acc[A_WINS]
+    trades, wins, gross_profit, gross_loss, sum_win, sum_loss, sum_ret, _, max_wins, max_losses = acc
     losses = trades - wins
     growth = final_equity / init_cash
     kpis[0] = 100.0 * (growth - 1.0)
@@ -194,15 +189,15 @@ def write_kpis(
     kpis[5] = 100.0 * max_dd
     kpis[4] = kpis[1] / kpis[5] if kpis[5] > 0.0 else math.nan
     kpis[6] = 100.0 * wins / trades if trades > 0 else math.nan
-    if acc[A_GROSS_LOSS] > 0.0:
-        kpis[7] = acc[A_GROSS_PROFIT] / acc[A_GROSS_LOSS]
+    if gross_loss > 0.0:
+        kpis[7] = gross_profit / gross_loss
     else:
-        kpis[7] = math.inf if acc[A_GROSS_PROFIT] > 0.0 else math.nan
+        kpis[7] = math.inf if gross_profit > 0.0 else math.nan
     kpis[8] = trades
-    kpis[9] = acc[A_SUM_WIN] / wins if wins > 0 else math.nan
-    kpis[10] = acc[A_SUM_LOSS] / losses if losses > 0 else math.nan
-    kpis[11] = acc[A_SUM_RET] / trades if trades > 0 else math.nan
+    kpis[9] = sum_win / wins if wins > 0 else math.nan
+    kpis[10] = sum_loss / losses if losses > 0 else math.nan
+    kpis[11] = sum_ret / trades if trades > 0 else math.nan
     kpis[12] = 100.0 * bars_in_market / n if n > 0 else math.nan
-    kpis[13] = acc[A_MAX_WINS]
-    kpis[14] = acc[A_MAX_LOSSES]
+    kpis[13] = max_wins
+    kpis[14] = max_losses
     kpis[15] = 100.0 * worst_day

@@ -31,8 +31,7 @@ from backtest_matrix.engine._layout import (
     FILL_CLOSE,
 )
 from backtest_matrix.engine._orders_nb import (
-    A_TRADES,
-    N_ACC,
+    NO_TRADES,
     R_OPEN,
     R_STOP,
     R_TRAIL,
@@ -93,7 +92,7 @@ def signal_scans_nb(flags: np.ndarray, cfg: np.ndarray, scans: np.ndarray) -> No
         scans[2, t] = next_short_exit
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hold_long(
     t: int, end: int, new_day: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
     close: np.ndarray, cash: float, units: float, stop: float, target: float, trail: float,
@@ -126,7 +125,7 @@ def _hold_long(
     )  # fmt: skip
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hold_short(
     t: int, end: int, new_day: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
     close: np.ndarray, cash: float, units: float, stop: float, target: float, trail: float,
@@ -182,8 +181,7 @@ def simulate_row_nb(
     rules = run_rules(cfg, risk)
     fill_close, allow_short, fee, trail = rules[0], rules[1], rules[2], rules[7]
     init_cash = cfg[CFG_INIT_CASH]
-    acc = np.zeros(N_ACC)
-    no_trades = np.empty((0, 0))
+    acc = NO_TRADES
     position = (init_cash, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, math.nan, R_STOP, math.nan, 0, 0.0, 0.0, 0)
 
     # Stats as in simulate_nb: the peak starts at the initial cash unless bar 0 enters at its close.
@@ -231,8 +229,11 @@ def simulate_row_nb(
                         exit_fills)  # fmt: skip
             if t == n:
                 break
-        position = orders_at_bar(
-            t, open_, high, low, close, flags, stop_frac, risk, rules, acc, False, no_trades, position
+        signal_bar = t if fill_close else t - 1
+        signal = flags[signal_bar] if signal_bar >= 0 else 0
+        signal_frac = stop_frac[signal_bar] if signal_bar >= 0 else math.nan
+        position, acc = orders_at_bar(
+            t, open_[t], high[t], low[t], close[t], signal, signal_frac, rules, acc, None, position
         )
         cash, side, size = position[0], position[1], position[2]
         # Mark to market at the close and accumulate this bar's KPIs.
@@ -254,8 +255,8 @@ def simulate_row_nb(
     if side != 0.0:  # still open at the end: a trade marked at the last close, without exit costs
         value = exit_value + size * close[n - 1]
         pnl = exit_pnl + side * size * (close[n - 1] - entry_price) - entry_fees
-        close_trade(
-            acc, False, no_trades, entry_bar, n - 1, side, entry_price, initial_size, value, pnl,
+        acc = close_trade(
+            acc, None, entry_bar, n - 1, side, entry_price, initial_size, value, pnl,
             entry_fees + exit_value * fee, R_OPEN, exit_fills,
         )  # fmt: skip
     if n > 0:
@@ -264,4 +265,4 @@ def simulate_row_nb(
         kpis, acc, n, cfg[CFG_YEARS], init_cash, prev_equity, 1.0 - lowest_ratio, ret_sum, ret_sq, down_sq,
         bars_in_market, cfg[CFG_PERIODS_PER_YEAR], worst_day,
     )  # fmt: skip
-    return int(acc[A_TRADES])
+    return int(acc[0])
