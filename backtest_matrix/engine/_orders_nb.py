@@ -35,7 +35,9 @@ __all__ = [
     "TradeStats",
     "bar_statistics",
     "close_trade",
+    "day_statistics",
     "orders_at_bar",
+    "return_statistics",
     "run_rules",
     "touched",
     "trail_stop",
@@ -172,14 +174,17 @@ def close_trade(
 
 
 @njit(cache=True, inline="always")
-def bar_statistics(
-    equity: float, prev_equity: float, new_day: bool, day_start_equity: float, worst_day: float,
-    ret_sum: float, ret_sq: float, down_sq: float, peak: float, lowest_ratio: float,
-) -> tuple[float, float, float, float, float, float, float]:  # fmt: skip
-    """Fold one bar's close-to-close equity into the day, return and drawdown accumulators."""
-    if new_day:
-        worst_day = min(worst_day, prev_equity / day_start_equity - 1.0)
-        day_start_equity = prev_equity
+def day_statistics(prev_equity: float, day_start_equity: float, worst_day: float) -> tuple[float, float]:
+    """At a bar that starts a new day, fold the day that ended at the previous close (``prev_equity``)."""
+    return prev_equity, min(worst_day, prev_equity / day_start_equity - 1.0)
+
+
+@njit(cache=True, inline="always")
+def return_statistics(
+    equity: float, prev_equity: float, ret_sum: float, ret_sq: float, down_sq: float, peak: float,
+    lowest_ratio: float,
+) -> tuple[float, float, float, float, float]:  # fmt: skip
+    """Fold one bar's close-to-close equity into the return and drawdown accumulators."""
     # Branch-free on purpose: the sign of a return is a coin flip for the branch predictor.
     if prev_equity > 0.0:
         ret = equity / prev_equity - 1.0
@@ -190,6 +195,20 @@ def bar_statistics(
     peak = max(peak, equity)
     if equity < lowest_ratio * peak:  # a new deepest drawdown: rare, so the division is too
         lowest_ratio = equity / peak
+    return ret_sum, ret_sq, down_sq, peak, lowest_ratio
+
+
+@njit(cache=True, inline="always")
+def bar_statistics(
+    equity: float, prev_equity: float, new_day: bool, day_start_equity: float, worst_day: float,
+    ret_sum: float, ret_sq: float, down_sq: float, peak: float, lowest_ratio: float,
+) -> tuple[float, float, float, float, float, float, float]:  # fmt: skip
+    """Fold one bar's close-to-close equity into the day, return and drawdown accumulators."""
+    if new_day:
+        day_start_equity, worst_day = day_statistics(prev_equity, day_start_equity, worst_day)
+    ret_sum, ret_sq, down_sq, peak, lowest_ratio = return_statistics(
+        equity, prev_equity, ret_sum, ret_sq, down_sq, peak, lowest_ratio
+    )
     return day_start_equity, worst_day, ret_sum, ret_sq, down_sq, peak, lowest_ratio
 
 

@@ -1,9 +1,10 @@
 """The sweep's row kernel gives exactly the scalar kernel's KPIs (bit for bit), on random inputs.
 
-``simulate_row_nb`` skips flat stretches and runs in-position stretches in side-specialised loops; it must
-change no bit of any KPI. Random bars (some with inconsistent high/low), random signal sets with every flag,
-strategy stops, new-day markers, and risk rows with stops, take-profit tiers, trailing stops and sizing,
-over both fills, both directions, fees, slippage and a cash reserve, are run through both kernels.
+``simulate_row_nb`` skips flat stretches and runs in-position stretches in side-specialised loops, and
+``simulate_rows_nb`` runs many rows block of bars by block of bars; neither may change a bit of any KPI.
+Random bars (some with inconsistent high/low), random signal sets with every flag, strategy stops, new-day
+markers, and risk rows with stops, take-profit tiers, trailing stops and sizing, over both fills, both
+directions, fees, slippage and a cash reserve, are run through the kernels.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pandas as pd
 import pytest
 
 from backtest_matrix.engine import KPI_NAMES, LONG_ENTRY, LONG_EXIT, EngineConfig, backtest, sweep
+from backtest_matrix.engine._hold_nb import next_day_nb, signal_scans_nb
 from backtest_matrix.engine._layout import N_CFG, N_KPIS, N_TRADE_FIELDS
 from backtest_matrix.engine._simulate_nb import simulate_nb
-from backtest_matrix.engine._simulate_row_nb import day_counts_nb, signal_scans_nb, simulate_row_nb
+from backtest_matrix.engine._simulate_row_nb import simulate_row_nb, simulate_rows_nb
 from tests.backtest_matrix.reference import random_walk_bars
 
 
@@ -57,38 +59,59 @@ def random_risk(rng: np.random.Generator) -> np.ndarray:
     return risk
 
 
+def scalar_kpis(inputs: tuple[np.ndarray, ...], risk: np.ndarray, cfg: np.ndarray) -> tuple[np.ndarray, int]:
+    kpis = np.empty(N_KPIS)
+    count = simulate_nb(*inputs, risk, cfg, kpis, False, np.empty((0, N_TRADE_FIELDS)), np.empty(0))
+    return kpis, count
+
+
+def row_kernel_inputs(inputs: tuple[np.ndarray, ...], cfg: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``bars, new_day, next_day, flags, stop_frac, scans`` as the sweep passes them."""
+    new_day, open_, high, low, close, flags, stop_frac = inputs
+    scans = np.empty((3, len(close) + 1), np.int32)
+    signal_scans_nb(flags, cfg, scans)
+    bars = np.ascontiguousarray(np.column_stack([open_, high, low, close]))
+    return bars, new_day, next_day_nb(new_day), flags, stop_frac, scans
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_the_row_kernel_equals_the_scalar_kernel_bit_for_bit(seed: int) -> None:
     rng = np.random.default_rng(seed)
     for _ in range(100):
-        new_day, open_, high, low, close, flags, stop_frac = random_inputs(rng)
-        n = len(close)
+        inputs = random_inputs(rng)
         cfg = random_cfg(rng)
-        scans = np.empty((3, n + 1), np.int64)
-        signal_scans_nb(flags, cfg, scans)
-        day_counts = day_counts_nb(new_day)
+        row_inputs = row_kernel_inputs(inputs, cfg)
         for _ in range(4):
             risk = random_risk(rng)
-            expected, actual = np.empty(N_KPIS), np.empty(N_KPIS)
-            count = simulate_nb(
-                new_day, open_, high, low, close, flags, stop_frac, risk, cfg, expected, False,
-                np.empty((0, N_TRADE_FIELDS)), np.empty(0),
-            )  # fmt: skip
-            row_count = simulate_row_nb(
-                new_day, day_counts, open_, high, low, close, flags, stop_frac, scans, risk, cfg, actual
-            )
-            assert row_count == count
+            expected, count = scalar_kpis(inputs, risk, cfg)
+            actual = np.empty(N_KPIS)
+            assert simulate_row_nb(*row_inputs, risk, cfg, actual) == count
             assert actual.tobytes() == expected.tobytes(), (risk, cfg, actual, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rows_run_block_by_block_equal_the_scalar_kernel_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(60):
+        inputs = random_inputs(rng)
+        cfg = random_cfg(rng)
+        risks = np.array([random_risk(rng) for _ in range(6)])
+        block = int(rng.choice([1, 2, 7, 64, 1000]))  # blocks cut stretches, trades and days anywhere
+        actual = np.empty((len(risks), N_KPIS))
+        simulate_rows_nb(*row_kernel_inputs(inputs, cfg), risks, cfg, actual, block)
+        for risk, row in zip(risks, actual, strict=True):
+            expected, _ = scalar_kpis(inputs, risk, cfg)
+            assert row.tobytes() == expected.tobytes(), (block, risk, cfg, row, expected)
 
 
 def test_signal_scans_find_the_next_acting_signal() -> None:
     flags = np.array([0, 1, 0, 2, 4, 8, 0, 5], np.int8)
-    scans = np.empty((3, 9), np.int64)
+    scans = np.empty((3, 9), np.int32)
     signal_scans_nb(flags, np.array([1.0, 0, 0, 0, 1.0, 0, 1.0, 1.0]), scans)  # close, long only
     assert scans.tolist() == [[1, 1, 7, 7, 7, 7, 7, 7, 8], [3, 3, 3, 3, 8, 8, 8, 8, 8], [5] * 6 + [8] * 3]
     signal_scans_nb(flags, np.array([0.0, 0, 0, 1.0, 1.0, 0, 1.0, 1.0]), scans)  # next open, long/short
     assert scans.tolist() == [[2, 2, 2, 5, 5, 5, 8, 8, 8], [4] * 5 + [8] * 4, [6] * 7 + [8] * 2]
-    assert day_counts_nb(np.array([False, True, False, True])).tolist() == [0, 0, 1, 1, 2]
+    assert next_day_nb(np.array([False, True, False, True])).tolist() == [1, 1, 3, 3, 4]
 
 
 @pytest.mark.parametrize("fill", ["next_open", "close"])
@@ -128,21 +151,10 @@ def test_a_flat_stretch_over_several_day_starts_folds_a_day_without_change() -> 
     new_day[[4, 6, 11, 13]] = True
     cfg = np.zeros(N_CFG)
     cfg[[0, 4, 6, 7]] = (1.0, 10_000.0, 1e5, 2.0)  # close fill, long only
-    kpis = {}
-    for kernel in ("scalar", "row"):
-        out = np.empty(N_KPIS)
-        if kernel == "scalar":
-            simulate_nb(
-                new_day, close, close, close, close, flags, np.full(n, np.nan), np.r_[np.zeros(8), 1.0], cfg,
-                out, False, np.empty((0, N_TRADE_FIELDS)), np.empty(0),
-            )  # fmt: skip
-        else:
-            scans = np.empty((3, n + 1), np.int64)
-            signal_scans_nb(flags, cfg, scans)
-            simulate_row_nb(
-                new_day, day_counts_nb(new_day), close, close, close, close, flags, np.full(n, np.nan), scans,
-                np.r_[np.zeros(8), 1.0], cfg, out,
-            )  # fmt: skip
-        kpis[kernel] = out
-    assert kpis["row"][KPI_NAMES.index("worst_day_pct")] == 0.0
-    assert kpis["row"].tobytes() == kpis["scalar"].tobytes()
+    inputs = (new_day, close, close, close, close, flags, np.full(n, np.nan))
+    risk = np.r_[np.zeros(8), 1.0]
+    expected, _ = scalar_kpis(inputs, risk, cfg)
+    actual = np.empty(N_KPIS)
+    simulate_row_nb(*row_kernel_inputs(inputs, cfg), risk, cfg, actual)
+    assert actual[KPI_NAMES.index("worst_day_pct")] == 0.0
+    assert actual.tobytes() == expected.tobytes()
