@@ -206,13 +206,22 @@ def _evaluate(
 ) -> pd.DataFrame:
     if combos.empty:
         return pd.DataFrame(columns=[*combos.columns, *KPI_NAMES])
+    # Chunks of rows sorted by the signal parameters, so that each lattice point's rows share one signal
+    # computation in one chunk (in generation order, a chunk held a fifth of every point's rows, and each
+    # sweep task only a handful of rows to share its signals); the results go back to generation order.
+    own = combos.reindex(columns=cls.param_names()).to_numpy(np.float64)
+    order = np.lexsort(own.T[::-1]) if own.shape[1] else np.arange(len(combos))
+    ordered = combos.iloc[order]
     parts = []
-    for start in range(0, len(combos), _CHUNK_ROWS):
-        chunk = combos.iloc[start : start + _CHUNK_ROWS]
+    for start in range(0, len(ordered), _CHUNK_ROWS):
+        chunk = ordered.iloc[start : start + _CHUNK_ROWS]
         parts.append(sweep(bars, cls, chunk, config=engine_config))
         if on_chunk is not None:
             on_chunk(start + len(chunk), len(combos))
-    return pd.concat(parts, ignore_index=True)
+    results = pd.concat(parts, ignore_index=True)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return results.iloc[inverse].reset_index(drop=True)
 
 
 def write_stage_a(
