@@ -523,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if not args.child and not args.keep_numba_cache and "NUMBA_CACHE_DIR" not in os.environ:
         # numba's cache only checks the cached function's own file: a kernel cached before a change to a
-        # kernel it calls (sweep_nb -> simulate_nb) would be loaded stale. A fresh cache measures the code
-        # as it is now (the warm-up calls below absorb the compilation). Must happen before numba loads.
+        # kernel it calls (sweep_nb -> the row kernel -> the order code) would be loaded stale. A fresh
+        # cache measures the code as it is now (the warm-up calls below absorb the compilation). Must
+        # happen before numba loads.
         cache_dir = tempfile.mkdtemp(prefix="sweep-bench-numba-")
         os.environ["NUMBA_CACHE_DIR"] = cache_dir
         atexit.register(shutil.rmtree, cache_dir, ignore_errors=True)
