@@ -141,7 +141,8 @@ def run_shard(
     cell_timeout_s
         A cell still running after this many seconds is killed and recorded ``timeout``.
     memory_limit_mb
-        Address-space limit of each worker (``RLIMIT_AS``); None or 0 for none.
+        Address space a cell may add to its worker, in MiB: each worker sets ``RLIMIT_AS`` to what it has
+        mapped after loading the kernels plus this; None or 0 for none.
     progress
         Show a rich progress bar on ``console``.
     echo

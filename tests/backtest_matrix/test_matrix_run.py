@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -168,3 +172,32 @@ def test_cli_refuses_a_bad_matrix_before_any_work(tmp_path: Path) -> None:
         tmp_path, "matrix", "run", "--shard", "3/2", "--out", str(out_dir), "--matrix", str(matrix)
     )
     assert code == 2 and "--shard '3/2' is not i/N" in err
+
+
+@pytest.mark.slow
+def test_workers_compile_on_an_empty_kernel_cache_under_a_small_memory_limit(tmp_path: Path) -> None:
+    """The limit is what a cell may add to its warmed-up worker: numba's start-up and compilation (well
+    over 1 GiB of address space) happen before it, so 256 MiB is plenty for these cells."""
+    repo = make_repo(tmp_path / "repo")
+    matrix = write_matrix(tmp_path, SMALL_MATRIX)
+    env = {**os.environ, "TRADELOOP_HOME": str(tmp_path / "home"), "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "--json", "--repo", str(repo), "matrix", "run", "--shard", "1/1",
+         "--out", str(tmp_path / "logs"), "--matrix", str(matrix), "--memory-limit", "256"],
+        env=env, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)
+    assert result["counts"] == {"ok": 18, "error": 0, "timeout": 0}, [
+        (r["strategy"], r["error"]) for r in ResultLog(tmp_path / "logs" / "shard-1-of-1.jsonl").read()
+    ]
+    assert any((tmp_path / "numba").rglob("*.nbi"))  # the kernels were compiled, not loaded
+
+
+def test_a_worker_limits_what_a_cell_may_add_to_its_address_space() -> None:
+    from backtest_matrix.matrix._worker import address_space_in_use
+
+    mapped = address_space_in_use()
+    assert mapped > 100 << 20  # this process has Python, numpy, pandas and numba mapped
+    block = np.ones(64 << 20, dtype=np.uint8)
+    assert address_space_in_use() >= mapped + block.nbytes

@@ -99,7 +99,10 @@ def run_command(
         float, typer.Option("--cell-timeout", help="Seconds before a cell is killed and recorded timeout.")
     ] = 60.0,
     memory_limit: Annotated[
-        int, typer.Option("--memory-limit", help="Address-space limit per worker in MiB (0: none).")
+        int,
+        typer.Option(
+            "--memory-limit", help="Address space a cell may add to its worker, in MiB (RLIMIT_AS; 0: none)."
+        ),
     ] = 2048,
 ) -> None:
     """Run one shard in worker processes; a re-run skips the cells already in its log."""
