@@ -12,8 +12,8 @@ Each repeat is a pair of runs of the installed console script in a fresh process
 - **warm**: the same command again with the same home and kernel cache: the matrix resumes with nothing
   left to run and the finished study is reloaded instead of searched again.
 
-Both runs of a pair must reach the same decision and the same proposed parameters; the script fails
-otherwise. Targets (issue 8): cold <= 5 min, warm <= 2 min on 2 cores.
+Both runs of a pair must reach the same decision and the same proposed parameters, and no matrix cell may
+fail; the script fails otherwise. Targets (issue 8): cold <= 5 min, warm <= 2 min on 2 cores.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ def run_cycle(home: Path, numba_cache: Path) -> tuple[float, dict[str, Any]]:
     if done.returncode != 0:
         raise SystemExit(f"tradeloop cycle failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     report = json.loads(done.stdout)
+    counts = report["steps"]["matrix"]["counts"]
+    if counts.get("error") or counts.get("timeout"):  # a cycle with failed cells is not the one to time
+        raise SystemExit(f"matrix cells failed in this cycle: {counts}")
     proposal = json.loads(Path(report["proposal"]).read_text(encoding="utf-8"))
     outcome = {
         "decision": report["decision"],
