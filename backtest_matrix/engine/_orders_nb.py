@@ -126,8 +126,13 @@ def _tier_target(targets: tuple[float, float, float], tier: int, entry: float, s
 
 
 def _write_trade(trades: np.ndarray | None, n: int, fields: tuple[float, ...]) -> None:
-    """Write ``fields`` into row ``n`` of ``trades``: nothing when ``trades`` is None or has no row ``n``."""
-    raise NotImplementedError
+    """Write ``fields`` into row ``n`` of ``trades``: nothing when ``trades`` is None or has no row ``n``.
+
+    The plain-Python version; jitted callers get :func:`_write_trade_nb`, which drops the None branch at
+    compile time.
+    """
+    if trades is not None and n < trades.shape[0]:
+        trades[n, : len(fields)] = fields
 
 
 @overload(_write_trade, inline="always")

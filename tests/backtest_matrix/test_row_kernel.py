@@ -158,3 +158,21 @@ def test_a_flat_stretch_over_several_day_starts_folds_a_day_without_change() -> 
     simulate_row_nb(*row_kernel_inputs(inputs, cfg), risk, cfg, actual)
     assert actual[KPI_NAMES.index("worst_day_pct")] == 0.0
     assert actual.tobytes() == expected.tobytes()
+
+
+def test_the_trade_writer_does_the_same_in_python_and_in_numba() -> None:
+    from numba import njit
+
+    from backtest_matrix.engine._orders_nb import _write_trade
+
+    @njit
+    def jitted(trades: np.ndarray, n: int, fields: tuple[float, float, float]) -> None:
+        _write_trade(trades, n, fields)
+
+    for n in (0, 1, 2, 7):  # rows 2 and 7 do not exist: nothing is written
+        python, numba = np.zeros((2, 4)), np.zeros((2, 4))
+        _write_trade(python, n, (1.0, 2.0, 3.0))
+        jitted(numba, n, (1.0, 2.0, 3.0))
+        assert np.array_equal(python, numba)
+        assert python.sum() == (6.0 if n < 2 else 0.0)
+    _write_trade(None, 0, (1.0,))  # no trade list: nothing to write, no error
