@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from tradeloop._provenance import canonical_json, json_safe
 from tradeloop._settings import Settings
 
-__all__ = ["CliContext", "get_context", "quiet_optuna"]
+__all__ = ["CliContext", "get_context", "print_check", "quiet_optuna"]
 
 
 @dataclass
@@ -28,6 +29,16 @@ class CliContext:
         text = json.dumps(json.loads(canonical_json(json_safe(payload))), indent=2)
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
+
+
+def print_check(cli: CliContext, passed: bool, summary: str, errors: Iterable[object]) -> None:
+    """A check's outcome for people: PASS or FAIL with its summary, then one line per error."""
+    if passed:
+        cli.console.print(f"[green]PASS[/green] {summary}")
+        return
+    cli.console.print(f"[red]FAIL[/red] {summary}")
+    for error in errors:
+        cli.console.print(f"  [red]error[/red] {error}")
 
 
 def get_context(ctx: typer.Context) -> CliContext:

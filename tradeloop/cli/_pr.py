@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradeloop._atomic import atomic_write_text
-from tradeloop.cli._context import CliContext, get_context
+from tradeloop.cli._context import CliContext, get_context, print_check
 from tradeloop.errors import ForgeError, ProposalError
 
 if TYPE_CHECKING:
@@ -117,11 +117,9 @@ def check_pr(
         })  # fmt: skip
     elif result.passed:
         counts = f"{len(result.files)} file(s), {len(result.moves)} move(s)"
-        cli.console.print(f"[green]PASS[/green] #{pr}: {counts} within the allowlist, caps and bounds")
+        print_check(cli, True, f"#{pr}: {counts} within the allowlist, caps and bounds", ())
     else:
-        cli.console.print(f"[red]FAIL[/red] #{pr}: {len(result.violations)} violation(s)")
-        for violation in result.violations:
-            cli.console.print(f"  [red]error[/red] {violation}")
+        print_check(cli, False, f"#{pr}: {len(result.violations)} violation(s)", result.violations)
     if not result.passed:
         raise typer.Exit(1)
 

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from tradeloop.cli._context import get_context
+from tradeloop.cli._context import get_context, print_check
 
 state_app = typer.Typer(
     help="The live state: config/constants.py and feature_flags.json.", no_args_is_help=True
@@ -40,12 +40,8 @@ def check(ctx: typer.Context) -> None:
     report = check_state(cli.settings.repo)
     if cli.json_output:
         cli.emit_json(report.to_dict())
-    elif report.ok:
-        cli.console.print(f"[green]PASS[/green] {report.summary()}")
     else:
-        cli.console.print(f"[red]FAIL[/red] {report.summary()}")
-        for problem in report.errors:
-            cli.console.print(f"  [red]error[/red] {problem}")
+        print_check(cli, report.ok, report.summary(), report.errors)
     if not report.ok:
         raise typer.Exit(1)
 
