@@ -72,6 +72,9 @@ MAX_FOLD_SHARPE_CV: Final[float] = 1.5
 # Highest probability of backtest overfitting (CSCV) a candidate may show.
 MAX_PBO: Final[float] = 0.5
 
+# Share of each cycle's most recent bars the search never sees; validation judges on them.
+VALIDATION_HOLDOUT_FRACTION: Final[float] = 0.25
+
 # Risk limits: KPI breaches that fail a candidate or roll a canary back
 # ---------------------------------------------------------------------
 

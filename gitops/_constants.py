@@ -106,6 +106,7 @@ class LiveConstants:
     provenance: Provenance
     regime_loadouts: RegimeLoadouts = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = SCHEMA_VERSION
+    validation_holdout_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canary_fractions", _freeze(self.canary_fractions))

@@ -160,6 +160,15 @@ SECTIONS: tuple[Section, ...] = (
                 NumberRange(0, 1),
                 "Highest probability of backtest overfitting (CSCV) a candidate may show.",
             ),
+            # Added after the first files were written: a file without it reads with the default.
+            ConstantSpec(
+                "VALIDATION_HOLDOUT_FRACTION",
+                "Final[float]",
+                "Share of each cycle's most recent bars the search never sees; validation judges on them.",
+                number_check(float, NumberRange(0.05, 0.5)),
+                0.25,
+                required=False,
+            ),
         ),
     ),
     Section(

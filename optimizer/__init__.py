@@ -38,9 +38,19 @@ from optimizer._ensemble import (
     risk_parity_weights,
 )
 from optimizer._gain import Evaluator, KpiScore, expected_gains, sweep_evaluator
+from optimizer._holdout import MIN_SEARCH_BARS, HoldoutSplit, split_holdout
 from optimizer._loadouts import RegimeLoadout, loadout_candidates, loadouts_structure, regime_loadouts
 from optimizer._outputs import BEST_VIEWS, trials_frame, write_outputs
-from optimizer._pipeline import Guardrails, ProposalRequest, make_proposal
+from optimizer._pipeline import (
+    Guardrails,
+    ProposalOutcome,
+    ProposalRequest,
+    SearchSettings,
+    bounded_search,
+    holdout_shortfall,
+    make_proposal,
+    record_reference,
+)
 from optimizer._prescreen import STAGE_A_FILE, PrescreenResult, generate_combinations, prescreen
 from optimizer._proposal import (
     AppliedChange,
@@ -56,6 +66,7 @@ from optimizer._proposal import (
 from optimizer._regime_kpis import REGIME_NAMES, masked_kpis, regime_kpis
 from optimizer._samplers import SAMPLERS, SkoptSampler, make_sampler, worker_seed
 from optimizer._search import MAX_CANDIDATES, SearchResult, run_search
+from optimizer._search_record import SEARCH_RECORD_FILE, SEARCH_RECORD_KIND, SearchRecord, file_sha256
 from optimizer._space import CADENCE_WINDOWS, Dimension, SearchSpace, cadence_window, search_space
 from optimizer._storage import (
     MEMORY_STORAGE,
@@ -74,10 +85,13 @@ __all__ = [
     "CADENCE_WINDOWS",
     "MAX_CANDIDATES",
     "MEMORY_STORAGE",
+    "MIN_SEARCH_BARS",
     "PROPOSAL_KIND",
     "PROPOSAL_SCHEMA_VERSION",
     "REGIME_NAMES",
     "SAMPLERS",
+    "SEARCH_RECORD_FILE",
+    "SEARCH_RECORD_KIND",
     "STAGE_A_FILE",
     "TEST_SLEEP_ENV",
     "AnalyzerConfig",
@@ -94,13 +108,17 @@ __all__ = [
     "Flag",
     "Guardrails",
     "HeartbeatSettings",
+    "HoldoutSplit",
     "KpiScore",
     "ParamChange",
     "PrescreenResult",
+    "ProposalOutcome",
     "ProposalRequest",
     "RegimeLoadout",
     "ScheduledCell",
+    "SearchRecord",
     "SearchResult",
+    "SearchSettings",
     "SearchSpace",
     "SkoptSampler",
     "StudyConfig",
@@ -109,6 +127,7 @@ __all__ = [
     "bar_drift_flags",
     "blocking_reason",
     "bound_proposal",
+    "bounded_search",
     "build_proposal",
     "cadence_window",
     "cap_turnover",
@@ -120,7 +139,9 @@ __all__ = [
     "expected_gains",
     "expected_returns",
     "fail_stale",
+    "file_sha256",
     "generate_combinations",
+    "holdout_shortfall",
     "information_coefficient",
     "kpi_block",
     "ks_pvalue",
@@ -139,6 +160,7 @@ __all__ = [
     "proposal_hash",
     "rationale_summary",
     "reap_stale_trials",
+    "record_reference",
     "regime_kpis",
     "regime_loadouts",
     "render_proposal_markdown",
@@ -148,6 +170,7 @@ __all__ = [
     "run_worker",
     "schedule",
     "search_space",
+    "split_holdout",
     "step_cap",
     "sweep_evaluator",
     "trials_frame",

@@ -81,11 +81,15 @@ def build_proposal(
     candidates: Sequence[Mapping[str, Any]],
     guardrails: Mapping[str, Any],
     config_hashes: tuple[str, str],
+    holdout: Mapping[str, Any] | None = None,
+    search_record: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The contract-2 dictionary.
 
     ``header`` holds ``run_id``, ``git_sha``, ``created_at``, ``strategy``, ``symbol``, ``timeframe`` and
-    ``cadence``; ``config_hashes`` the config hash before and after.
+    ``cadence``; ``config_hashes`` the config hash before and after; ``holdout`` the boundary the search
+    stopped at (:meth:`optimizer.HoldoutSplit.as_dict`) and ``search_record`` where the record of every
+    configuration tried is (:func:`optimizer.record_reference`), each None when there is none.
     """
     strategy, symbol, timeframe = header["strategy"], header["symbol"], header["timeframe"]
     document: dict[str, Any] = {
@@ -111,6 +115,8 @@ def build_proposal(
             {"params": dict(c["params"]), "objective": c["objective"]} for c in candidates[:MAX_CANDIDATES]
         ],
         "guardrails": dict(guardrails),
+        "holdout": None if holdout is None else dict(holdout),
+        "search_record": None if search_record is None else dict(search_record),
     }
     return json_safe(document)  # type: ignore[no-any-return]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +59,9 @@ class PrescreenResult:
         ``min_trades`` and the hard constraints.
     path
         The ``stage_a_top.json`` written, if any.
+    evaluated
+        Every row the engine evaluated (the feasible ones), in generation order: the parameter columns
+        and the KPI columns. The search record counts them all.
     """
 
     top: pd.DataFrame
@@ -66,6 +69,7 @@ class PrescreenResult:
     feasible: int
     passed: int
     path: Path | None
+    evaluated: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def top_params(self, names: list[str]) -> list[dict[str, float]]:
         return [{name: float(row[name]) for name in names} for row in self.top.to_dict("records")]
@@ -188,12 +192,12 @@ def prescreen(
     passed = passed[np.isfinite(passed["objective"].to_numpy())]
     order = np.argsort(objective.rank_key(passed["objective"].to_numpy()), kind="stable")
     top = passed.iloc[order[:top_k]].reset_index(drop=True)
-    result = PrescreenResult(top, generated, len(combos), len(passed), None)
+    result = PrescreenResult(top, generated, len(combos), len(passed), None, results)
     if out_dir is not None:
         path = write_stage_a(
             out_dir, result, space, objective, method=method, seed=seed, n=n, signal_levels=signal_levels
         )
-        result = PrescreenResult(top, generated, len(combos), len(passed), path)
+        result = replace(result, path=path)
     return result
 
 

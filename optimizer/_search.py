@@ -14,11 +14,12 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from backtest_matrix.engine import EngineConfig
+from backtest_matrix.engine import EngineConfig, periods_per_year
 from backtest_matrix.strategies import Strategy, get_strategy
 from optimizer._constraints import Constraints
-from optimizer._outputs import params_of, trials_frame, write_outputs
+from optimizer._outputs import PARAM_PREFIX, params_of, trials_frame, write_outputs
 from optimizer._prescreen import PrescreenMethod, PrescreenResult, prescreen
+from optimizer._search_record import SearchRecord
 from optimizer._space import SearchSpace, cadence_window, current_values, search_space
 from optimizer._storage import MEMORY_STORAGE, HeartbeatSettings, default_storage_url, mask_url
 from optimizer._study import StudyConfig, count_trials, create_study, run_worker
@@ -48,6 +49,10 @@ class SearchResult:
     candidates
         Up to 200 distinct parameter sets, best first, ``{"params": ..., "objective": ...}``; the current
         parameters are not among them (contract 2: ``proposal.candidates``).
+    record
+        Every configuration Stage A and Stage B evaluated, with its Sharpe on the searched bars.
+    out_dir
+        Where the outputs were written; None when ``keep_outputs`` was off.
     """
 
     best_params: dict[str, float]
@@ -56,7 +61,7 @@ class SearchResult:
     trials: pd.DataFrame
     candidates: list[dict[str, Any]]
     n_trials: int
-    out_dir: Path
+    out_dir: Path | None
     study_name: str
     storage: str
     space: SearchSpace
@@ -64,6 +69,7 @@ class SearchResult:
     sampler: str
     objective: str
     seed: int
+    record: SearchRecord
 
 
 def run_search(
@@ -89,6 +95,7 @@ def run_search(
     max_delta: float = 0.2,
     heartbeat: HeartbeatSettings | None = None,
     out_dir: Path | None = None,
+    keep_outputs: bool = True,
     progress: bool = False,
     console: Console | None = None,
 ) -> SearchResult:
@@ -97,7 +104,8 @@ def run_search(
     Stage A (``top_k > 0``) prescreens ``prescreen_n`` combinations; Stage B runs ``trials`` Optuna trials
     in ``workers`` processes on ``storage`` (SQLite ``<home>/optuna.db`` by default, a PostgreSQL URL, or
     ``"memory"`` for one in-process worker), starting from the current parameters (trial 0) and Stage A's
-    top K. The same inputs and seed with one worker give the same best parameters.
+    top K. The same inputs and seed with one worker give the same best parameters. With ``keep_outputs``
+    off nothing is written (validation's walk-forward folds search this way, on in-memory storage).
     """
     if trials < 1 or workers < 1 or batch_size < 1:
         raise OptimizerError(
@@ -108,7 +116,7 @@ def run_search(
     constraints = constraints or Constraints()
     engine_config = engine_config or EngineConfig()
     settings = Settings.from_env()
-    out_dir = out_dir or settings.run_dir(new_run_id())
+    out_dir = (out_dir or settings.run_dir(new_run_id())) if keep_outputs else None
     storage_url = storage or default_storage_url(settings.home)
     if storage_url == MEMORY_STORAGE and workers > 1:
         raise OptimizerError(
@@ -139,8 +147,30 @@ def run_search(
     study = create_study(config, warm)
     _run_workers(config, window, workers, study, progress and not _quiet(console), console)
     frame = trials_frame(study, space)
-    write_outputs(out_dir, frame, strategy=cls.name, study_name=config.study_name, objective=objective)
-    return _result(config, frame, current, out_dir, stage_a, scorer.direction)
+    if out_dir is not None:
+        write_outputs(out_dir, frame, strategy=cls.name, study_name=config.study_name, objective=objective)
+    record = _search_record(cls, window, stage_a, frame)
+    return _result(config, frame, current, out_dir, stage_a, scorer.direction, record)
+
+
+def _search_record(
+    cls: type[Strategy], window: pd.DataFrame, stage_a: PrescreenResult | None, frame: pd.DataFrame
+) -> SearchRecord:
+    """Stage A's evaluated rows, then every Stage B trial the engine evaluated (its KPIs are stored)."""
+    names = [param.name for param in cls.space()]
+    stage_b = pd.DataFrame(columns=[*names, "sharpe", "trades"])
+    if "trades" in frame:
+        evaluated = frame[frame["trades"].notna()]
+        stage_b = evaluated.rename(columns=lambda c: str(c).removeprefix(PARAM_PREFIX))
+    index = pd.DatetimeIndex(window.index)
+    bars = {
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "bars": len(window),
+        "periods_per_year": float(periods_per_year(index.as_unit("ns").asi8)),
+    }
+    stage_a_rows = stage_a.evaluated if stage_a is not None else pd.DataFrame()
+    return SearchRecord.from_frames(cls.name, names, {"A": stage_a_rows, "B": stage_b}, bars)
 
 
 def _quiet(console: Console | None) -> bool:
@@ -214,9 +244,10 @@ def _result(
     config: StudyConfig,
     frame: pd.DataFrame,
     current: dict[str, float],
-    out_dir: Path,
+    out_dir: Path | None,
     stage_a: PrescreenResult | None,
     direction: str,
+    record: SearchRecord,
 ) -> SearchResult:
     ranked = pd.DataFrame()
     if not frame.empty and "feasible" in frame:
@@ -243,6 +274,7 @@ def _result(
         sampler=config.sampler,
         objective=config.objective,
         seed=config.seed,
+        record=record,
     )
 
 

@@ -3,9 +3,17 @@
 from validation._ab import ABResult, paired_ab
 from validation._bootstrap import PairedBootstrapCI, paired_bootstrap_ci, stationary_block_length
 from validation._gates import CATASTROPHIC_DRAWDOWN_FACTOR, Gate, GateInputs, Thresholds, evaluate_gates
+from validation._holdout_test import (
+    NEGLIGIBLE_RELATIVE,
+    PairedSharpeTest,
+    is_negligible,
+    paired_sharpe_test,
+    volatility_matched,
+)
 from validation._ledoit_wolf import SharpeDiffTest, ledoit_wolf_sharpe_test
 from validation._pbo import PBOResult, probability_of_backtest_overfitting
 from validation._proposal_input import PROPOSAL_KIND, ProposalInput, load_proposal, parse_proposal
+from validation._search_overfitting import SAMPLE_SIZE, SearchOverfitting, search_overfitting
 from validation._selection import CpcvPaths, candidate_returns, cpcv_selection_paths
 from validation._sharpe import (
     SharpeStats,
@@ -31,7 +39,13 @@ from validation._splits import (
     walk_forward_folds,
     walk_forward_splits,
 )
-from validation._verdict import Verdict, WalkForwardSettings, validate_proposal
+from validation._verdict import (
+    MIN_TRL_POWER,
+    Verdict,
+    WalkForwardSettings,
+    split_at_holdout,
+    validate_proposal,
+)
 from validation._walk_forward import (
     BarWindows,
     FoldResult,
@@ -41,13 +55,17 @@ from validation._walk_forward import (
     annualised_sharpe,
     capped_random_search,
     max_drawdown_pct,
+    reoptimising_search,
     run_walk_forward,
     strategy_lookback,
 )
 
 __all__: list[str] = [
     "CATASTROPHIC_DRAWDOWN_FACTOR",
+    "MIN_TRL_POWER",
+    "NEGLIGIBLE_RELATIVE",
     "PROPOSAL_KIND",
+    "SAMPLE_SIZE",
     "SPA",
     "ABResult",
     "BarWindows",
@@ -60,8 +78,10 @@ __all__: list[str] = [
     "Optimise",
     "PBOResult",
     "PairedBootstrapCI",
+    "PairedSharpeTest",
     "ProposalInput",
     "SPAPValues",
+    "SearchOverfitting",
     "SharpeDiffTest",
     "SharpeStats",
     "StepM",
@@ -84,23 +104,29 @@ __all__: list[str] = [
     "evaluate_gates",
     "expected_max_sharpe",
     "group_bounds",
+    "is_negligible",
     "ledoit_wolf_sharpe_test",
     "load_proposal",
     "max_drawdown_pct",
     "min_track_record_length",
     "paired_ab",
     "paired_bootstrap_ci",
+    "paired_sharpe_test",
     "parse_proposal",
     "probabilistic_sharpe_ratio",
     "probability_of_backtest_overfitting",
+    "reoptimising_search",
     "run_walk_forward",
+    "search_overfitting",
     "sharpe_ratio",
     "sharpe_ratios",
     "sharpe_stats",
+    "split_at_holdout",
     "stationary_block_length",
     "stationary_bootstrap_variance",
     "strategy_lookback",
     "validate_proposal",
+    "volatility_matched",
     "walk_forward_folds",
     "walk_forward_splits",
 ]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from tradeloop.errors import ValidationError
 
-__all__ = ["CATASTROPHIC_DRAWDOWN_FACTOR", "Gate", "GateInputs", "Thresholds", "evaluate_gates"]
+__all__ = ["CATASTROPHIC_DRAWDOWN_FACTOR", "Gate", "GateBars", "GateInputs", "Thresholds", "evaluate_gates"]
 
 GateOp = Literal[">=", "<=", "<", ">"]
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -100,9 +100,17 @@ class Thresholds:
         return round(1.0 - self.confidence_level, 12)
 
 
+GateBars = Literal["holdout", "search", "walk-forward"]
+
+
 @dataclass(frozen=True)
 class Gate:
-    """One gate: ``figure op threshold`` must hold; ``gating`` gates decide, the others only inform."""
+    """One gate: ``figure op threshold`` must hold; ``gating`` gates decide, the others only inform.
+
+    ``bars`` names the bars the figure is measured on: ``holdout`` (after the boundary the search stopped
+    at, never seen by it), ``search`` (the bars the search optimised on: in-sample checks of the search
+    itself) or ``walk-forward`` (each fold's out-of-sample bars, the search rerun on its in-sample bars).
+    """
 
     name: str
     figure: float | None
@@ -112,6 +120,7 @@ class Gate:
     passed: bool
     gating: bool
     detail: str
+    bars: GateBars = "holdout"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,50 +132,66 @@ class Gate:
             "passed": self.passed,
             "gating": self.gating,
             "detail": self.detail,
+            "bars": self.bars,
         }
 
 
 @dataclass(frozen=True)
 class GateInputs:
-    """The figures the gates judge (candidate figures unless said otherwise).
+    """The figures the gates judge.
 
     Attributes
     ----------
     trades, max_drawdown_pct, win_rate_pct, worst_day_pct
-        The candidate's engine KPIs on the validation bars.
+        The candidate's engine KPIs on the holdout.
     delta_sharpe
-        Annualised Sharpe of the candidate minus the baseline's.
+        Annualised Sharpe of the candidate minus the baseline's on the holdout.
+    holdout_p
+        One-sided p-value of the paired test ``H0: ΔSharpe ≤ MIN_SHARPE_IMPROVEMENT`` on the holdout.
+    stepm_t, stepm_critical
+        The candidate's studentized statistic in StepM on the holdout (volatility-matched, margin
+        ``MIN_SHARPE_IMPROVEMENT``) and StepM's last critical value: superior exactly when ``t > c``.
     sharpe_diff_ci_low
-        Lower bound of the bootstrap CI (at CONFIDENCE_LEVEL) of the annualised Sharpe difference.
+        Lower bound of the holdout bootstrap CI (at CONFIDENCE_LEVEL) of the annualised Sharpe difference.
     risk_params_changed
         The risk parameters (stops, targets, size) the proposal changes.
-    spa_consistent_p
-        Hansen's SPA consistent p-value over the candidate set against the baseline.
-    dsr
-        Deflated Sharpe ratio of the candidate.
-    fold_sharpe_cv, max_fold_drawdown_pct
-        Walk-forward fold stability (CV of fold Sharpe) and the deepest fold OOS drawdown in %.
-    pbo
-        Probability of backtest overfitting (CSCV) of the candidate set.
+    dsr, pbo
+        Deflated Sharpe ratio of the proposal and PBO of the search, on the search bars; None without a
+        search record.
+    fold_sharpe_cv, max_fold_drawdown_pct, walk_forward_gain
+        Walk-forward with re-optimisation: CV of the folds' OOS Sharpe ratios, the deepest fold OOS
+        drawdown in %, and the stitched OOS annualised Sharpe minus the live parameters'.
+    spa_search_p
+        Hansen's SPA consistent p of the search's best candidates on the search bars (information).
+    search_record
+        Whether the search record was available: without it only the holdout gates decide.
     """
 
     trades: float
     delta_sharpe: float
+    holdout_p: float | None
+    stepm_t: float | None
+    stepm_critical: float | None
     sharpe_diff_ci_low: float
     risk_params_changed: tuple[str, ...]
-    spa_consistent_p: float | None
     dsr: float | None
+    pbo: float | None
     max_drawdown_pct: float
     win_rate_pct: float
     worst_day_pct: float
     fold_sharpe_cv: float | None
     max_fold_drawdown_pct: float | None
-    pbo: float | None
+    walk_forward_gain: float | None
+    spa_search_p: float | None
+    search_record: bool = True
 
 
 def evaluate_gates(inputs: GateInputs, thresholds: Thresholds) -> list[Gate]:
     """Every gate, in the order a reviewer reads them (see docs/validation.md, "Gates")."""
-    t = thresholds
+    return [*_holdout_gates(inputs, thresholds), *_search_gates(inputs, thresholds)]
+
+
+def _holdout_gates(inputs: GateInputs, t: Thresholds) -> list[Gate]:
     daily_loss_usd = max(0.0, -inputs.worst_day_pct) * t.capital_usd / 100.0
     risk = inputs.risk_params_changed
     confidence_detail = (
@@ -174,87 +199,60 @@ def evaluate_gates(inputs: GateInputs, thresholds: Thresholds) -> list[Gate]:
         + (
             f"gating: risk parameters change ({', '.join(risk)})"
             if risk
-            else "info: no risk parameter changes"
+            else "info: no risk parameter change"
         )
     )
+    margin = f"ΔSharpe > {t.min_sharpe_improvement:g}"
+    return [
+        _gate("min_trades", inputs.trades, t.min_trades, ">=", "trades", "candidate trades on the holdout"),
+        _gate("effect_size", inputs.delta_sharpe, t.min_sharpe_improvement, ">=", "annualised Sharpe",
+              "candidate Sharpe minus live Sharpe on the holdout (annualised)"),
+        _gate("holdout_sharpe_test", inputs.holdout_p, t.alpha, "<", "p-value",
+              f"paired one-sided HAC test (Ledoit–Wolf) of {margin} on the holdout, level "
+              f"{t.confidence_level:.0%}; a Sharpe ratio ignores position size"),
+        _gate("stepm_superior", inputs.stepm_t, _finite(inputs.stepm_critical), ">", "t",
+              f"StepM (Romano–Wolf) on the holdout, volatility-matched returns, {margin}: the candidate is "
+              "superior when its t exceeds the last step's critical value"),
+        _gate("risk_change_confidence", inputs.sharpe_diff_ci_low, 0.0, ">", "annualised Sharpe",
+              confidence_detail, gating=bool(risk)),
+        _gate("max_drawdown", inputs.max_drawdown_pct, t.max_drawdown_pct, "<=", "%",
+              "candidate's deepest peak-to-trough equity fall on the holdout"),
+        _gate("win_rate", inputs.win_rate_pct, t.min_win_rate_pct, ">=", "%",
+              "share of the candidate's winning trades on the holdout"),
+        _gate("worst_daily_loss", daily_loss_usd, t.max_daily_loss_usd, "<=", "USD",
+              f"worst UTC day on the holdout, {inputs.worst_day_pct:.3g}% of {t.capital_usd:,.0f} USD"),
+    ]  # fmt: skip
+
+
+def _search_gates(inputs: GateInputs, t: Thresholds) -> list[Gate]:
+    gating = inputs.search_record
+    missing = "" if gating else "; info only: no search record, judged on the holdout alone"
     catastrophic = CATASTROPHIC_DRAWDOWN_FACTOR * t.max_drawdown_pct
     return [
-        _gate("min_trades", inputs.trades, t.min_trades, ">=", "trades", "candidate trades on the bars"),
-        _gate(
-            "effect_size",
-            inputs.delta_sharpe,
-            t.min_sharpe_improvement,
-            ">=",
-            "annualised Sharpe",
-            "candidate Sharpe minus baseline Sharpe (annualised)",
-        ),
-        _gate(
-            "risk_change_confidence",
-            inputs.sharpe_diff_ci_low,
-            0.0,
-            ">",
-            "annualised Sharpe",
-            confidence_detail,
-            gating=bool(risk),
-        ),
-        _gate(
-            "spa_consistent",
-            inputs.spa_consistent_p,
-            t.alpha,
-            "<",
-            "p-value",
-            "Hansen's studentized SPA (consistent p) of the candidate set against the baseline",
-        ),
-        _gate(
-            "deflated_sharpe",
-            inputs.dsr,
-            t.min_deflated_sharpe,
-            ">=",
-            "probability",
-            "Deflated Sharpe ratio: probability the Sharpe beats the best expected from luck",
-        ),
-        _gate(
-            "max_drawdown",
-            inputs.max_drawdown_pct,
-            t.max_drawdown_pct,
-            "<=",
-            "%",
-            "candidate's deepest peak-to-trough equity fall",
-        ),
-        _gate("win_rate", inputs.win_rate_pct, t.min_win_rate_pct, ">=", "%", "share of winning trades"),
-        _gate(
-            "worst_daily_loss",
-            daily_loss_usd,
-            t.max_daily_loss_usd,
-            "<=",
-            "USD",
-            f"worst UTC day {inputs.worst_day_pct:.3f}% of {t.capital_usd:,.0f} USD capital",
-        ),
-        _gate(
-            "fold_stability",
-            inputs.fold_sharpe_cv,
-            t.max_fold_sharpe_cv,
-            "<=",
-            "CV",
-            "coefficient of variation of the walk-forward fold Sharpe ratios",
-        ),
-        _gate(
-            "catastrophic_fold",
-            inputs.max_fold_drawdown_pct,
-            catastrophic,
-            "<=",
-            "%",
-            f"deepest walk-forward fold drawdown; over {CATASTROPHIC_DRAWDOWN_FACTOR:g}x the limit fails",
-        ),
-        _gate(
-            "pbo",
-            inputs.pbo,
-            t.max_pbo,
-            "<=",
-            "probability",
-            "probability of backtest overfitting (CSCV); noisy, so only a loose threshold gates",
-        ),
-    ]
+        _gate("deflated_sharpe", inputs.dsr, t.min_deflated_sharpe, ">=", "probability",
+              "Deflated Sharpe of the proposal against every configuration the search tried (in sample)"
+              + missing, gating=gating, bars="search"),
+        _gate("pbo", inputs.pbo, t.max_pbo, "<=", "probability",
+              "probability of backtest overfitting (CSCV) of the search's selection (in sample)" + missing,
+              gating=gating, bars="search"),
+        _gate("fold_stability", inputs.fold_sharpe_cv, t.max_fold_sharpe_cv, "<=", "CV",
+              "coefficient of variation of the re-optimised folds' OOS Sharpe ratios" + missing,
+              gating=gating, bars="walk-forward"),
+        _gate("catastrophic_fold", inputs.max_fold_drawdown_pct, catastrophic, "<=", "%",
+              f"deepest fold OOS drawdown; over {CATASTROPHIC_DRAWDOWN_FACTOR:g}x the limit fails" + missing,
+              gating=gating, bars="walk-forward"),
+        _gate("walk_forward_gain", inputs.walk_forward_gain, 0.0, ">=", "annualised Sharpe",
+              "stitched OOS Sharpe of re-optimising on every fold minus the live parameters'" + missing,
+              gating=gating, bars="walk-forward"),
+        _gate("spa_search", inputs.spa_search_p, t.alpha, "<", "p-value",
+              "search-level data-snooping check: Hansen's SPA (consistent p) of the search's best "
+              "candidates, volatility-matched, on the search bars; information, the holdout test gates",
+              gating=False, bars="search"),
+    ]  # fmt: skip
+
+
+def _finite(value: float | None) -> float:
+    return value if value is not None and math.isfinite(value) else math.inf
 
 
 def _gate(
@@ -266,9 +264,10 @@ def _gate(
     detail: str,
     *,
     gating: bool = True,
+    bars: GateBars = "holdout",
 ) -> Gate:
     value = None if figure is None or math.isnan(figure) else float(figure)
     passed = value is not None and _OPS[op](value, float(threshold))
     if value is None:
         detail = f"{detail}; not computed, so it fails"
-    return Gate(name, value, float(threshold), op, unit, passed, gating, detail)
+    return Gate(name, value, float(threshold), op, unit, passed, gating, detail, bars)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from optimizer import Guardrails, SearchSettings
 from tradeloop.errors import ValidationError
 
 __all__ = ["PROPOSAL_KIND", "ProposalInput", "load_proposal", "parse_proposal"]
@@ -36,6 +39,16 @@ class ProposalInput:
     n_effective_trials: int | None
     max_delta: float
     document: dict[str, Any]
+    cadence: str = "weekly"
+    holdout_boundary: pd.Timestamp | None = None
+    search_record: dict[str, Any] | None = None
+    search_settings: SearchSettings | None = None
+    guardrails: Guardrails = field(default_factory=Guardrails)
+
+    @property
+    def holdout(self) -> dict[str, Any]:
+        """The proposal's ``holdout`` section."""
+        return dict(self.document.get("holdout") or {})
 
 
 def load_proposal(path: Path) -> ProposalInput:
@@ -80,6 +93,7 @@ def parse_proposal(document: Any, source: str = "proposal.json") -> ProposalInpu
     max_delta = guardrails.get("max_delta", 0.2)
     if isinstance(max_delta, bool) or not isinstance(max_delta, int | float) or not 0 < max_delta <= 1:
         raise ValidationError(f"{source}: guardrails.max_delta must be in (0, 1], got {max_delta!r}; {_FIX}")
+    cadence = doc.get("cadence", "weekly")
     return ProposalInput(
         proposal_hash=_field(doc, source, "proposal_hash", str),
         strategy=_field(doc, source, "strategy", str),
@@ -93,7 +107,57 @@ def parse_proposal(document: Any, source: str = "proposal.json") -> ProposalInpu
         n_effective_trials=_optional_int(search, source, "n_effective_trials"),
         max_delta=float(max_delta),
         document=doc,
+        cadence=cadence,
+        holdout_boundary=_holdout_boundary(doc, source),
+        search_record=_search_record(doc, source),
+        search_settings=_search_settings(search, source, cadence),
+        guardrails=Guardrails.from_dict(guardrails),
     )
+
+
+def _holdout_boundary(doc: dict[str, Any], source: str) -> pd.Timestamp:
+    """The first bar the search never saw; a proposal without one cannot be judged out of sample."""
+    holdout = doc.get("holdout")
+    boundary = holdout.get("boundary") if isinstance(holdout, dict) else None
+    if not isinstance(boundary, str) or not boundary:
+        raise ValidationError(
+            f"{source}: holdout.boundary is missing (got holdout={holdout!r}): without the boundary the "
+            "search stopped at, validation cannot tell bars the search saw from bars it never saw; re-run "
+            "`tradeloop propose` (it records the holdout) and validate the new proposal"
+        )
+    try:
+        stamp = pd.Timestamp(boundary)
+    except ValueError:
+        raise ValidationError(
+            f"{source}: holdout.boundary {boundary!r} is not an ISO-8601 time; {_FIX}"
+        ) from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _search_record(doc: dict[str, Any], source: str) -> dict[str, Any] | None:
+    reference = doc.get("search_record")
+    if reference is None:
+        return None
+    if not isinstance(reference, dict) or not all(
+        isinstance(reference.get(key), str) and reference[key] for key in ("path", "sha256")
+    ):
+        raise ValidationError(
+            f"{source}: search_record must be null or an object with path and sha256, got {reference!r}; "
+            f"{_FIX}"
+        )
+    return reference
+
+
+def _search_settings(search: dict[str, Any], source: str, cadence: str) -> SearchSettings | None:
+    settings = search.get("settings")
+    if settings is None:
+        return None
+    if not isinstance(settings, dict):
+        raise ValidationError(f"{source}: search.settings must be an object, got {settings!r}; {_FIX}")
+    try:
+        return SearchSettings.from_dict({"cadence": cadence, **settings})
+    except TypeError as exc:
+        raise ValidationError(f"{source}: search.settings is not readable ({exc}); {_FIX}") from None
 
 
 def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:

@@ -250,6 +250,7 @@ class StepM:
         self.size = size
         self.pvalue_type: PValueType = pvalue_type
         self._superior: list[int] | None = None
+        self._criticals: list[float] = []
 
     @classmethod
     def from_returns(
@@ -269,14 +270,27 @@ class StepM:
         t_stats = self.spa.t_stats
         column = _RECENTRINGS.index(self.pvalue_type)
         active = np.ones(self.spa.k, dtype=bool)
+        self._criticals = []
         while active.any():
             maxima = self.spa._bootstrap_maxima(active)[:, column]
             critical = float(np.quantile(maxima, 1.0 - self.size))
+            self._criticals.append(critical)
             rejected = active & (t_stats > critical)
             if not rejected.any():
                 break
             active &= ~rejected
         self._superior = [int(i) for i in np.flatnonzero(~active)]
+
+    @property
+    def critical_values(self) -> list[float]:
+        """The critical value of each step, non-increasing (a smaller active set has a smaller maximum).
+
+        A model is superior exactly when its ``t_k`` exceeds the last one: every model above it was removed
+        at some step, and at the last step no active model was above it.
+        """
+        if self._superior is None:
+            raise ValidationError("StepM: call compute() before reading critical_values")
+        return list(self._criticals)
 
     @property
     def superior_models(self) -> list[int]:

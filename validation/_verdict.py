@@ -1,71 +1,77 @@
 """The verdict: every statistic and gate on one proposal, and the pass/fail decision (contract 3).
 
-:func:`validate_proposal` runs, on the proposal's bars:
+:func:`validate_proposal` cuts the proposal's bars at its holdout boundary and runs:
 
-1. the paired A/B of ``params_after`` (candidate) against ``params_before`` (baseline);
-2. SPA / Reality Check / StepM of the candidate set (``proposal.candidates`` plus ``params_after``)
-   against the baseline, losses = −returns;
-3. PSR and DSR of the candidate (trials = the candidate set, or with the baseline when it has one
-   member; N = the search's ``n_effective_trials``, else the clusters of correlated trials), MinTRL;
-4. PBO by CSCV over the candidate set with the baseline;
-5. a walk-forward of the proposed configuration kept under optimisation (re-optimised on each IS fold
-   within the per-cycle cap around ``params_after``, as the next cycles would) and CPCV paths of the
-   selection rule (pick the candidate with the best in-sample Sharpe);
-6. the gates (:mod:`validation._gates`); the decision is "pass" when every gating gate passes.
+1. on the **holdout** (bars the search never saw): the paired A/B of ``params_after`` (candidate) against
+   ``params_before`` (the live baseline) — KPIs, bootstrap CIs, and the gating one-sided HAC test of the
+   Sharpe difference against ``MIN_SHARPE_IMPROVEMENT`` (:mod:`validation._holdout_test`); StepM over the
+   candidate and the search's best candidates, volatility-matched, with the same margin;
+2. on the **search bars**: the Deflated Sharpe of the proposal against every configuration the search
+   tried and the PBO of its selection (:mod:`validation._search_overfitting`), and, as information, the
+   search-level SPA / Reality Check of its best candidates (volatility-matched);
+3. a **walk-forward with re-optimisation** over the whole window: on each fold the bounded search reruns on
+   the in-sample bars alone (:func:`validation.reoptimising_search`) and trades its choice out of sample
+   beside the live parameters;
+4. the gates (:mod:`validation._gates`); the decision is "pass" when every gating gate passes. Without a
+   search record only the holdout gates decide, and the verdict says so.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from backtest_matrix.engine import RISK_NAMES, EngineConfig
+from backtest_matrix.engine import RISK_NAMES, EngineConfig, returns_matrix
 from backtest_matrix.strategies import Strategy, get_strategy
+from optimizer import SearchRecord, SearchSettings
 from tradeloop.errors import ValidationError
 from validation._ab import ABResult, paired_ab
 from validation._bootstrap import stationary_block_length
 from validation._gates import Gate, GateInputs, Thresholds, evaluate_gates
-from validation._pbo import probability_of_backtest_overfitting
+from validation._holdout_test import PairedSharpeTest, paired_sharpe_test, volatility_matched
 from validation._proposal_input import ProposalInput, parse_proposal
-from validation._selection import candidate_returns, cpcv_selection_paths
-from validation._sharpe import (
-    deflated_sharpe_ratio,
-    effective_number_of_trials,
-    probabilistic_sharpe_ratio,
-    sharpe_ratios,
-    sharpe_stats,
-)
-from validation._spa import StepM
+from validation._search_overfitting import SAMPLE_SIZE, SearchOverfitting, search_overfitting
+from validation._selection import cpcv_selection_paths
+from validation._sharpe import probabilistic_sharpe_ratio, sharpe_stats
+from validation._spa import SPA, StepM
 from validation._splits import WalkForwardMode, walk_forward_folds
 from validation._verdict_markdown import verdict_markdown
 from validation._walk_forward import (
     WalkForwardResult,
-    capped_random_search,
+    reoptimising_search,
     run_walk_forward,
     strategy_lookback,
 )
 
-__all__ = ["Verdict", "WalkForwardSettings", "validate_proposal"]
+__all__ = ["MIN_TRL_POWER", "Verdict", "WalkForwardSettings", "split_at_holdout", "validate_proposal"]
 
 Decision = Literal["pass", "fail"]
+#: Power of the minimum track record figure.
+MIN_TRL_POWER = 0.8
 
 
 @dataclass(frozen=True)
 class WalkForwardSettings:
-    """Walk-forward and CPCV layout, and the per-fold optimiser budget (samples per fold)."""
+    """Walk-forward, CPCV and PBO layout, and how many search candidates join StepM / SPA.
+
+    ``fold_search`` overrides the proposal's own search settings on the folds (None: the proposal's, or
+    the defaults for its cadence when it records none).
+    """
 
     n_folds: int = 5
     is_oos_ratio: float = 3.0
     mode: WalkForwardMode = "rolling"
-    trials_per_fold: int = 64
     cpcv_groups: int = 6
     cpcv_test_groups: int = 2
     pbo_blocks: int = 16
+    max_candidates: int = 14
+    sample_size: int = SAMPLE_SIZE
+    fold_search: SearchSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -89,13 +95,16 @@ class Verdict:
     walk_forward: dict[str, Any]
     cpcv: dict[str, Any]
     kpis: dict[str, dict[str, float]]
+    holdout: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return self.decision == "pass"
 
     def to_json(self) -> dict[str, Any]:
-        """The verdict document (contract 3; ``walk_forward``, ``cpcv``, ``kpis`` are additions)."""
+        """The verdict document (contract 3; ``walk_forward``, ``cpcv``, ``kpis``, ``holdout``, ``search``
+        are additions)."""
         return {
             "schema_version": 1,
             "kind": "tradeloop.verdict",
@@ -116,11 +125,28 @@ class Verdict:
             "walk_forward": dict(self.walk_forward),
             "cpcv": dict(self.cpcv),
             "kpis": {name: dict(values) for name, values in self.kpis.items()},
+            "holdout": dict(self.holdout),
+            "search": dict(self.search),
         }
 
     def to_markdown(self) -> str:
-        """A markdown section for the PR body: decision, gates table, p-values, CIs, effect size, DSR/PBO."""
+        """A markdown section for the PR body: decision, gates table, what each statistic tests, folds."""
         return verdict_markdown(self.to_json())
+
+
+def split_at_holdout(bars: pd.DataFrame, parsed: ProposalInput) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The proposal's bars before its holdout boundary (searched) and from it on (held out)."""
+    boundary = parsed.holdout_boundary
+    if boundary is None:
+        raise ValidationError("the proposal has no holdout.boundary; re-run `tradeloop propose`")
+    stamps = pd.DatetimeIndex(bars.index)
+    search, holdout = bars.loc[stamps < boundary], bars.loc[stamps >= boundary]
+    if len(search) < 10 or len(holdout) < 10:
+        raise ValidationError(
+            f"holdout.boundary {boundary.isoformat()} leaves {len(search)} search bars and {len(holdout)} "
+            f"holdout bars of the {len(bars)} loaded; both need at least 10; re-run `tradeloop propose`"
+        )
+    return pd.DataFrame(search), pd.DataFrame(holdout)
 
 
 def validate_proposal(
@@ -128,29 +154,36 @@ def validate_proposal(
     bars: pd.DataFrame,
     thresholds: Thresholds,
     *,
+    search_record: SearchRecord | None = None,
     seed: int = 0,
     reps: int | None = None,
     settings: WalkForwardSettings | None = None,
     now: datetime | None = None,
+    earlier_looks: int | None = None,
 ) -> Verdict:
-    """Validate a proposal on ``bars`` (the proposal's data) and decide.
+    """Validate a proposal on ``bars`` (its whole window: search bars and holdout) and decide.
 
     Parameters
     ----------
     proposal
-        The proposal document (contract 2) or its parsed form.
+        The proposal document (contract 2) or its parsed form; it must carry ``holdout.boundary``.
     bars
-        The bars the proposal was made on (the CLI checks the data hash).
+        The bars the proposal was made on (the CLI checks the data hash), from ``data.start`` to ``data.end``.
     thresholds
         Gate thresholds and costs from ``config/constants.py`` (:meth:`Thresholds.from_constants`).
+    search_record
+        Every configuration the search tried (the file ``search_record`` names). Without it the DSR and PBO
+        are not computed and only the holdout gates decide.
     seed
-        Seed of every bootstrap and of the walk-forward optimiser.
+        Seed of every bootstrap and of the search-record sample.
     reps
         Bootstrap replications; default ``thresholds.bootstrap_replications``.
     settings
         Walk-forward / CPCV / PBO layout.
     now
         Time stamp of the verdict (default: now, UTC).
+    earlier_looks
+        How many earlier validations of the pair judged on bars of this holdout (repeated looks), if known.
     """
     parsed = proposal if isinstance(proposal, ProposalInput) else parse_proposal(proposal)
     settings = settings or WalkForwardSettings()
@@ -161,28 +194,33 @@ def validate_proposal(
     config = EngineConfig(
         fee_bps=thresholds.fee_bps, slippage_bps=thresholds.slippage_bps, init_cash=thresholds.capital_usd
     )
+    search_bars, holdout = split_at_holdout(bars, parsed)
     ab = paired_ab(
-        bars, cls, before, after, config=config, level=thresholds.confidence_level, reps=reps, seed=seed,
+        holdout, cls, before, after, config=config, level=thresholds.confidence_level, reps=reps, seed=seed,
         min_block_length=thresholds.bootstrap_block_length,
     )  # fmt: skip
-    models, model_index = _candidate_set(cls, parsed, after)
-    matrix = candidate_returns(bars, cls, models, config)
-    differential = matrix.mean(axis=1) - ab.baseline_returns
-    block_size = max(thresholds.bootstrap_block_length, stationary_block_length(differential))
-    stepm = StepM.from_returns(
-        ab.baseline_returns, matrix, size=thresholds.alpha, reps=reps, seed=seed, block_size=block_size
-    )
-    stepm.compute()
-    with_baseline = np.column_stack([ab.baseline_returns, matrix])
-    overfitting = _overfitting(ab, with_baseline, parsed, thresholds, settings)
-    walk = _walk_forward(bars, cls, before, after, parsed, config, seed, settings)
-    cpcv = _cpcv(ab, with_baseline, cls, after, settings)
+    margin = thresholds.min_sharpe_improvement / math.sqrt(ab.bars_per_year)
+    test = paired_sharpe_test(
+        ab.candidate_returns, ab.baseline_returns, margin=margin, level=thresholds.confidence_level,
+        power=MIN_TRL_POWER,
+    )  # fmt: skip
+    models, model_index = _candidate_set(cls, parsed, after, settings.max_candidates)
+    stepm = _stepm(ab, returns_matrix(holdout, cls, models, config=config), margin, thresholds, reps, seed)
+    spa = _search_spa(search_bars, cls, before, models, config, thresholds, reps, seed)
+    overfit = (
+        None
+        if search_record is None
+        else search_overfitting(
+            search_record, search_bars, cls, after, config=config, sample_size=settings.sample_size,
+            seed=seed, pbo_blocks=settings.pbo_blocks,
+        )
+    )  # fmt: skip
+    walk = _walk_forward(bars, cls, before, after, parsed, config, settings)
+    after_column = model_index.index(-1) if -1 in model_index else models.index(after)
     gates = evaluate_gates(
-        _gate_inputs(ab, before, after, stepm.spa.pvalues.consistent, overfitting, walk), thresholds
+        _gate_inputs(ab, test, stepm, after_column, before, after, overfit, walk, spa), thresholds
     )
     failed = [gate.name for gate in gates if gate.gating and not gate.passed]
-    spa = stepm.spa.pvalues
-    lw = ab.ledoit_wolf
     return Verdict(
         proposal_hash=parsed.proposal_hash,
         strategy=parsed.strategy,
@@ -190,15 +228,9 @@ def validate_proposal(
         timeframe=parsed.timeframe,
         created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
         decision="fail" if failed else "pass",
-        summary=_summary(gates, failed),
+        summary=_summary(gates, failed, search_record is not None),
         gates=tuple(gates),
-        p_values={
-            "spa_lower": spa.lower,
-            "spa_consistent": spa.consistent,
-            "spa_upper": spa.upper,
-            "reality_check": spa.reality_check,
-            "ledoit_wolf": lw.p_value if lw is not None else math.nan,
-        },
+        p_values=_p_values(test, spa, ab),
         cis={
             "sharpe_diff": list(ab.sharpe_diff_ci_annualised),
             "mean_return_diff_pct": list(ab.mean_diff_ci_pct),
@@ -211,25 +243,27 @@ def validate_proposal(
             "baseline_sharpe": ab.baseline_sharpe,
             "candidate_sharpe": ab.candidate_sharpe,
         },
-        overfitting=overfitting,
+        overfitting=_overfitting(ab, test, overfit, thresholds),
         folds=tuple(_fold_rows(walk)),
         stepm_superior=tuple(model_index[i] for i in stepm.superior_models if model_index[i] >= 0),
-        walk_forward=_walk_summary(walk),
-        cpcv=cpcv,
+        walk_forward=_walk_summary(walk, before),
+        cpcv=_cpcv(overfit, ab, cls, after, settings),
         kpis={"baseline": dict(ab.baseline.kpis), "candidate": dict(ab.candidate.kpis)},
+        holdout=_holdout_summary(parsed, holdout, test, ab, earlier_looks),
+        search=_search_summary(parsed, search_bars, overfit),
     )
 
 
 def _candidate_set(
-    cls: type[Strategy], parsed: ProposalInput, after: dict[str, float]
+    cls: type[Strategy], parsed: ProposalInput, after: dict[str, float], limit: int
 ) -> tuple[list[dict[str, float]], list[int]]:
-    """The resolved candidate parameter sets, with ``params_after`` appended unless already there.
+    """The search's best ``limit`` candidates (resolved) and ``params_after`` appended unless among them.
 
     The second list maps each model column to its index in ``proposal.candidates`` (−1: params_after).
     """
     models = [
         cls.resolve(params, where=f"proposal candidates[{i}].params")
-        for i, params in enumerate(parsed.candidates)
+        for i, params in enumerate(parsed.candidates[:limit])
     ]
     index = list(range(len(models)))
     if after not in models:
@@ -238,84 +272,126 @@ def _candidate_set(
     return models, index
 
 
-def _overfitting(
-    ab: ABResult, with_baseline: np.ndarray, parsed: ProposalInput, thresholds: Thresholds,
-    settings: WalkForwardSettings,
-) -> dict[str, Any]:  # fmt: skip
-    stats = sharpe_stats(ab.candidate_returns)
-    trials = with_baseline[:, 1:] if with_baseline.shape[1] > 2 else with_baseline
-    n_trials = parsed.n_effective_trials or effective_number_of_trials(trials)
-    trial_sharpes = sharpe_ratios(trials)
-    pbo = probability_of_backtest_overfitting(with_baseline, S=settings.pbo_blocks)
-    return {
-        "psr": probabilistic_sharpe_ratio(stats.sharpe, 0.0, stats.n, stats.skew, stats.kurtosis),
-        "dsr": deflated_sharpe_ratio(stats, trial_sharpes, n_trials),
-        "pbo": pbo.pbo,
-        "min_trl_bars": ab.min_track_record_bars,
-        "n_trials": int(n_trials),
-        "search_trials": parsed.search_trials,
-        "candidates_evaluated": int(with_baseline.shape[1] - 1),
-        "pbo_degradation_slope": pbo.degradation_slope,
-        "pbo_prob_oos_loss": pbo.prob_oos_loss,
-        "observations": stats.n,
-        "confidence_level": thresholds.confidence_level,
-    }
+def _stepm(
+    ab: ABResult, matrix: np.ndarray, margin: float, thresholds: Thresholds, reps: int, seed: int
+) -> StepM:
+    """StepM on the holdout: volatility-matched candidates against the baseline raised by the margin."""
+    baseline = ab.baseline_returns
+    matched = volatility_matched(matrix, baseline)
+    benchmark = baseline + margin * float(np.std(baseline, ddof=1))
+    block = max(thresholds.bootstrap_block_length, stationary_block_length(matched.mean(axis=1) - baseline))
+    stepm = StepM.from_returns(
+        benchmark, matched, size=thresholds.alpha, reps=reps, seed=seed, block_size=block
+    )
+    stepm.compute()
+    return stepm
+
+
+def _search_spa(
+    search_bars: pd.DataFrame, cls: type[Strategy], before: dict[str, float], models: list[dict[str, float]],
+    config: EngineConfig, thresholds: Thresholds, reps: int, seed: int,
+) -> SPA:  # fmt: skip
+    """The search-level data-snooping check: SPA of the best candidates on the search bars (information)."""
+    matrix = returns_matrix(search_bars, cls, [before, *models], config=config)
+    baseline, matched = matrix[:, 0], volatility_matched(matrix[:, 1:], matrix[:, 0])
+    block = max(thresholds.bootstrap_block_length, stationary_block_length(matched.mean(axis=1) - baseline))
+    spa = SPA.from_returns(baseline, matched, reps=reps, seed=seed, block_size=block)
+    spa.compute()
+    return spa
 
 
 def _walk_forward(
     bars: pd.DataFrame, cls: type[Strategy], before: dict[str, float], after: dict[str, float],
-    parsed: ProposalInput, config: EngineConfig, seed: int, settings: WalkForwardSettings,
+    parsed: ProposalInput, config: EngineConfig, settings: WalkForwardSettings,
 ) -> WalkForwardResult:  # fmt: skip
     folds = walk_forward_folds(len(bars), settings.n_folds, settings.is_oos_ratio, settings.mode)
-    optimise = capped_random_search(
-        cls,
-        parsed.params_after,
-        max_delta=parsed.max_delta,
-        n=settings.trials_per_fold,
-        seed=seed,
-        config=config,
-    )
+    search = settings.fold_search or parsed.search_settings or SearchSettings(cadence=parsed.cadence)
+    optimise = reoptimising_search(cls, before, search, parsed.guardrails, config=config)
     warmup = max(strategy_lookback(cls, before), strategy_lookback(cls, after))
-    return run_walk_forward(bars, cls, folds, optimise, config=config, warmup_bars=warmup)
-
-
-def _cpcv(
-    ab: ABResult, with_baseline: np.ndarray, cls: type[Strategy], after: dict[str, float],
-    settings: WalkForwardSettings,
-) -> dict[str, Any]:  # fmt: skip
-    """CPCV paths (information only); a layout that leaves no training bars is reported, not raised."""
-    trades = ab.candidate.trades
-    holding = int((trades["exit_bar"] - trades["entry_bar"]).max()) + 1 if len(trades) else 1
-    try:
-        paths = cpcv_selection_paths(
-            with_baseline, settings.cpcv_groups, settings.cpcv_test_groups, purge_bars=holding,
-            embargo_bars=strategy_lookback(cls, after), bars_per_year=ab.bars_per_year,
-        )  # fmt: skip
-    except ValidationError as exc:
-        return {"error": str(exc)}
-    return paths.as_dict()
+    return run_walk_forward(bars, cls, folds, optimise, config=config, warmup_bars=warmup, baseline=before)
 
 
 def _gate_inputs(
-    ab: ABResult, before: dict[str, float], after: dict[str, float], spa_p: float,
-    overfitting: dict[str, Any], walk: WalkForwardResult,
+    ab: ABResult, test: PairedSharpeTest, stepm: StepM, after_column: int, before: dict[str, float],
+    after: dict[str, float], overfit: SearchOverfitting | None, walk: WalkForwardResult, spa: SPA,
 ) -> GateInputs:  # fmt: skip
     kpis = ab.candidate.kpis
     risk_changed = tuple(name for name in RISK_NAMES if before.get(name) != after.get(name))
     return GateInputs(
         trades=kpis["trades"],
         delta_sharpe=ab.delta_sharpe,
+        holdout_p=test.p_value,
+        stepm_t=float(stepm.spa.t_stats[after_column]),
+        stepm_critical=stepm.critical_values[-1],
         sharpe_diff_ci_low=ab.sharpe_diff_ci_annualised[0],
         risk_params_changed=risk_changed,
-        spa_consistent_p=spa_p,
-        dsr=overfitting["dsr"],
+        dsr=None if overfit is None else overfit.dsr,
+        pbo=None if overfit is None else overfit.pbo.pbo,
         max_drawdown_pct=kpis["max_drawdown_pct"],
         win_rate_pct=kpis["win_rate_pct"],
         worst_day_pct=kpis["worst_day_pct"],
         fold_sharpe_cv=walk.sharpe_cv,
         max_fold_drawdown_pct=walk.max_fold_drawdown_pct,
-        pbo=overfitting["pbo"],
+        walk_forward_gain=walk.gain,
+        spa_search_p=spa.pvalues.consistent,
+        search_record=overfit is not None,
     )
+
+
+def _p_values(test: PairedSharpeTest, spa: SPA, ab: ABResult) -> dict[str, float]:
+    lw = ab.ledoit_wolf
+    pvalues = spa.pvalues
+    return {
+        "holdout_sharpe": test.p_value,
+        "ledoit_wolf": lw.p_value if lw is not None else math.nan,
+        "spa_lower": pvalues.lower,
+        "spa_consistent": pvalues.consistent,
+        "spa_upper": pvalues.upper,
+        "reality_check": pvalues.reality_check,
+    }
+
+
+def _overfitting(
+    ab: ABResult, test: PairedSharpeTest, overfit: SearchOverfitting | None, thresholds: Thresholds
+) -> dict[str, Any]:
+    stats = sharpe_stats(ab.candidate_returns)
+    found = overfit.as_dict() if overfit is not None else {}
+    return {
+        "psr": probabilistic_sharpe_ratio(stats.sharpe, 0.0, stats.n, stats.skew, stats.kurtosis),
+        "dsr": found.get("dsr"),
+        "pbo": found.get("pbo"),
+        "min_trl_bars": test.min_trl_bars,
+        "min_trl_power": MIN_TRL_POWER,
+        "n_trials": found.get("n_effective"),
+        "n_trials_raw": found.get("configurations"),
+        "n_trials_sampled": found.get("sampled"),
+        "sharpe_variance": found.get("sharpe_variance_annualised"),
+        "expected_max_sharpe": found.get("expected_max_sharpe"),
+        "search_sharpe": found.get("proposal_sharpe"),
+        "pbo_prob_oos_loss": found.get("pbo_prob_oos_loss"),
+        "pbo_degradation_slope": found.get("pbo_degradation_slope"),
+        "observations": stats.n,
+        "confidence_level": thresholds.confidence_level,
+    }
+
+
+def _cpcv(
+    overfit: SearchOverfitting | None, ab: ABResult, cls: type[Strategy], after: dict[str, float],
+    settings: WalkForwardSettings,
+) -> dict[str, Any]:  # fmt: skip
+    """CPCV paths of "pick the best tried configuration" on the search bars (information only)."""
+    if overfit is None:
+        return {"error": "no search record"}
+    trades = ab.candidate.trades
+    holding = int((trades["exit_bar"] - trades["entry_bar"]).max()) + 1 if len(trades) else 1
+    try:
+        paths = cpcv_selection_paths(
+            overfit.sample_returns, settings.cpcv_groups, settings.cpcv_test_groups, purge_bars=holding,
+            embargo_bars=strategy_lookback(cls, after), bars_per_year=overfit.bars_per_year,
+        )  # fmt: skip
+    except ValidationError as exc:
+        return {"error": str(exc)}
+    return paths.as_dict()
 
 
 def _fold_rows(walk: WalkForwardResult) -> list[dict[str, Any]]:
@@ -327,6 +403,7 @@ def _fold_rows(walk: WalkForwardResult) -> list[dict[str, Any]]:
             "oos_start": fold.oos_start.isoformat(),
             "oos_end": fold.oos_end.isoformat(),
             "sharpe": fold.oos_sharpe,
+            "baseline_sharpe": fold.baseline_oos_sharpe,
             "max_drawdown_pct": fold.oos_max_drawdown_pct,
             "return_pct": fold.oos_return_pct,
             "is_sharpe": fold.is_sharpe,
@@ -336,21 +413,65 @@ def _fold_rows(walk: WalkForwardResult) -> list[dict[str, Any]]:
     ]
 
 
-def _walk_summary(walk: WalkForwardResult) -> dict[str, Any]:
+def _walk_summary(walk: WalkForwardResult, before: dict[str, float]) -> dict[str, Any]:
     worst = walk.worst_fold
     return {
         "folds": len(walk.folds),
         "efficiency": walk.efficiency,
         "sharpe_cv": walk.sharpe_cv,
+        "gain": walk.gain,
         "worst_fold": worst.fold.fold,
         "worst_fold_sharpe": worst.oos_sharpe,
         "max_fold_drawdown_pct": walk.max_fold_drawdown_pct,
         "oos_bars": len(walk.oos_returns),
+        "changed_folds": sum(fold.params != before for fold in walk.folds),
     }
 
 
-def _summary(gates: list[Gate], failed: list[str]) -> str:
+def _holdout_summary(
+    parsed: ProposalInput, holdout: pd.DataFrame, test: PairedSharpeTest, ab: ABResult,
+    earlier_looks: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    scale = math.sqrt(ab.bars_per_year)
+    return {
+        "boundary": parsed.holdout_boundary.isoformat() if parsed.holdout_boundary is not None else None,
+        "start": holdout.index[0].isoformat(),
+        "end": holdout.index[-1].isoformat(),
+        "bars": len(holdout),
+        "fraction": parsed.holdout.get("fraction"),
+        "earlier_looks": earlier_looks,
+        "test": test.method,
+        "sharpe_diff": test.diff * scale,
+        "margin": test.margin * scale,
+        "se": test.se * scale,
+        "statistic": test.statistic,
+        "min_trl_bars": test.min_trl_bars,
+    }
+
+
+def _search_summary(
+    parsed: ProposalInput, search_bars: pd.DataFrame, overfit: SearchOverfitting | None
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "start": search_bars.index[0].isoformat(),
+        "end": search_bars.index[-1].isoformat(),
+        "bars": len(search_bars),
+        "record": parsed.search_record,
+    }
+    if overfit is None:
+        summary["counted"] = "no search record: DSR and PBO not computed; judged on the holdout alone"
+    else:
+        summary["counted"] = (
+            f"N = {overfit.n_effective} clusters of correlated configurations in a uniform sample of "
+            f"{overfit.sampled} of the {overfit.configurations} the search tried; V from all "
+            f"{overfit.configurations}"
+        )
+    return summary
+
+
+def _summary(gates: list[Gate], failed: list[str], has_record: bool) -> str:
     gating = sum(gate.gating for gate in gates)
+    alone = "" if has_record else " (judged on the holdout alone: no search record)"
     if not failed:
-        return f"pass: all {gating} gating gates passed"
-    return f"fail: {len(failed)} of {gating} gating gates failed ({', '.join(failed)})"
+        return f"pass: all {gating} gating gates passed{alone}"
+    return f"fail: {len(failed)} of {gating} gating gates failed ({', '.join(failed)}){alone}"

@@ -11,6 +11,7 @@ The OOS returns of all folds are stitched into one OOS return series (one equity
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import pandas as pd
 
 from backtest_matrix.engine import EngineConfig, backtest, periods_per_year, sweep
 from backtest_matrix.strategies import Strategy, get_strategy
-from optimizer import step_cap
+from optimizer import Guardrails, SearchSettings, bounded_search, step_cap
 from validation._sharpe import sharpe_ratio
 from validation._splits import WalkForwardFold
 
@@ -34,6 +35,7 @@ __all__ = [
     "annualised_sharpe",
     "capped_random_search",
     "max_drawdown_pct",
+    "reoptimising_search",
     "run_walk_forward",
     "strategy_lookback",
 ]
@@ -83,6 +85,8 @@ class FoldResult:
     oos_return_pct: float
     oos_max_drawdown_pct: float
     oos_returns: pd.Series = field(repr=False)
+    baseline_oos_returns: pd.Series | None = field(default=None, repr=False)
+    baseline_oos_sharpe: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,21 @@ class WalkForwardResult:
 
     folds: tuple[FoldResult, ...]
     oos_returns: pd.Series
+    baseline_returns: pd.Series | None = None
+    bars_per_year: float = math.nan
+
+    @property
+    def gain(self) -> float:
+        """Annualised Sharpe of the stitched OOS returns minus the baseline's on the same bars.
+
+        The procedure-level evidence: what re-optimising on each fold would have earned against keeping the
+        baseline. NaN without a baseline.
+        """
+        if self.baseline_returns is None:
+            return math.nan
+        ours = annualised_sharpe(self.oos_returns.to_numpy(), self.bars_per_year)
+        theirs = annualised_sharpe(self.baseline_returns.to_numpy(), self.bars_per_year)
+        return ours - theirs
 
     @property
     def fold_sharpes(self) -> np.ndarray:
@@ -165,6 +184,7 @@ def run_walk_forward(
     config: EngineConfig | None = None,
     warmup_bars: int = 0,
     bars_per_year: float | None = None,
+    baseline: Mapping[str, float] | None = None,
 ) -> WalkForwardResult:
     """Run ``optimize`` on every fold's IS bars and backtest its choice on the fold's OOS bars.
 
@@ -184,6 +204,8 @@ def run_walk_forward(
         Bars before each OOS segment that its backtest starts with (indicator warm-up).
     bars_per_year
         For annualising Sharpe; default the periods per year observed in the first fold's IS bars.
+    baseline
+        Parameters traded on every fold's OOS bars as the comparison (the live set), or None.
     """
     windows = FrameWindows(bars) if isinstance(bars, pd.DataFrame) else bars
     cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
@@ -196,11 +218,27 @@ def run_walk_forward(
         is_returns = backtest(is_bars, cls, params, config=config).returns.to_numpy()
         warm_start = max(0, fold.oos_start - warmup_bars)
         oos_window = windows.window(warm_start, fold.oos_stop)
-        oos_result = backtest(oos_window, cls, params, config=config)
-        oos_returns = oos_result.returns.iloc[fold.oos_start - warm_start :]
-        results.append(_fold_result(fold, is_bars, oos_returns, params, is_returns, ppy))
+
+        def oos(chosen: Mapping[str, float], window: pd.DataFrame = oos_window, skip: int = 0) -> pd.Series:
+            return backtest(window, cls, dict(chosen), config=config).returns.iloc[skip:]
+
+        skip = fold.oos_start - warm_start
+        result = _fold_result(fold, is_bars, oos(params, skip=skip), params, is_returns, ppy)
+        if baseline is not None:
+            theirs = oos(baseline, skip=skip)
+            result = dataclasses.replace(
+                result,
+                baseline_oos_returns=theirs,
+                baseline_oos_sharpe=annualised_sharpe(theirs.to_numpy(), ppy),
+            )
+        results.append(result)
     stitched = pd.concat([result.oos_returns for result in results]).rename("oos_return")
-    return WalkForwardResult(tuple(results), stitched)
+    baseline_stitched = (
+        None
+        if baseline is None
+        else pd.concat([r.baseline_oos_returns for r in results if r.baseline_oos_returns is not None])
+    )
+    return WalkForwardResult(tuple(results), stitched, baseline_stitched, float(ppy or math.nan))
 
 
 def _fold_result(
@@ -232,6 +270,30 @@ def _fold_result(
 def annualised_sharpe(returns: np.ndarray, bars_per_year: float) -> float:
     """Per-bar Sharpe (mean / std, ddof=1) times ``sqrt(bars_per_year)``."""
     return sharpe_ratio(returns) * math.sqrt(bars_per_year)
+
+
+def reoptimising_search(
+    strategy: str | type[Strategy],
+    live: Mapping[str, float],
+    settings: SearchSettings,
+    guardrails: Guardrails,
+    *,
+    config: EngineConfig | None = None,
+) -> Optimise:
+    """The optimizer itself as the walk-forward optimiser: what it would have proposed on each fold.
+
+    Each call runs :func:`optimizer.bounded_search` on the fold's in-sample bars only — the same Stage A
+    and Stage B budget, caps, knob limit and live starting point as the proposal's own search, in memory —
+    and returns the bounded proposal's parameters (the live ones when it proposes no change).
+    """
+    cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    current = cls.resolve({k: v for k, v in live.items() if k != "timeframe"})
+
+    def optimize(is_bars: pd.DataFrame) -> dict[str, float]:
+        bounded, _ = bounded_search(is_bars, cls.name, current, settings, guardrails, engine_config=config)
+        return dict(bounded.params_after)
+
+    return optimize
 
 
 def capped_random_search(

@@ -18,6 +18,7 @@ from backtest_matrix.engine._backtest import (
     day_starts,
     engine_config_array,
     periods_per_year,
+    returns_matrix,
     span_years,
     sweep,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "day_starts",
     "engine_config_array",
     "periods_per_year",
+    "returns_matrix",
     "span_years",
     "sweep",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ __all__ = [
     "day_starts",
     "engine_config_array",
     "periods_per_year",
+    "returns_matrix",
     "span_years",
     "sweep",
 ]
@@ -190,6 +191,37 @@ def backtest(
         trades=_trades_frame(trades[:count], pd.DatetimeIndex(bars.index)),
         equity=pd.Series(equity, index=bars.index, name="equity"),
     )
+
+
+def returns_matrix(
+    bars: pd.DataFrame,
+    strategy: str | type[Strategy],
+    parameter_sets: Sequence[Mapping[str, Any]],
+    *,
+    config: EngineConfig | None = None,
+) -> np.ndarray:
+    """(T × M) per-bar equity returns of every parameter set on ``bars``: :attr:`BacktestResult.returns`
+    column by column, without building trade lists or frames (validation needs thousands of columns).
+    """
+    from backtest_matrix.engine._simulate_nb import simulate_nb
+
+    cls = _strategy(strategy)
+    config = config or EngineConfig()
+    ts, open_, high, low, close, volume = bar_arrays(bars)
+    n = close.shape[0]
+    new_day, cfg = day_starts(ts), engine_config_array(config, ts)
+    flags, stop_frac = np.empty(n, np.int8), np.empty(n)
+    kpis, no_trades, equity = np.empty(N_KPIS), np.empty((0, N_TRADE_FIELDS)), np.empty(n)
+    out = np.empty((n, len(parameter_sets)))
+    for column, params in enumerate(parameter_sets):
+        own, risk = cls.split(cls.resolve(params))
+        cls.signals_nb(ts, open_, high, low, close, volume, own, flags, stop_frac)
+        simulate_nb(
+            new_day, open_, high, low, close, flags, stop_frac, risk, cfg, kpis, True, no_trades, equity
+        )
+        out[0, column] = equity[0] / config.init_cash - 1.0
+        out[1:, column] = equity[1:] / equity[:-1] - 1.0
+    return out
 
 
 def _trades_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from tradeloop.errors import OptimizerError
 
 if TYPE_CHECKING:
     from gitops import LiveConstants
-    from optimizer import AppliedChange, CellAnalysis
+    from optimizer import AppliedChange, CellAnalysis, ProposalOutcome
     from warehouse import ProposalRecord
 
 __all__ = ["propose"]
@@ -148,7 +148,6 @@ def propose(
         ProposalRequest,
         default_storage_url,
         make_proposal,
-        render_proposal_markdown,
     )
     from tradeloop.cli._data import _load
 
@@ -173,28 +172,39 @@ def propose(
         current={k: v for k, v in entry.items() if k != "timeframe"}, run_id=provenance.run_id,
         git_sha=provenance.git_sha, now=utc_now(), objective=objective, sampler=sampler, trials=trials,
         seed=seed, storage=storage or default_storage_url(cli.settings.home), out_dir=run_dir / "search",
-        study_name=f"{strategy}-{symbol}-{timeframe}-{cadence}-{objective}-{sampler}-s{seed}-{loaded.data_hash[:12]}",
+        study_name=f"{strategy}-{symbol}-{timeframe}-{cadence}-{objective}-{sampler}-s{seed}-{loaded.data_hash[:12]}"
+        f"-h{constants.validation_holdout_fraction:g}",
+        record_name=f"{out.stem}.search_record.json.gz",
     )  # fmt: skip
     guardrails = Guardrails(
         max_delta=constants.optimizer_max_delta, max_knobs=constants.optimizer_max_knobs,
         cooldown_hours=constants.optimizer_cooldown_hours, change_budget=constants.optimizer_change_budget,
         budget_window_hours=constants.optimizer_budget_window_hours, min_trades=constants.min_trades,
         max_drawdown_pct=constants.max_drawdown_pct, min_win_rate_pct=constants.min_win_rate_pct,
+        holdout_fraction=constants.validation_holdout_fraction,
     )  # fmt: skip
-    proposal = make_proposal(
+    outcome = make_proposal(
         request, guardrails=guardrails, history=applied_history(records), flags=analysis.flags,
         has_history=not analysis.nights.empty,
         engine_config=EngineConfig(fee_bps=constants.fee_bps, slippage_bps=constants.slippage_bps),
         config_hash_of=_config_hasher(constants, strategy, symbol, entry),
         progress=not cli.json_output, console=cli.console,
     )  # fmt: skip
-    _write(cli, proposal, out, run_dir, render_proposal_markdown(proposal))
+    _write(cli, outcome, out, run_dir)
 
 
-def _write(cli: CliContext, proposal: dict[str, Any], out: Path, run_dir: Path, markdown: str) -> None:
+def _write(cli: CliContext, outcome: ProposalOutcome, out: Path, run_dir: Path) -> None:
+    """proposal.json, proposal.md and the search record, beside ``out`` and in the run directory."""
+    from optimizer import render_proposal_markdown
+
+    proposal = outcome.document
     text = json.dumps(json_safe(proposal), indent=2, allow_nan=False) + "\n"
+    markdown = render_proposal_markdown(proposal)
     markdown_path = out.with_suffix(".md")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (out.parent, run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        if outcome.record is not None:
+            outcome.record.write(folder / proposal["search_record"]["path"])
     for path, content in ((out, text), (markdown_path, markdown)):
         atomic_write_text(path, content)
     atomic_write_text(run_dir / "proposal.json", text)

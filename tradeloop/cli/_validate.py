@@ -18,6 +18,7 @@ from tradeloop.errors import ValidationError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from optimizer import SearchRecord
     from validation import ProposalInput, Verdict
 
 __all__ = ["validate"]
@@ -52,20 +53,34 @@ def validate(
             "day's % loss into USD for the MAX_DAILY_LOSS_USD gate. (default: TRADING_CAPITAL_USD)",
         ),
     ] = None,
+    search_record: Annotated[
+        Path | None,
+        typer.Option(
+            "--search-record",
+            help="The search record the proposal names (checked against its SHA-256). "
+            "(default: search_record.path beside the proposal)",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Validate a proposal on its own bars: A/B, SPA/StepM, DSR/PBO, walk-forward, gates and the verdict."""
+    """Validate a proposal: holdout test and StepM, DSR/PBO of the search, re-optimising walk-forward."""
     from gitops import load_constants
     from validation import Thresholds, load_proposal, validate_proposal
 
     cli = get_context(ctx)
     parsed = load_proposal(proposal)
+    record = _search_record(parsed, proposal, search_record)
     constants = load_constants(cli.settings.constants_path)
     capital = constants.trading_capital_usd if capital_usd is None else capital_usd
     thresholds = Thresholds.from_constants(constants.guardrails, capital_usd=capital)
     bars = _proposal_bars(cli, parsed, str(proposal))
+    looks = earlier_looks(cli, parsed, bars)
     status = contextlib.nullcontext() if cli.json_output else cli.console.status("validating")
     with status:
-        verdict = validate_proposal(parsed, bars, thresholds, seed=seed, reps=reps)
+        verdict = validate_proposal(
+            parsed, bars, thresholds, search_record=record, seed=seed, reps=reps, earlier_looks=looks
+        )
+    record_look(cli, parsed, verdict, seed)
     paths = _write(verdict, out or proposal.parent)
     _report(cli, verdict, paths)
     if not verdict.passed:
@@ -105,6 +120,70 @@ def _proposal_bars(cli: CliContext, parsed: ProposalInput, where: str) -> pd.Dat
     return pd.DataFrame(window)
 
 
+def _search_record(parsed: ProposalInput, proposal: Path, given: Path | None) -> SearchRecord | None:
+    """The search record the proposal names, checked against its SHA-256; None when it names none."""
+    from optimizer import SearchRecord
+
+    reference = parsed.search_record
+    if reference is None:
+        if given is not None:
+            raise ValidationError(
+                f"{proposal}: search_record is null, so --search-record {given} cannot be its record; "
+                "re-run `tradeloop propose` to get a proposal with a search record"
+            )
+        return None
+    path = given or proposal.parent / reference["path"]
+    if not path.is_file():
+        raise ValidationError(
+            f"{proposal}: names the search record {reference['path']!r} (SHA-256 "
+            f"{reference['sha256'][:16]}…) but {path} does not exist; pass --search-record PATH (the "
+            "optimizer job uploads it with the proposal) or re-run `tradeloop propose`"
+        )
+    return SearchRecord.read(path, expected_sha256=reference["sha256"])
+
+
+VALIDATE_KIND = "validate"
+
+
+def earlier_looks(cli: CliContext, parsed: ProposalInput, bars: pd.DataFrame) -> int:
+    """Validations of the same pair recorded in the warehouse whose holdout overlaps this one."""
+    from validation import split_at_holdout
+    from warehouse import get_warehouse
+
+    _, holdout = split_at_holdout(bars, parsed)
+    start, end = holdout.index[0].isoformat(), holdout.index[-1].isoformat()
+    with get_warehouse(cli.settings.warehouse_url) as warehouse:
+        runs = warehouse.runs(VALIDATE_KIND)
+    pair = (parsed.strategy, parsed.symbol, parsed.timeframe)
+    return sum(
+        1
+        for run in runs
+        if run.params
+        and (run.params.get("strategy"), run.params.get("symbol"), run.params.get("timeframe")) == pair
+        and str(run.params.get("holdout_start")) <= end
+        and str(run.params.get("holdout_end")) >= start
+    )
+
+
+def record_look(cli: CliContext, parsed: ProposalInput, verdict: Verdict, seed: int) -> None:
+    """Record this validation (its holdout bars and decision), so later ones can count repeated looks."""
+    from tradeloop._provenance import Provenance
+    from warehouse import get_warehouse
+
+    provenance = Provenance.capture(cli.settings.repo)
+    params = {
+        "strategy": parsed.strategy, "symbol": parsed.symbol, "timeframe": parsed.timeframe,
+        "proposal_hash": parsed.proposal_hash, "holdout_start": verdict.holdout["start"],
+        "holdout_end": verdict.holdout["end"], "decision": verdict.decision,
+    }  # fmt: skip
+    with get_warehouse(cli.settings.warehouse_url) as warehouse:
+        run_id = warehouse.start_run(
+            VALIDATE_KIND, git_sha=provenance.git_sha, run_id=provenance.run_id,
+            data_hash=parsed.data["data_hash"], seed=seed, params=params,
+        )  # fmt: skip
+        warehouse.finish_run(run_id, "ok", notes=verdict.summary)
+
+
 def _timestamp(text: str, where: str) -> Any:
     import pandas as pd
 
@@ -140,10 +219,12 @@ def _report(cli: CliContext, verdict: Verdict, paths: dict[str, Path]) -> None:
             }
         )
         return
-    table = Table("gate", "figure", "threshold", "result", title=f"verdict: {verdict.decision.upper()}")
+    table = Table(
+        "gate", "bars", "figure", "threshold", "result", title=f"verdict: {verdict.decision.upper()}"
+    )
     for gate in verdict.gates:
-        figure = "n/a" if gate.figure is None else f"{gate.figure:.4g} {gate.unit}"
+        figure = "n/a" if gate.figure is None else f"{gate.figure:.3g} {gate.unit}"
         result = ("pass" if gate.passed else "FAIL") + ("" if gate.gating else " (info)")
-        table.add_row(gate.name, figure, f"{gate.op} {gate.threshold:g}", result)
+        table.add_row(gate.name, gate.bars, figure, f"{gate.op} {gate.threshold:.3g}", result)
     cli.console.print(table)
     cli.console.print(f"{verdict.summary}; written to {paths['verdict']} and {paths['markdown']}")
