@@ -175,7 +175,9 @@ def _metric(
     if metric == "mean":
         return mean
     variance = np.maximum(centred_square - centred_sum * centred_mean, 0.0) / (rows - 1.0)
-    return safe_divide(mean, np.sqrt(variance))
+    # A trial that never trades in a split is flat there: its Sharpe is 0, as in ``sharpe_ratios``. Its
+    # recentred mean is rounding (~1e-20), which over a zero variance would read as an infinite Sharpe.
+    return np.where(variance > 0.0, safe_divide(mean, np.sqrt(variance)), 0.0)
 
 
 def _ols(x: FloatArray, y: FloatArray) -> tuple[float, float]:

@@ -1,4 +1,8 @@
-"""Render a verdict document (contract 3) as a markdown section for a pull-request body."""
+"""Render a verdict document (contract 3) as a markdown section for a pull-request body.
+
+Every statistic is shown with what it tests, its side and level, and the bars it is measured on, so a
+reviewer can tell the gating out-of-sample evidence (the holdout) from the in-sample checks of the search.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,24 @@ from typing import Any
 __all__ = ["verdict_markdown"]
 
 _OP_TEXT = {">=": "≥", "<=": "≤", "<": "<", ">": ">"}
+_BARS_TEXT = {"holdout": "holdout", "search": "search (in sample)", "walk-forward": "walk-forward OOS"}
 
 
 def verdict_markdown(verdict: dict[str, Any]) -> str:
-    """The verdict as markdown: decision line, gates table, p-values, CIs, effect size, overfitting."""
+    """The verdict as markdown: decision, the two bar ranges, gates, what each statistic tests, folds."""
     lines = [
         "## Validation verdict",
         "",
         f"**Decision: {verdict['decision'].upper()}** — {verdict['summary']}",
         "",
         f"Proposal `{verdict['proposal_hash'][:16]}` · {verdict['strategy']} / {verdict['symbol']} "
-        f"({verdict['timeframe']}) · {verdict['created_at']}",
+        f"({verdict['timeframe']}) · {verdict['created_at'][:10]}",
+        "",
+        *_bars(verdict),
         "",
         *_gates_table(verdict["gates"]),
+        "",
+        "### What each statistic tests",
         "",
         *_statistics(verdict),
         "",
@@ -29,54 +38,129 @@ def verdict_markdown(verdict: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _number(value: Any, digits: int = 4) -> str:
+def _number(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, float) and math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1000):
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def _bars(verdict: dict[str, Any]) -> list[str]:
+    holdout, search = verdict.get("holdout") or {}, verdict.get("search") or {}
+    if not holdout:
+        return []
+    looks = holdout.get("earlier_looks")
+    looked = (
+        "earlier validations of this pair on these bars: unknown"
+        if looks is None
+        else f"{looks} earlier validation(s) of this pair looked at these bars"
+    )
+    return [
+        f"- **Search bars** {search.get('start', '')[:10]} → {search.get('end', '')[:10]} "
+        f"({_number(search.get('bars'))} bars): the only bars the optimizer searched.",
+        f"- **Holdout** {holdout['start'][:10]} → {holdout['end'][:10]} ({_number(holdout['bars'])} bars): "
+        f"never seen by the search; the gating tests run here ({looked}).",
+    ]
 
 
 def _gates_table(gates: list[dict[str, Any]]) -> list[str]:
-    rows = ["| gate | figure | threshold | result | gating |", "|---|---:|---:|:---:|:---:|"]
+    rows = ["| gate | bars | figure | threshold | result | role |", "|---|---|---:|---:|:---:|:---:|"]
     for gate in gates:
         result = "✅ pass" if gate["passed"] else "❌ fail"
+        bars = _BARS_TEXT.get(gate.get("bars", "holdout"), gate.get("bars", ""))
         rows.append(
-            f"| `{gate['name']}` | {_number(gate['figure'])} {gate['unit']} | "
+            f"| `{gate['name']}` | {bars} | {_number(gate['figure'])} {gate['unit']} | "
             f"{_OP_TEXT[gate['op']]} {_number(gate['threshold'])} | {result} | "
-            f"{'yes' if gate['gating'] else 'info'} |"
+            f"{'gating' if gate['gating'] else 'info'} |"
         )
     return rows
 
 
 def _statistics(verdict: dict[str, Any]) -> list[str]:
     p, ci, effect, over = verdict["p_values"], verdict["cis"], verdict["effect_size"], verdict["overfitting"]
-    level = f"{ci['level']:.0%}"
-    return [
-        "| statistic | value |",
-        "|---|---:|",
-        f"| ΔSharpe (annualised), candidate − baseline | {_number(effect['delta_sharpe'])} "
-        f"({_number(effect['candidate_sharpe'])} vs {_number(effect['baseline_sharpe'])}) |",
-        f"| {level} CI of ΔSharpe (annualised) | "
-        f"[{_number(ci['sharpe_diff'][0])}, {_number(ci['sharpe_diff'][1])}] |",
-        f"| {level} CI of Δ mean return per bar (%) | "
-        f"[{_number(ci['mean_return_diff_pct'][0])}, {_number(ci['mean_return_diff_pct'][1])}] |",
-        f"| SPA p-values (lower / consistent / upper) | {_number(p['spa_lower'])} / "
-        f"{_number(p['spa_consistent'])} / {_number(p['spa_upper'])} |",
-        f"| White's Reality Check p | {_number(p['reality_check'])} |",
-        f"| Ledoit–Wolf p (Sharpe difference) | {_number(p['ledoit_wolf'])} |",
-        f"| StepM superior candidates | {', '.join(map(str, verdict['stepm_superior'])) or 'none'} |",
-        f"| PSR / DSR | {_number(over['psr'])} / {_number(over['dsr'])} (N = {over['n_trials']} trials) |",
-        f"| PBO (CSCV) | {_number(over['pbo'])} |",
-        f"| Minimum track record to detect the gain | {_number(over['min_trl_bars'])} bars |",
+    holdout, search, walk = verdict.get("holdout") or {}, verdict.get("search") or {}, verdict["walk_forward"]
+    level, alpha = f"{ci['level']:.0%}", f"{1 - ci['level']:.0%}"
+    margin = _number(holdout.get("margin"))
+    stepm = next((gate for gate in verdict["gates"] if gate["name"] == "stepm_superior"), {})
+    low, high = (_number(value) for value in ci["sharpe_diff"])
+    rows = [
+        (
+            "Paired Sharpe test (Ledoit–Wolf HAC)",
+            f"H0: candidate Sharpe − live Sharpe ≤ {margin} (annualised); position size cannot move a Sharpe",
+            f"one-sided, {level}",
+            "holdout",
+            f"p = {_number(p.get('holdout_sharpe'))} (ΔSharpe {_number(holdout.get('sharpe_diff'))}, "
+            f"s.e. {_number(holdout.get('se'))})",
+        ),
+        (
+            "StepM (Romano–Wolf)",
+            f"is the candidate among those beating live by more than {margin} Sharpe (volatility-matched)",
+            f"one-sided, family-wise {alpha}",
+            "holdout",
+            f"t = {_number(stepm.get('figure'))} vs critical {_number(stepm.get('threshold'))}",
+        ),
+        (
+            f"Bootstrap CI of ΔSharpe ({ci.get('reps')} stationary resamples)",
+            "the range of the Sharpe difference",
+            f"two-sided, {level}",
+            "holdout",
+            f"[{low}, {high}] (candidate {_number(effect['candidate_sharpe'])}, "
+            f"live {_number(effect['baseline_sharpe'])})",
+        ),
+        (
+            "Minimum track record",
+            "holdout bars the paired test needs to detect the observed ΔSharpe",
+            f"{over.get('min_trl_power', 0.8):.0%} power, {level}",
+            "holdout",
+            f"{_number(over['min_trl_bars'])} bars (the holdout has {_number(holdout.get('bars'))})",
+        ),
+        (
+            "Deflated Sharpe",
+            "probability the candidate's Sharpe beats the best of N tries by luck; "
+            + search.get("counted", "N not counted"),
+            "one-sided",
+            "search (in sample)",
+            _number(over["dsr"]),
+        ),
+        (
+            "PBO (CSCV)",
+            "probability that the in-sample best of the tried configurations lands below the median out of "
+            "sample (unselected sample)",
+            "—",
+            "search (in sample)",
+            _number(over["pbo"]),
+        ),
+        (
+            "SPA / Reality Check (Hansen, White)",
+            "data-snooping check of the search: does any of its best candidates beat live (vol-matched)",
+            f"one-sided, {alpha}",
+            "search (in sample)",
+            f"p = {_number(p.get('spa_consistent'))} / {_number(p.get('reality_check'))} (information)",
+        ),
+        (
+            "Walk-forward with re-optimisation",
+            "the optimizer rerun on each fold's in-sample bars, traded out of sample against live",
+            "—",
+            "walk-forward OOS",
+            f"ΔSharpe {_number(walk.get('gain'))}, fold CV {_number(walk.get('sharpe_cv'))}",
+        ),
     ]
+    header = ["| statistic | what it tests | side, level | bars | value |", "|---|---|---|---|---|"]
+    return header + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def _folds_table(folds: list[dict[str, Any]]) -> list[str]:
-    rows = ["| fold | OOS from | OOS to | OOS Sharpe | OOS max DD % |", "|---:|---|---|---:|---:|"]
+    rows = [
+        "| fold | OOS from | OOS to | re-optimised Sharpe | live Sharpe | max DD % |",
+        "|---:|---|---|---:|---:|---:|",
+    ]
     for fold in folds:
         rows.append(
             f"| {fold['fold']} | {fold['oos_start'][:10]} | {fold['oos_end'][:10]} | "
-            f"{_number(fold['sharpe'])} | {_number(fold['max_drawdown_pct'])} |"
+            f"{_number(fold['sharpe'])} | {_number(fold.get('baseline_sharpe'))} | "
+            f"{_number(fold['max_drawdown_pct'])} |"
         )
     return rows
