@@ -60,9 +60,24 @@ from gitops._forge_local import LocalForge
 from gitops._git import BotIdentity, ChangedFile, build_commit
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
 from gitops._names import rollout_key
-from gitops._pr_body import KPI_COLUMNS, MAX_BODY_CHARS, METADATA_MARKER, parse_pr_metadata, render_pr_body
+from gitops._pr_body import (
+    KPI_COLUMNS,
+    MAX_BODY_CHARS,
+    METADATA_MARKER,
+    parse_pr_metadata,
+    render_pr_body,
+    validation_metadata,
+)
 from gitops._pr_check import PrCheck, check_pr_change, check_pull_request
-from gitops._pr_proposal import PrConstants, changed_live_pair, pr_constants, proposal_from_pr
+from gitops._pr_proposal import (
+    PrConstants,
+    RebuiltProposal,
+    changed_live_pair,
+    guardrails_from,
+    pr_constants,
+    proposal_from_pr,
+    restore_search_record,
+)
 from gitops._pr_report import VALIDATION_MARKER, ReportOutcome, report_verdict, verdict_comment
 from gitops._pr_text import BRANCH_PREFIX, RiskLabel, branch_name, commit_message, risk_label
 from gitops._rollback import RollbackOutcome, record_rollback, rollback_commit
@@ -103,6 +118,7 @@ __all__ = [
     "PredictionEngine",
     "PublishOutcome",
     "PullRequest",
+    "RebuiltProposal",
     "RegimeLoadouts",
     "ReportOutcome",
     "RiskLabel",
@@ -128,6 +144,7 @@ __all__ = [
     "feature_flags_problems",
     "feature_flags_schema",
     "github_token",
+    "guardrails_from",
     "inspect_constants",
     "inspect_feature_flags",
     "load_constants",
@@ -149,12 +166,14 @@ __all__ = [
     "render_feature_flags",
     "render_pr_body",
     "report_verdict",
+    "restore_search_record",
     "risk_label",
     "rollback_commit",
     "rollout_key",
     "save_constants",
     "save_feature_flags",
     "show_state",
+    "validation_metadata",
     "verdict_comment",
     "verdict_problems",
 ]

@@ -48,19 +48,21 @@ _METADATA = re.compile(r"<!-- " + re.escape(METADATA_MARKER) + r" (\{.*?\}) -->"
 _MIN_HASH_CHARS = 16
 _OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 _P_VALUE_NAMES = {
-    "spa_lower": "SPA (lower)",
-    "spa_consistent": "SPA (consistent)",
-    "spa_upper": "SPA (upper)",
-    "reality_check": "White's Reality Check",
-    "ledoit_wolf": "Ledoit–Wolf Sharpe difference",
+    "holdout_sharpe": "paired Sharpe test on the holdout (one-sided, gating)",
+    "ledoit_wolf": "Ledoit–Wolf Sharpe difference on the holdout (two-sided)",
+    "spa_lower": "SPA (lower) of the search, in sample",
+    "spa_consistent": "SPA (consistent) of the search, in sample",
+    "spa_upper": "SPA (upper) of the search, in sample",
+    "reality_check": "White's Reality Check of the search, in sample",
 }
 _CI_NAMES = {"sharpe_diff": "Sharpe difference", "mean_return_diff_pct": "Mean return difference [%]"}
 _OVERFITTING_NAMES = {
     "psr": "Probabilistic Sharpe Ratio (PSR)",
     "dsr": "Deflated Sharpe Ratio (DSR)",
     "pbo": "Probability of backtest overfitting (PBO)",
-    "min_trl_bars": "Minimum track record length [bars]",
-    "n_trials": "Trials searched",
+    "min_trl_bars": "Holdout bars the paired test needs at 80 % power",
+    "n_trials": "Effective trials N of the DSR (clusters of tried configurations)",
+    "n_trials_raw": "Configurations the search tried",
 }
 # Lower priorities are cut first when the body is too long.
 _FOLDS, _SEARCH, _REGIMES, _FLAGS, _STATS, _GATES, _PARAMS, _KPIS = 10, 15, 30, 40, 50, 60, 70, 80
@@ -110,6 +112,7 @@ def render_pr_body(
         )
     comment = _metadata_comment(
         {"proposal_hash": hash_, "config_hash": proposal["config_hash_after"], "run_id": proposal["run_id"]}
+        | validation_metadata(proposal)
         | dict(metadata or {})
     )
     blocks = [
@@ -130,6 +133,23 @@ def render_pr_body(
     if len(body) > budget:  # only when the essential blocks alone are too long
         body = body[: max(budget - 2, 0)].rsplit("\n", 1)[0]
     return body + "\n\n" + comment + "\n"
+
+
+def validation_metadata(proposal: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``tradeloop pr proposal`` needs to rebuild this proposal's evidence from the pull request.
+
+    The bars (source, hash, window), the holdout boundary, the search settings and the search record's
+    SHA-256 and size: with them confirmatory validation judges on the same holdout and recounts the same
+    search, instead of one hypothesis on unknown bars.
+    """
+    data = proposal.get("data") or {}
+    search = proposal.get("search") or {}
+    return {
+        "data": {key: data.get(key) for key in ("source", "timeframe", "data_hash", "start", "end", "bars")},
+        "cadence": proposal.get("cadence"),
+        "holdout": proposal.get("holdout"),
+        "search": {"settings": search.get("settings"), "record": proposal.get("search_record")},
+    }
 
 
 def parse_pr_metadata(body: str | None) -> dict[str, Any] | None:

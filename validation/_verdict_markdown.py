@@ -84,7 +84,7 @@ def _statistics(verdict: dict[str, Any]) -> list[str]:
     holdout, search, walk = verdict.get("holdout") or {}, verdict.get("search") or {}, verdict["walk_forward"]
     level, alpha = f"{ci['level']:.0%}", f"{1 - ci['level']:.0%}"
     margin = _number(holdout.get("margin"))
-    stepm = next((gate for gate in verdict["gates"] if gate["name"] == "stepm_superior"), {})
+    stepm: dict[str, Any] = next((g for g in verdict["gates"] if g["name"] == "stepm_superior"), {})
     low, high = (_number(value) for value in ci["sharpe_diff"])
     rows = [
         (

@@ -139,6 +139,15 @@ def proposal_pr(
     ] = None,
     remote: RemoteOpt = "origin",
     github_repository: RepositoryOpt = None,
+    search_record: Annotated[
+        Path | None,
+        typer.Option(
+            "--search-record",
+            help="The optimizer job's search record artifact (checked against the SHA-256 the PR names). "
+            "\\[default: rerun the PR's seeded search and keep the record if it matches]",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Build proposal.json (contract 2) from the PR's live-parameter change, for `tradeloop validate`."""
     from gitops import changed_live_pair, pr_constants, proposal_from_pr
@@ -157,19 +166,23 @@ def proposal_pr(
         seed=0, start=None, mapping=None, timestamp_column=None, unit="auto", tz="UTC",
     )  # fmt: skip
     provenance = Provenance.capture(cli.settings.repo)
-    document = proposal_from_pr(
+    rebuilt = proposal_from_pr(
         found, bars=loaded.bars, cadence=cadence, run_id=provenance.run_id, git_sha=provenance.git_sha,
         data={"source": loaded.source, "timeframe": loaded.timeframe, "data_hash": loaded.data_hash},
-        now=utc_now(),
+        now=utc_now(), record_file=search_record,
     )  # fmt: skip
+    document = rebuilt.document
     out.parent.mkdir(parents=True, exist_ok=True)
+    if rebuilt.record is not None:
+        rebuilt.record.write(out.parent / document["search_record"]["path"])
     atomic_write_text(out, json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n")
     if cli.json_output:
         cli.emit_json({"pr": pr, "proposal": str(out), "proposal_hash": document["proposal_hash"],
-                       "changes": document["changes"]})  # fmt: skip
+                       "changes": document["changes"], "search_record": rebuilt.record_note})  # fmt: skip
         return
     moved = ", ".join(f"{c['parameter']} {c['current']:g} -> {c['proposed']:g}" for c in document["changes"])
     cli.console.print(f"#{pr}: {document['strategy']}/{document['symbol']} {moved}; written to {out}")
+    cli.console.print(f"search record: {rebuilt.record_note}")
 
 
 @pr_app.command("report")

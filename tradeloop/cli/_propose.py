@@ -141,10 +141,9 @@ def propose(
 ) -> None:
     """Analyse, search, bound and re-backtest: write proposal.json (contract 2) and proposal.md."""
     from backtest_matrix.engine import EngineConfig
-    from gitops import load_constants
+    from gitops import guardrails_from, load_constants
     from optimizer import (
         CADENCE_HOURS,
-        Guardrails,
         ProposalRequest,
         default_storage_url,
         make_proposal,
@@ -176,13 +175,7 @@ def propose(
         f"-h{constants.validation_holdout_fraction:g}",
         record_name=f"{out.stem}.search_record.json.gz",
     )  # fmt: skip
-    guardrails = Guardrails(
-        max_delta=constants.optimizer_max_delta, max_knobs=constants.optimizer_max_knobs,
-        cooldown_hours=constants.optimizer_cooldown_hours, change_budget=constants.optimizer_change_budget,
-        budget_window_hours=constants.optimizer_budget_window_hours, min_trades=constants.min_trades,
-        max_drawdown_pct=constants.max_drawdown_pct, min_win_rate_pct=constants.min_win_rate_pct,
-        holdout_fraction=constants.validation_holdout_fraction,
-    )  # fmt: skip
+    guardrails = guardrails_from(constants)
     outcome = make_proposal(
         request, guardrails=guardrails, history=applied_history(records), flags=analysis.flags,
         has_history=not analysis.nights.empty,
