@@ -149,19 +149,27 @@ def run_search(
     frame = trials_frame(study, space)
     if out_dir is not None:
         write_outputs(out_dir, frame, strategy=cls.name, study_name=config.study_name, objective=objective)
-    record = _search_record(cls, window, stage_a, frame)
+    record = _search_record(cls, window, stage_a, frame, constraints)
     return _result(config, frame, current, out_dir, stage_a, scorer.direction, record)
 
 
 def _search_record(
-    cls: type[Strategy], window: pd.DataFrame, stage_a: PrescreenResult | None, frame: pd.DataFrame
+    cls: type[Strategy],
+    window: pd.DataFrame,
+    stage_a: PrescreenResult | None,
+    frame: pd.DataFrame,
+    constraints: Constraints,
 ) -> SearchRecord:
-    """Stage A's evaluated rows, then every Stage B trial the engine evaluated (its KPIs are stored)."""
+    """Stage A's evaluated rows, then every Stage B trial the engine evaluated (its KPIs are stored).
+
+    ``feasible`` is re-derived from each row's KPIs with the search's constraints, for both stages alike.
+    """
     names = [param.name for param in cls.space()]
-    stage_b = pd.DataFrame(columns=[*names, "sharpe", "trades"])
+    stage_b = pd.DataFrame(columns=[*names, "sharpe", "trades", "feasible"])
     if "trades" in frame:
         evaluated = frame[frame["trades"].notna()]
         stage_b = evaluated.rename(columns=lambda c: str(c).removeprefix(PARAM_PREFIX))
+        stage_b = stage_b.assign(feasible=constraints.passes(stage_b))
     index = pd.DatetimeIndex(window.index)
     bars = {
         "start": index[0].isoformat(),
@@ -169,7 +177,9 @@ def _search_record(
         "bars": len(window),
         "periods_per_year": float(periods_per_year(index.as_unit("ns").asi8)),
     }
-    stage_a_rows = stage_a.evaluated if stage_a is not None else pd.DataFrame()
+    stage_a_rows = pd.DataFrame()
+    if stage_a is not None and len(stage_a.evaluated):
+        stage_a_rows = stage_a.evaluated.assign(feasible=constraints.passes(stage_a.evaluated))
     return SearchRecord.from_frames(cls.name, names, {"A": stage_a_rows, "B": stage_b}, bars)
 
 

@@ -55,6 +55,9 @@ class SearchRecord:
         (n,) annualised Sharpe ratio on the search bars; NaN where undefined (no trade).
     trades
         (n,) trades on the search bars.
+    feasible
+        (n,) whether the configuration met the search's hard constraints (``MIN_TRADES``, drawdown, win
+        rate): the set the search selects its best from.
     bars
         The search bars: ``start``, ``end`` (ISO), ``bars`` (count) and ``periods_per_year``.
     """
@@ -65,6 +68,7 @@ class SearchRecord:
     stage: npt.NDArray[np.str_]
     sharpe: npt.NDArray[np.float64]
     trades: npt.NDArray[np.float64]
+    feasible: npt.NDArray[np.bool_]
     bars: Mapping[str, Any]
 
     def __len__(self) -> int:
@@ -85,11 +89,12 @@ class SearchRecord:
         """The parameter sets of the given rows."""
         return [dict(zip(self.names, self.params[i].tolist(), strict=True)) for i in indices]
 
-    def sample(self, size: int, seed: int) -> npt.NDArray[np.int64]:
-        """A uniform sample of at most ``size`` distinct rows (all rows when there are fewer), ascending."""
-        if len(self) <= size:
-            return np.arange(len(self), dtype=np.int64)
-        chosen = np.random.default_rng(seed).choice(len(self), size=size, replace=False)
+    def sample(self, size: int, seed: int, *, feasible_only: bool = True) -> npt.NDArray[np.int64]:
+        """A uniform sample of at most ``size`` distinct rows (of the feasible ones by default), ascending."""
+        rows = np.flatnonzero(self.feasible) if feasible_only else np.arange(len(self))
+        if len(rows) <= size:
+            return rows.astype(np.int64)
+        chosen = np.random.default_rng(seed).choice(rows, size=size, replace=False)
         return np.sort(chosen).astype(np.int64)
 
     @classmethod
@@ -100,13 +105,14 @@ class SearchRecord:
         stages: Mapping[str, pd.DataFrame],
         bars: Mapping[str, Any],
     ) -> SearchRecord:
-        """Build from per-stage frames holding the parameter columns ``names`` and KPI columns."""
+        """Build from per-stage frames: the parameter columns ``names``, the KPIs and ``feasible``."""
         frames = [(stage, frame) for stage, frame in stages.items() if len(frame)]
         if not frames:
             empty = np.empty(0)
             return cls(
-                strategy, tuple(names), np.empty((0, len(names))), empty.astype(str), empty, empty, bars
-            )
+                strategy, tuple(names), np.empty((0, len(names))), empty.astype(str), empty, empty,
+                empty.astype(bool), bars,
+            )  # fmt: skip
         return cls(
             strategy=strategy,
             names=tuple(names),
@@ -114,6 +120,7 @@ class SearchRecord:
             stage=np.concatenate([np.full(len(frame), stage) for stage, frame in frames]),
             sharpe=np.concatenate([frame["sharpe"].to_numpy(np.float64) for _, frame in frames]),
             trades=np.concatenate([frame["trades"].to_numpy(np.float64) for _, frame in frames]),
+            feasible=np.concatenate([frame["feasible"].to_numpy(bool) for _, frame in frames]),
             bars=dict(bars),
         )
 
@@ -130,6 +137,7 @@ class SearchRecord:
             "stage": self.stage.tolist(),
             "sharpe": [None if math.isnan(v) else v for v in self.sharpe.tolist()],
             "trades": self.trades.tolist(),
+            "feasible": self.feasible.tolist(),
         }
 
     @classmethod
@@ -162,6 +170,7 @@ class SearchRecord:
             stage=stage,
             sharpe=_numbers(doc.get("sharpe"), source, "sharpe", length),
             trades=_numbers(doc.get("trades"), source, "trades", length),
+            feasible=_flags(doc.get("feasible"), source, length),
             bars=dict(bars),
         )
 
@@ -215,6 +224,12 @@ def _column(doc: Mapping[str, Any], key: str, source: str) -> list[Any]:
     if not isinstance(value, list):
         raise OptimizerError(f"{source}: {key} must be a list, got {type(value).__name__}; {_FIX}")
     return value
+
+
+def _flags(value: Any, source: str, length: int) -> npt.NDArray[np.bool_]:
+    if not isinstance(value, list) or len(value) != length or not all(isinstance(v, bool) for v in value):
+        raise OptimizerError(f"{source}: feasible must be a list of {length} true/false values; {_FIX}")
+    return np.array(value, dtype=bool)
 
 
 def _numbers(value: Any, source: str, where: str, length: int) -> npt.NDArray[np.float64]:

@@ -1,19 +1,20 @@
 """In-sample overfitting of the whole search: Deflated Sharpe and PBO over every configuration it tried.
 
 Both are computed on the **search bars** (the bars before the holdout boundary), because they ask about the
-search itself: how good would the best of this many tries look by luck alone (DSR), and how often does
-picking the in-sample best of the tried configurations land in the bottom half out of sample (PBO)?
+search itself, not about the proposal's out-of-sample evidence (the holdout test does that):
 
-* **N** (trials) for the DSR is the number of clusters of correlated configurations in a uniform sample of
-  at most ``sample_size`` (2,000) of the configurations the search evaluated — Stage A's prescreen rows and
-  every Stage B trial — so near-copies of one parameter set count once (López de Prado's advice). The raw
-  count is reported beside it.
-* **V** is the variance of the per-bar Sharpe ratios of **all** evaluated configurations (the record holds
-  each one's Sharpe), not of a selected top.
-* **PBO** runs CSCV on the same unselected sample, without the baseline column: a selected set (the top of a
-  ranking) is biased towards overfitting by its selection alone.
-
-The proposal's own Sharpe ratio on the search bars is the one deflated.
+* **DSR** asks whether the search's selection — its best configuration, the one the proposal steps towards
+  within the caps — has a true Sharpe ratio above what the best of ``N`` tries would show by luck. The
+  selection universe is what the search could select: the configurations that met its hard constraints
+  (``MIN_TRADES``, drawdown, win rate). **V** is the variance of the per-bar Sharpe ratios of **all** of
+  them (not of a selected top), and **N** the number of clusters of correlated configurations in a uniform
+  sample of at most ``sample_size`` (2,000) of them, so that near-copies of one parameter set count once
+  (López de Prado's advice). The raw count of configurations tried (Stage A's prescreen rows and every
+  Stage B trial) is reported beside it. Configurations that break a hard constraint can never be selected;
+  counting a churning set's Sharpe of −40 in V would inflate the benchmark with trials that play no part
+  in the maximum.
+* **PBO** runs CSCV on the same unselected sample (no baseline column): a selected set, such as the top of
+  a ranking, is biased towards overfitting by its selection alone.
 """
 
 from __future__ import annotations
@@ -45,32 +46,36 @@ SAMPLE_SIZE = 2000
 
 @dataclass(frozen=True)
 class SearchOverfitting:
-    """DSR and PBO of the search (per-bar Sharpe ratios; annualise with ``bars_per_year``).
+    """DSR of the search's selection and PBO of the search (per-bar Sharpe ratios).
 
     Attributes
     ----------
     configurations
         Every configuration the search evaluated (the raw count of trials).
+    feasible
+        How many met the hard constraints: the selection universe.
     sampled
-        How many of them were re-backtested (a uniform sample) for N and PBO.
+        How many feasible ones were re-backtested (a uniform sample) for N and PBO.
     n_effective
         Clusters of correlated configurations in the sample: the DSR's N.
     sharpe_variance
-        V, the variance of all configurations' per-bar Sharpe ratios.
-    proposal_sharpe
-        The proposal's per-bar Sharpe ratio on the search bars.
+        V, the variance of all feasible configurations' per-bar Sharpe ratios.
+    selected_sharpe, proposal_sharpe
+        Per-bar Sharpe ratio of the search's best feasible configuration and of the proposal.
     expected_max_sharpe
         SR₀ = E[max of N Sharpe ratios with variance V] (per bar).
     dsr
-        Probability that the proposal's true Sharpe exceeds SR₀.
+        Probability that the selection's true Sharpe exceeds SR₀.
     pbo
         CSCV result on the sample.
     """
 
     configurations: int
+    feasible: int
     sampled: int
     n_effective: int
     sharpe_variance: float
+    selected_sharpe: float
     proposal_sharpe: float
     expected_max_sharpe: float
     dsr: float
@@ -82,9 +87,11 @@ class SearchOverfitting:
         scale = math.sqrt(self.bars_per_year)
         return {
             "configurations": self.configurations,
+            "feasible": self.feasible,
             "sampled": self.sampled,
             "n_effective": self.n_effective,
             "sharpe_variance_annualised": self.sharpe_variance * self.bars_per_year,
+            "selected_sharpe": self.selected_sharpe * scale,
             "proposal_sharpe": self.proposal_sharpe * scale,
             "expected_max_sharpe": self.expected_max_sharpe * scale,
             "dsr": self.dsr,
@@ -92,6 +99,15 @@ class SearchOverfitting:
             "pbo_prob_oos_loss": self.pbo.prob_oos_loss,
             "pbo_degradation_slope": self.pbo.degradation_slope,
         }
+
+    @property
+    def counted(self) -> str:
+        """How N and V were counted, in words (for the verdict)."""
+        return (
+            f"N = {self.n_effective} clusters of correlated configurations in a uniform sample of "
+            f"{self.sampled:,} of the {self.feasible:,} that met the hard constraints, of "
+            f"{self.configurations:,} tried; V from all {self.feasible:,}"
+        )
 
 
 def search_overfitting(
@@ -105,7 +121,12 @@ def search_overfitting(
     seed: int = 0,
     pbo_blocks: int = 16,
 ) -> SearchOverfitting:
-    """DSR of ``proposal`` against the whole search, and PBO of the search's selection (module doc).
+    """DSR of the search's selection and PBO of its selection process (module doc).
+
+    Raises
+    ------
+    ValidationError
+        The record covers other bars, or fewer than two configurations met the hard constraints.
 
     References
     ----------
@@ -113,26 +134,36 @@ def search_overfitting(
     backtest overfitting and non-normality. Journal of Portfolio Management, 40(5), 94-107.
     Bailey, D. H., Borwein, J. M., López de Prado, M., & Zhu, Q. J. (2017). The probability of backtest
     overfitting. Journal of Computational Finance, 20(4), 39-69.
+    López de Prado, M., & Lewis, M. J. (2019). Detection of false investment strategies using unsupervised
+    learning methods. Quantitative Finance, 19(9), 1555-1565.
     """
     _check_bars(record, search_bars)
-    if len(record) < 2:
+    feasible = np.flatnonzero(record.feasible)
+    if len(feasible) < 2:
         raise ValidationError(
-            f"search record: {len(record)} configuration(s); the DSR and PBO need at least 2 tried "
-            "configurations; re-run `tradeloop propose` with a search budget"
+            f"search record: {len(feasible)} of {len(record)} tried configurations met the hard constraints; "
+            "the DSR and PBO need at least 2 the search could select from"
         )
     rows = record.sample(sample_size, seed)
     sample = returns_matrix(search_bars, strategy, record.rows(rows), config=config)
-    own = sharpe_stats(returns_matrix(search_bars, strategy, [proposal], config=config)[:, 0])
+    sharpes = record.per_bar_sharpes[feasible]
+    best = int(feasible[int(np.argmax(sharpes))])
+    selected, own = (
+        sharpe_stats(column)
+        for column in returns_matrix(search_bars, strategy, [*record.rows([best]), proposal], config=config).T
+    )
     n_effective = effective_number_of_trials(sample)
-    variance = float(np.var(record.per_bar_sharpes, ddof=1))
+    variance = float(np.var(sharpes, ddof=1))
     return SearchOverfitting(
         configurations=len(record),
+        feasible=len(feasible),
         sampled=len(rows),
         n_effective=n_effective,
         sharpe_variance=variance,
+        selected_sharpe=selected.sharpe,
         proposal_sharpe=own.sharpe,
         expected_max_sharpe=expected_max_sharpe(n_effective, variance),
-        dsr=deflated_sharpe_ratio(own, n_trials=n_effective, sharpe_variance=variance),
+        dsr=deflated_sharpe_ratio(selected, n_trials=n_effective, sharpe_variance=variance),
         pbo=probability_of_backtest_overfitting(sample, S=pbo_blocks),
         bars_per_year=float(periods_per_year(pd.DatetimeIndex(search_bars.index).as_unit("ns").asi8)),
         sample_returns=sample,

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -207,19 +208,11 @@ def validate_proposal(
     models, model_index = _candidate_set(cls, parsed, after, settings.max_candidates)
     stepm = _stepm(ab, returns_matrix(holdout, cls, models, config=config), margin, thresholds, reps, seed)
     spa = _search_spa(search_bars, cls, before, models, config, thresholds, reps, seed)
-    overfit = (
-        None
-        if search_record is None
-        else search_overfitting(
-            search_record, search_bars, cls, after, config=config, sample_size=settings.sample_size,
-            seed=seed, pbo_blocks=settings.pbo_blocks,
-        )
-    )  # fmt: skip
+    overfit, counted = _search_overfitting(search_record, search_bars, cls, after, config, settings, seed)
     walk = _walk_forward(bars, cls, before, after, parsed, config, settings)
     after_column = model_index.index(-1) if -1 in model_index else models.index(after)
-    gates = evaluate_gates(
-        _gate_inputs(ab, test, stepm, after_column, before, after, overfit, walk, spa), thresholds
-    )
+    inputs = _gate_inputs(ab, test, stepm, after_column, before, after, overfit, walk, spa)
+    gates = evaluate_gates(dataclasses.replace(inputs, search_record=search_record is not None), thresholds)
     failed = [gate.name for gate in gates if gate.gating and not gate.passed]
     return Verdict(
         proposal_hash=parsed.proposal_hash,
@@ -250,8 +243,25 @@ def validate_proposal(
         cpcv=_cpcv(overfit, ab, cls, after, settings),
         kpis={"baseline": dict(ab.baseline.kpis), "candidate": dict(ab.candidate.kpis)},
         holdout=_holdout_summary(parsed, holdout, test, ab, earlier_looks),
-        search=_search_summary(parsed, search_bars, overfit),
+        search=_search_summary(parsed, search_bars, counted),
     )
+
+
+def _search_overfitting(
+    record: SearchRecord | None, search_bars: pd.DataFrame, cls: type[Strategy], after: dict[str, float],
+    config: EngineConfig, settings: WalkForwardSettings, seed: int,
+) -> tuple[SearchOverfitting | None, str]:  # fmt: skip
+    """The DSR/PBO of the search and how N was counted; None (and why) when they cannot be computed."""
+    if record is None:
+        return None, "no search record: DSR and PBO not computed; judged on the holdout alone"
+    try:
+        overfit = search_overfitting(
+            record, search_bars, cls, after, config=config, sample_size=settings.sample_size, seed=seed,
+            pbo_blocks=settings.pbo_blocks,
+        )  # fmt: skip
+    except ValidationError as exc:
+        return None, f"not computed: {exc}"
+    return overfit, overfit.counted
 
 
 def _candidate_set(
@@ -334,7 +344,6 @@ def _gate_inputs(
         max_fold_drawdown_pct=walk.max_fold_drawdown_pct,
         walk_forward_gain=walk.gain,
         spa_search_p=spa.pvalues.consistent,
-        search_record=overfit is not None,
     )
 
 
@@ -364,7 +373,9 @@ def _overfitting(
         "min_trl_power": MIN_TRL_POWER,
         "n_trials": found.get("n_effective"),
         "n_trials_raw": found.get("configurations"),
+        "n_trials_feasible": found.get("feasible"),
         "n_trials_sampled": found.get("sampled"),
+        "selected_sharpe": found.get("selected_sharpe"),
         "sharpe_variance": found.get("sharpe_variance_annualised"),
         "expected_max_sharpe": found.get("expected_max_sharpe"),
         "search_sharpe": found.get("proposal_sharpe"),
@@ -449,24 +460,14 @@ def _holdout_summary(
     }
 
 
-def _search_summary(
-    parsed: ProposalInput, search_bars: pd.DataFrame, overfit: SearchOverfitting | None
-) -> dict[str, Any]:
-    summary: dict[str, Any] = {
+def _search_summary(parsed: ProposalInput, search_bars: pd.DataFrame, counted: str) -> dict[str, Any]:
+    return {
         "start": search_bars.index[0].isoformat(),
         "end": search_bars.index[-1].isoformat(),
         "bars": len(search_bars),
         "record": parsed.search_record,
+        "counted": counted,
     }
-    if overfit is None:
-        summary["counted"] = "no search record: DSR and PBO not computed; judged on the holdout alone"
-    else:
-        summary["counted"] = (
-            f"N = {overfit.n_effective} clusters of correlated configurations in a uniform sample of "
-            f"{overfit.sampled} of the {overfit.configurations} the search tried; V from all "
-            f"{overfit.configurations}"
-        )
-    return summary
 
 
 def _summary(gates: list[Gate], failed: list[str], has_record: bool) -> str:

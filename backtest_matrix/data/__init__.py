@@ -18,6 +18,7 @@ from backtest_matrix.data._load import LoadedBars, load_bars
 from backtest_matrix.data._quality import check_bars
 from backtest_matrix.data._report import Finding, QualityConfig, QualityReport
 from backtest_matrix.data._resample import resample_ohlcv
+from backtest_matrix.data._reverting import generate_reverting
 from backtest_matrix.data._sources import SourceInfo, default_quality_config, list_sources, resolve_source
 from backtest_matrix.data._synthetic import REGIMES, Regime, SyntheticSeries, generate_synthetic
 from backtest_matrix.data._timeframe import COMMON_TIMEFRAMES, format_timeframe, parse_timeframe
@@ -42,6 +43,7 @@ __all__ = [
     "default_quality_config",
     "file_sha256",
     "format_timeframe",
+    "generate_reverting",
     "generate_synthetic",
     "list_sources",
     "load_bars",

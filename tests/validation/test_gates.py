@@ -22,32 +22,39 @@ def thresholds(repo_root: Path) -> Thresholds:
 GOOD = GateInputs(
     trades=60,
     delta_sharpe=0.4,
+    holdout_p=0.01,
+    stepm_t=3.0,
+    stepm_critical=2.1,
     sharpe_diff_ci_low=0.1,
     risk_params_changed=("stop_loss_pct",),
-    spa_consistent_p=0.01,
     dsr=0.97,
+    pbo=0.2,
     max_drawdown_pct=6.0,
     win_rate_pct=55.0,
     worst_day_pct=-2.0,
     fold_sharpe_cv=0.7,
     max_fold_drawdown_pct=9.0,
-    pbo=0.2,
+    walk_forward_gain=0.3,
+    spa_search_p=0.01,
 )
 
 # gate name -> a field of GOOD set to a value that must fail it (with the real constants)
 PLANTED = {
     "min_trades": ("trades", 29),
     "effect_size": ("delta_sharpe", 0.049),
+    "holdout_sharpe_test": ("holdout_p", 0.05),
+    "stepm_superior": ("stepm_t", 2.1),
     "risk_change_confidence": ("sharpe_diff_ci_low", 0.0),
-    "spa_consistent": ("spa_consistent_p", 0.05),
-    "deflated_sharpe": ("dsr", 0.9499),
     "max_drawdown": ("max_drawdown_pct", 8.01),
     "win_rate": ("win_rate_pct", 39.9),
     "worst_daily_loss": ("worst_day_pct", -5.01),  # 5.01 USD on 100 USD
+    "deflated_sharpe": ("dsr", 0.9499),
+    "pbo": ("pbo", 0.51),
     "fold_stability": ("fold_sharpe_cv", 1.51),
     "catastrophic_fold": ("max_fold_drawdown_pct", 16.01),
-    "pbo": ("pbo", 0.51),
+    "walk_forward_gain": ("walk_forward_gain", -0.01),
 }
+INFO = ("spa_search",)
 
 
 def test_thresholds_are_read_from_the_constants(thresholds: Thresholds) -> None:
@@ -66,10 +73,38 @@ def test_thresholds_are_read_from_the_constants(thresholds: Thresholds) -> None:
 
 def test_every_gate_passes_on_a_good_candidate(thresholds: Thresholds) -> None:
     gates = evaluate_gates(GOOD, thresholds)
-    assert [gate.name for gate in gates] == list(PLANTED)
+    assert [gate.name for gate in gates] == [*PLANTED, *INFO]
     failed = [gate.name for gate in gates if not gate.passed]
     assert failed == []
-    assert all(gate.gating for gate in gates)
+    assert [gate.name for gate in gates if not gate.gating] == list(INFO)
+
+
+def test_each_gate_names_the_bars_it_is_measured_on(thresholds: Thresholds) -> None:
+    bars = {gate.name: gate.bars for gate in evaluate_gates(GOOD, thresholds)}
+    holdout = {"min_trades", "effect_size", "holdout_sharpe_test", "stepm_superior", "risk_change_confidence",
+               "max_drawdown", "win_rate", "worst_daily_loss"}  # fmt: skip
+    assert {name for name, where in bars.items() if where == "holdout"} == holdout
+    assert {name for name, where in bars.items() if where == "search"} == {
+        "deflated_sharpe",
+        "pbo",
+        "spa_search",
+    }
+    assert {name for name, where in bars.items() if where == "walk-forward"} == {
+        "fold_stability", "catastrophic_fold", "walk_forward_gain"
+    }  # fmt: skip
+
+
+def test_without_a_search_record_only_the_holdout_gates_decide(thresholds: Thresholds) -> None:
+    alone = dataclasses.replace(GOOD, search_record=False, dsr=None, pbo=None, fold_sharpe_cv=9.0)
+    gates = evaluate_gates(alone, thresholds)
+    gating = {gate.name for gate in gates if gate.gating}
+    assert gating == {gate.name for gate in gates if gate.bars == "holdout"}
+    assert all(gate.passed for gate in gates if gate.gating)
+    assert all(
+        "holdout alone" in gate.detail
+        for gate in gates
+        if gate.bars != "holdout" and gate.name != "spa_search"
+    )
 
 
 @pytest.mark.parametrize("gate_name", list(PLANTED))
@@ -112,7 +147,7 @@ def test_daily_loss_is_converted_to_usd_with_the_capital(thresholds: Thresholds)
 
 
 def test_a_figure_that_could_not_be_computed_fails(thresholds: Thresholds) -> None:
-    for field in ("dsr", "pbo", "fold_sharpe_cv", "spa_consistent_p"):
+    for field in ("dsr", "pbo", "fold_sharpe_cv", "holdout_p", "stepm_t", "walk_forward_gain"):
         missing: dict[str, Any] = {field: None}
         gates = evaluate_gates(dataclasses.replace(GOOD, **missing), thresholds)
         failed = [gate for gate in gates if not gate.passed]
@@ -123,7 +158,7 @@ def test_a_figure_that_could_not_be_computed_fails(thresholds: Thresholds) -> No
 
 def test_gate_records_carry_contract_fields(thresholds: Thresholds) -> None:
     record = evaluate_gates(GOOD, thresholds)[0].as_dict()
-    assert set(record) == {"name", "figure", "threshold", "op", "unit", "passed", "gating", "detail"}
+    assert set(record) == {"name", "figure", "threshold", "op", "unit", "passed", "gating", "detail", "bars"}
     assert record["op"] in {">=", "<=", "<", ">"}
 
 

@@ -101,7 +101,12 @@ def cycle(
     ] = "weekly",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Stage B trials (the search budget).")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the search and the bootstraps.")] = 0,
-    reps: Annotated[int, typer.Option("--reps", min=10, help="Bootstrap replications of validation.")] = 500,
+    reps: Annotated[
+        int | None,
+        typer.Option(
+            "--reps", min=10, help="Bootstrap replications of validation. \\[default: BOOTSTRAP_REPLICATIONS]"
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Matrix worker processes.")] = 2,
     matrix: Annotated[
         Path | None,
@@ -134,7 +139,7 @@ def cycle(
     verdict: dict[str, Any] | None = None
     if proposal["status"] == "proposed":
         steps.run(4, "validate", validate, proposal=proposal_path, out=proposal_path.parent, seed=seed,
-                  reps=reps, capital_usd=None)  # fmt: skip
+                  reps=reps, capital_usd=None, search_record=None)  # fmt: skip
         verdict = json.loads((proposal_path.parent / "verdict.json").read_text(encoding="utf-8"))
     body_path = _pull_request(steps, cli, proposal, verdict, proposal_path, apply)
     _finish(cli, steps, proposal, verdict, work, body_path)
