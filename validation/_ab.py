@@ -24,6 +24,7 @@ import pandas as pd
 from backtest_matrix.engine import BacktestResult, EngineConfig, backtest, periods_per_year
 from backtest_matrix.strategies import Strategy
 from validation._bootstrap import PairedBootstrapCI, paired_bootstrap_ci, stationary_block_length
+from validation._holdout_test import is_negligible
 from validation._ledoit_wolf import SharpeDiffTest, ledoit_wolf_sharpe_test
 from validation._sharpe import min_track_record_length, sharpe_ratio, sharpe_stats
 
@@ -45,7 +46,7 @@ class ABResult:
     mean_diff_ci
         Bootstrap CI of the per-bar mean return difference (a fraction, not %).
     ledoit_wolf
-        The HAC test, or None when a series is flat (e.g. a set that never trades).
+        The HAC test, or None when a series is flat (e.g. a set that never trades) or the two do not differ.
     min_track_record_bars
         Bars needed to detect the observed improvement; ``inf`` when there is none.
     """
@@ -135,7 +136,7 @@ def paired_ab(
         block_length = max(min_block_length, stationary_block_length(r_a - r_b))
     sharpe_ci = paired_bootstrap_ci(r_a, r_b, "sharpe_diff", reps, level, seed, block_length)
     mean_ci = paired_bootstrap_ci(r_a, r_b, "mean_diff", reps, level, seed, block_length)
-    flat = np.ptp(r_a) == 0.0 or np.ptp(r_b) == 0.0
+    flat = np.ptp(r_a) == 0.0 or np.ptp(r_b) == 0.0 or is_negligible(r_a - r_b, r_b)
     stats = sharpe_stats(r_a)
     return ABResult(
         candidate=candidate,

@@ -90,9 +90,12 @@ def ledoit_wolf_sharpe_test(r_a: npt.ArrayLike, r_b: npt.ArrayLike, prewhiten: b
             )
     gradient, moments = _gradient(a, b)
     psi, bandwidth = _prewhitened_psi(moments) if prewhiten else _psi(moments)
-    se = math.sqrt(float(gradient @ psi @ gradient) / a.shape[0])
+    # Two nearly identical series give a quadratic form at rounding level, possibly just below zero.
+    se = math.sqrt(max(float(gradient @ psi @ gradient), 0.0) / a.shape[0])
     sharpe_a, sharpe_b = float(a.mean() / a.std(ddof=1)), float(b.mean() / b.std(ddof=1))
     diff = sharpe_a - sharpe_b
+    if se == 0.0:
+        return SharpeDiffTest(sharpe_a, sharpe_b, diff, se, math.nan, 1.0, bandwidth, prewhiten)
     return SharpeDiffTest(
         sharpe_a=sharpe_a,
         sharpe_b=sharpe_b,

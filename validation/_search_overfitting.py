@@ -38,7 +38,7 @@ from validation._sharpe import (
     sharpe_stats,
 )
 
-__all__ = ["SAMPLE_SIZE", "SearchOverfitting", "search_overfitting"]
+__all__ = ["SAMPLE_SIZE", "SearchOverfitting", "check_record_bars", "search_overfitting"]
 
 #: At most this many tried configurations are re-backtested to count clusters and run CSCV.
 SAMPLE_SIZE = 2000
@@ -137,7 +137,7 @@ def search_overfitting(
     López de Prado, M., & Lewis, M. J. (2019). Detection of false investment strategies using unsupervised
     learning methods. Quantitative Finance, 19(9), 1555-1565.
     """
-    _check_bars(record, search_bars)
+    check_record_bars(record, search_bars)
     feasible = np.flatnonzero(record.feasible)
     if len(feasible) < 2:
         raise ValidationError(
@@ -170,7 +170,8 @@ def search_overfitting(
     )
 
 
-def _check_bars(record: SearchRecord, search_bars: pd.DataFrame) -> None:
+def check_record_bars(record: SearchRecord, search_bars: pd.DataFrame) -> None:
+    """Refuse a record of another search: its bars must be the proposal's search bars."""
     expected = (record.bars.get("start"), record.bars.get("end"), record.bars.get("bars"))
     found = (search_bars.index[0].isoformat(), search_bars.index[-1].isoformat(), len(search_bars))
     if expected != found:

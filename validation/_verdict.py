@@ -36,7 +36,12 @@ from validation._bootstrap import stationary_block_length
 from validation._gates import Gate, GateInputs, Thresholds, evaluate_gates
 from validation._holdout_test import PairedSharpeTest, paired_sharpe_test, volatility_matched
 from validation._proposal_input import ProposalInput, parse_proposal
-from validation._search_overfitting import SAMPLE_SIZE, SearchOverfitting, search_overfitting
+from validation._search_overfitting import (
+    SAMPLE_SIZE,
+    SearchOverfitting,
+    check_record_bars,
+    search_overfitting,
+)
 from validation._selection import cpcv_selection_paths
 from validation._sharpe import probabilistic_sharpe_ratio, sharpe_stats
 from validation._spa import SPA, StepM
@@ -254,6 +259,7 @@ def _search_overfitting(
     """The DSR/PBO of the search and how N was counted; None (and why) when they cannot be computed."""
     if record is None:
         return None, "no search record: DSR and PBO not computed; judged on the holdout alone"
+    check_record_bars(record, search_bars)
     try:
         overfit = search_overfitting(
             record, search_bars, cls, after, config=config, sample_size=settings.sample_size, seed=seed,

@@ -1,48 +1,49 @@
-"""Realistic contract-2 proposals built from real backtests on arch's S&P 500 bars, for the verdict tests.
+"""Real proposals for the verdict tests: made by the optimizer itself, on bars a test can reload.
 
-``rsi_reversion`` on SP500 daily (1999-2018), 10 bps fees and 5 bps slippage:
+* **Planted improvement.** The seeded mean-reverting market (``backtest_matrix.data.generate_reverting``,
+  15-minute bars, a fair-value random walk plus an Ornstein–Uhlenbeck deviation with a 23-bar half-life),
+  traded by ``rsi_reversion`` with live parameters that churn into costs (RSI 6, bands 35/55). The bounded
+  search moves the bands by the 20 % cap (about 28/66): a real, large improvement by construction.
+* **Real daily data.** arch's S&P 500 bars (1999-2018) with ``rsi_reversion`` at RSI 2, bands 44/63:
+  ~1,000 trades, so the holdout (2014-2018) holds ~250 of them. Proposals that change only
+  ``trade_fraction``, or nothing, are built from the optimizer's own proposal by replacing ``params_after``.
 
-* GOOD: RSI(9) under 28 / over 55, no stop or target, 20% per trade: annualised Sharpe ~0.47, ~60 trades,
-  win rate ~75%, max drawdown ~6%;
-* BAD: RSI(2) under 44 / over 63, 2% stop and 2% target, 5% per trade: churns ~1,000 trades at Sharpe ~-1.
-
-"Better" proposes GOOD over live BAD; "worse" proposes BAD over live GOOD. The candidate set is a
-grid of stop-loss and take-profit levels around the proposed parameters (a risk-parameter search), ranked
-by their real Sharpe ratio.
+Every proposal is searched with small budgets (Stage A 4,000 rows, Stage B 16 trials) so the tests stay
+fast; the search record travels beside it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
+import json
+from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from backtest_matrix import load_bars
-from backtest_matrix.engine import EngineConfig, backtest, sweep
-from tradeloop._provenance import canonical_json
+from backtest_matrix.data import generate_reverting
+from backtest_matrix.engine import EngineConfig
+from optimizer import Guardrails, ProposalOutcome, ProposalRequest, SearchRecord, make_proposal
+from tradeloop import canonical_json, data_hash
 
-GOOD = {
-    "rsi_period": 9.0,
-    "oversold": 28.0,
-    "overbought": 55.0,
-    "stop_loss_pct": 0.0,
-    "exit_tp0_pct": 0.0,
-    "trade_fraction": 0.2,
-}
-BAD = {
-    "rsi_period": 2.0,
-    "oversold": 44.0,
-    "overbought": 63.0,
-    "stop_loss_pct": 2.0,
-    "exit_tp0_pct": 2.0,
-    "trade_fraction": 0.05,
-}
 ENGINE = EngineConfig(fee_bps=10.0, slippage_bps=5.0)
-#: A capital at which the GOOD set's worst day (~ -2%) stays within MAX_DAILY_LOSS_USD (5 USD).
-CAPITAL_USD = 100.0
+#: The shipped TRADING_CAPITAL_USD: the capital every verdict test trades.
+CAPITAL_USD = 1000.0
+GUARDRAILS = Guardrails(min_trades=30, max_drawdown_pct=8.0, min_win_rate_pct=40.0)
+NOW = datetime(2024, 12, 1, tzinfo=UTC)
+
+PLANTED_LIVE = {"rsi_period": 6, "oversold": 35.0, "overbought": 55.0, "trade_fraction": 0.1}
+PLANTED_BARS = 24_000
+#: RSI(2) bands 44/63 churn ~1,000 trades on the S&P 500: enough for the 2014-2018 holdout.
+DAILY_LIVE = {"rsi_period": 2, "oversold": 44.0, "overbought": 63.0, "trade_fraction": 0.05}
+
+
+@cache
+def planted_bars() -> pd.DataFrame:
+    return generate_reverting(bars=PLANTED_BARS, seed=0)
 
 
 @cache
@@ -51,79 +52,74 @@ def sp500() -> tuple[pd.DataFrame, str]:
     return loaded.bars, loaded.data_hash
 
 
-def risk_grid(params: dict[str, float]) -> list[dict[str, float]]:
-    """The search's candidates: ``params`` with stop-loss 0-5% and first take-profit 0-4% (20 sets)."""
-    return [
-        {**params, "stop_loss_pct": float(stop), "exit_tp0_pct": float(target)}
-        for stop, target in itertools.product([0, 1, 2, 3, 5], [0, 1, 2, 4])
+def write_bars(bars: pd.DataFrame, folder: Path) -> str:
+    """Write ``bars`` as Parquet under ``folder`` (a data source ``tradeloop validate`` can reload)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bars.parquet"
+    if not path.exists():
+        bars.to_parquet(path)
+    return str(path)
+
+
+def optimizer_proposal(
+    bars: pd.DataFrame,
+    source: str,
+    live: dict[str, float],
+    *,
+    symbol: str,
+    timeframe: str,
+    cadence: str = "daily",
+    seed: int = 0,
+    strategy: str = "rsi_reversion",
+    record_name: str = "proposal.search_record.json.gz",
+) -> ProposalOutcome:
+    """What ``tradeloop propose`` makes of ``live`` on ``bars``: holdout, bounded search, search record."""
+    request = ProposalRequest(
+        strategy=strategy, symbol=symbol, timeframe=timeframe, cadence=cadence, bars=bars,
+        data={"source": source, "timeframe": timeframe, "data_hash": data_hash(bars)}, current=live,
+        run_id="20241201T000000Z-0000beef", git_sha="nogit", now=NOW, trials=16, seed=seed,
+        storage="memory", top_k=5, prescreen_n=4000, record_name=record_name,
+    )  # fmt: skip
+    return make_proposal(request, guardrails=GUARDRAILS, engine_config=ENGINE)
+
+
+@cache
+def planted() -> ProposalOutcome:
+    """The optimizer's proposal on the planted market (source: ``planted.parquet`` is written by tests)."""
+    return optimizer_proposal(planted_bars(), "planted", PLANTED_LIVE, symbol="DEMO", timeframe="15m")
+
+
+@cache
+def daily() -> ProposalOutcome:
+    bars, _ = sp500()
+    return optimizer_proposal(bars, "sp500", DAILY_LIVE, symbol="SP500", timeframe="1d", cadence="weekly")
+
+
+def with_params_after(document: dict[str, Any], after: dict[str, float]) -> dict[str, Any]:
+    """A copy of ``document`` proposing ``after`` instead (its hash recomputed, as the optimizer would)."""
+    changed = json.loads(json.dumps(document))
+    changed["params_after"] = dict(after)
+    payload = {key: changed[key] for key in ("strategy", "symbol", "timeframe", "params_after")}
+    changed["proposal_hash"] = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    changed["changes"] = [
+        {"parameter": name, "current": changed["params_before"][name], "proposed": value}
+        for name, value in after.items()
+        if changed["params_before"][name] != value
     ]
+    return changed
 
 
-def make_proposal(
-    before: dict[str, float], after: dict[str, float], *, n_candidates: int = 20
-) -> dict[str, Any]:
-    """A complete contract-2 proposal of ``after`` over the live ``before``, KPIs from real backtests.
+def with_source(document: dict[str, Any], source: str) -> dict[str, Any]:
+    changed = json.loads(json.dumps(document))
+    changed["data"]["source"] = source
+    return changed
 
-    The candidates are the first ``n_candidates`` sets of :func:`risk_grid` around ``after``, ranked by
-    their real Sharpe ratio (as an optimizer lists its best candidates).
-    """
-    bars, data_hash = sp500()
-    ranked = sweep(bars, "rsi_reversion", pd.DataFrame(risk_grid(after)[:n_candidates]), config=ENGINE)
-    ranked = ranked.sort_values("sharpe", ascending=False)
-    names = list(after)
-    candidates = [
-        {"params": {name: float(row[name]) for name in names}, "objective": float(row["sharpe"])}
-        for row in ranked.to_dict("records")
-    ]
-    kpis_before = backtest(bars, "rsi_reversion", before, config=ENGINE).kpis
-    kpis_after = backtest(bars, "rsi_reversion", after, config=ENGINE).kpis
-    proposal_hash = hashlib.sha256(
-        canonical_json(
-            {"strategy": "rsi_reversion", "symbol": "SP500", "timeframe": "1d", "params_after": after}
-        ).encode()
-    ).hexdigest()
-    return {
-        "schema_version": 1,
-        "kind": "tradeloop.proposal",
-        "run_id": "20240101T000000Z-0000beef",
-        "git_sha": "nogit",
-        "created_at": "2024-01-01T00:00:00+00:00",
-        "strategy": "rsi_reversion",
-        "symbol": "SP500",
-        "timeframe": "1d",
-        "cadence": "weekly",
-        "data": {
-            "source": "sp500",
-            "timeframe": "1d",
-            "data_hash": data_hash,
-            "start": bars.index[0].isoformat(),
-            "end": bars.index[-1].isoformat(),
-            "bars": len(bars),
-        },
-        "status": "proposed",
-        "reason": None,
-        "proposal_hash": proposal_hash,
-        "config_hash_before": "before",
-        "config_hash_after": "after",
-        "params_before": dict(before),
-        "params_after": dict(after),
-        "changes": [
-            {"parameter": name, "current": before[name], "proposed": after[name]}
-            for name in names
-            if before[name] != after[name]
-        ],
-        "kpis_before": {"overall": kpis_before, "regimes": {}},
-        "kpis_after": {"overall": kpis_after, "regimes": {}},
-        "rationale": {"summary": "scheduled weekly search", "flags": []},
-        "search": {
-            "sampler": "random",
-            "objective": "sharpe",
-            "trials": n_candidates,
-            "n_effective_trials": None,
-            "seed": 7,
-            "study": "test",
-            "storage": "memory",
-        },
-        "candidates": candidates,
-        "guardrails": {"max_delta": 0.2, "max_knobs": 3, "cooldown_hours": 6, "change_budget": {}},
-    }
+
+def write_proposal(folder: Path, document: dict[str, Any], record: SearchRecord | None) -> Path:
+    """proposal.json and its search record in ``folder``, as ``tradeloop propose`` writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if record is not None:
+        record.write(folder / document["search_record"]["path"])
+    path = folder / "proposal.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path

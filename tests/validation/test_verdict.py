@@ -1,4 +1,5 @@
-"""The verdict end to end on realistic proposals built from real S&P 500 backtests (contract 3)."""
+"""The verdict end to end on the optimizer's own proposals: a planted improvement passes, while the live
+parameters, a position-size-only change and a change judged on unseen bars that do not back it fail."""
 
 from __future__ import annotations
 
@@ -14,13 +15,25 @@ import pytest
 
 from backtest_matrix.engine import backtest
 from gitops import load_constants
-from tests.validation.proposals import BAD, CAPITAL_USD, ENGINE, GOOD, make_proposal, sp500
+from optimizer import ProposalOutcome
+from tests.validation.proposals import (
+    CAPITAL_USD,
+    DAILY_LIVE,
+    ENGINE,
+    daily,
+    planted,
+    planted_bars,
+    sp500,
+    with_params_after,
+)
 from tradeloop._provenance import json_safe
 from tradeloop.errors import StrategyError, ValidationError
-from validation import Thresholds, Verdict, parse_proposal, validate_proposal
+from validation import Thresholds, Verdict, parse_proposal, split_at_holdout, validate_proposal
 
-NOW = datetime(2024, 1, 2, tzinfo=UTC)
+NOW = datetime(2024, 12, 2, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SKILL_GATES = ("effect_size", "holdout_sharpe_test", "stepm_superior")
+SEED = 1
 
 
 def _thresholds() -> Thresholds:
@@ -28,115 +41,156 @@ def _thresholds() -> Thresholds:
     return Thresholds.from_constants(constants.guardrails, capital_usd=CAPITAL_USD)
 
 
-# The seed drives the bootstraps and the walk-forward's per-fold search. The fold-stability gate of this
-# strategy (~60 trades in 20 years, ~8 per OOS fold) is seed-sensitive: seeds 1-5 pass it, seed 0 does not
-# (one fold re-optimises into a losing set), so the seed is pinned like any production run's.
-SEED = 1
+def _validate(outcome: ProposalOutcome, document: dict[str, Any] | None = None, **options: Any) -> Verdict:
+    bars = planted_bars() if outcome.document["symbol"] == "DEMO" else sp500()[0]
+    proposal = document or outcome.document
+    window = bars.loc[(bars.index >= proposal["data"]["start"]) & (bars.index <= proposal["data"]["end"])]
+    options.setdefault("search_record", outcome.record)
+    return validate_proposal(proposal, window, _thresholds(), seed=SEED, reps=300, now=NOW, **options)
 
 
 @pytest.fixture(scope="module")
-def better() -> tuple[dict[str, Any], Verdict]:
-    proposal = make_proposal(BAD, GOOD)
-    return proposal, validate_proposal(proposal, sp500()[0], _thresholds(), seed=SEED, reps=500, now=NOW)
+def better() -> Verdict:
+    return _validate(planted())
 
 
 @pytest.fixture(scope="module")
-def worse() -> tuple[dict[str, Any], Verdict]:
-    proposal = make_proposal(GOOD, BAD)
-    return proposal, validate_proposal(proposal, sp500()[0], _thresholds(), seed=SEED, reps=500, now=NOW)
+def unchanged() -> Verdict:
+    outcome = daily()
+    return _validate(outcome, with_params_after(outcome.document, outcome.document["params_before"]))
 
 
-def _annualised_sharpe(params: dict[str, float]) -> float:
-    bars = sp500()[0]
-    returns = backtest(bars, "rsi_reversion", params, config=ENGINE).returns.to_numpy()
-    years = (bars.index[-1] - bars.index[0]).total_seconds() / (365.25 * 86400)
-    return float(returns.mean() / returns.std(ddof=1) * math.sqrt((len(bars) - 1) / years))
+@pytest.fixture(scope="module")
+def size_only() -> Verdict:
+    outcome = daily()
+    after = {**outcome.document["params_before"], "trade_fraction": DAILY_LIVE["trade_fraction"] * 1.2}
+    return _validate(outcome, with_params_after(outcome.document, after))
 
 
-def test_a_clearly_better_candidate_passes_every_gate(better: tuple[dict[str, Any], Verdict]) -> None:
-    proposal, verdict = better
-    assert verdict.decision == "pass", verdict.summary
-    assert all(gate.passed for gate in verdict.gates)
-    assert verdict.effect_size["candidate_sharpe"] == pytest.approx(_annualised_sharpe(GOOD), rel=1e-9)
-    assert verdict.effect_size["baseline_sharpe"] == pytest.approx(_annualised_sharpe(BAD), rel=1e-9)
-    assert verdict.effect_size["delta_sharpe"] > 1.0
-    low, high = verdict.cis["sharpe_diff"]
-    assert 0 < low < verdict.effect_size["delta_sharpe"] < high
-    assert verdict.p_values["spa_consistent"] < 0.01 and verdict.p_values["ledoit_wolf"] < 0.01
-    assert verdict.stepm_superior and max(verdict.stepm_superior) < len(proposal["candidates"])
-    assert verdict.overfitting["dsr"] >= 0.95 and verdict.overfitting["pbo"] <= 0.5
-    assert 0 < verdict.overfitting["min_trl_bars"] < len(sp500()[0])
+def _failed(verdict: Verdict) -> set[str]:
+    return {gate.name for gate in verdict.gates if gate.gating and not gate.passed}
 
 
-def test_a_clearly_worse_candidate_fails_the_effect_and_significance_gates(
-    worse: tuple[dict[str, Any], Verdict],
-) -> None:
-    _, verdict = worse
-    assert verdict.decision == "fail"
-    failed = {gate.name for gate in verdict.gates if gate.gating and not gate.passed}
-    assert {"effect_size", "risk_change_confidence", "spa_consistent", "deflated_sharpe"} <= failed
-    assert "max_drawdown" in failed  # the churning set loses ~11% peak to trough at 5% per trade
-    assert verdict.effect_size["delta_sharpe"] < -1.0
-    assert verdict.cis["sharpe_diff"][1] < 0
-    assert verdict.stepm_superior == ()
-    assert math.isinf(verdict.overfitting["min_trl_bars"])
-    assert all(name in verdict.summary for name in failed)
+def test_the_optimizer_moves_the_planted_stale_bands_by_the_cap() -> None:
+    document = planted().document
+    moves = {change["parameter"]: (change["current"], change["proposed"]) for change in document["changes"]}
+    assert moves["overbought"] == (55.0, 66.0) and moves["oversold"] == (35.0, 28.0)
+    assert document["holdout"]["fraction"] == 0.25 and document["holdout"]["bars"] == 6000
+    assert document["search_record"]["configurations"] == len(planted().record or ())
 
 
-def test_p_values_are_ordered_and_reality_check_is_the_upper_one(
-    better: tuple[dict[str, Any], Verdict], worse: tuple[dict[str, Any], Verdict]
-) -> None:
-    for _, verdict in (better, worse):
+def test_a_planted_improvement_passes_every_gate_on_bars_the_search_never_saw(better: Verdict) -> None:
+    assert better.decision == "pass", better.summary
+    assert all(gate.passed for gate in better.gates if gate.gating)
+    holdout = planted().document["holdout"]
+    assert better.holdout["start"] == holdout["start"] == holdout["boundary"]
+    assert better.holdout["bars"] == 6000 and better.search["bars"] == 18000
+    assert better.p_values["holdout_sharpe"] < 0.001
+    assert better.holdout["min_trl_bars"] < better.holdout["bars"]
+    assert better.overfitting["n_trials_raw"] == len(planted().record or ())
+    assert better.overfitting["n_trials"] <= better.overfitting["n_trials_sampled"] <= 2000
+
+
+def test_the_effect_is_measured_on_the_holdout_alone(better: Verdict) -> None:
+    bars = planted_bars()
+    proposal = parse_proposal(planted().document)
+    _, holdout = split_at_holdout(bars, proposal)
+    for name, params in (("candidate", proposal.params_after), ("baseline", proposal.params_before)):
+        run = backtest(holdout, "rsi_reversion", params, config=_engine())
+        assert better.kpis[name]["sharpe"] == pytest.approx(run.kpis["sharpe"], rel=1e-12)
+        assert better.kpis[name]["trades"] == run.kpis["trades"]
+
+
+def _engine() -> Any:
+    return type(ENGINE)(fee_bps=ENGINE.fee_bps, slippage_bps=ENGINE.slippage_bps, init_cash=CAPITAL_USD)
+
+
+def test_the_live_parameters_proposed_again_fail_every_skill_gate(unchanged: Verdict) -> None:
+    assert unchanged.decision == "fail"
+    assert set(SKILL_GATES) <= _failed(unchanged)
+    assert unchanged.p_values["holdout_sharpe"] == 1.0 and unchanged.holdout["test"] == "no difference"
+    assert unchanged.effect_size["delta_sharpe"] == 0.0
+
+
+def test_a_position_size_only_change_fails_every_skill_gate(size_only: Verdict) -> None:
+    """trade_fraction 0.05 -> 0.06 on real S&P 500 bars: more return, the same Sharpe; no skill."""
+    assert size_only.decision == "fail"
+    assert set(SKILL_GATES) <= _failed(size_only)
+    assert abs(size_only.effect_size["delta_sharpe"]) < 0.01
+    assert size_only.p_values["holdout_sharpe"] > 0.5
+    assert size_only.kpis["candidate"]["return_pct"] != size_only.kpis["baseline"]["return_pct"]
+
+
+def test_without_a_search_record_the_verdict_is_the_holdout_alone_and_says_so() -> None:
+    alone = _validate(planted(), search_record=None)
+    assert alone.decision == "pass" and "holdout alone" in alone.summary
+    assert alone.overfitting["dsr"] is None and alone.overfitting["n_trials"] is None
+    gates = {gate.name: gate for gate in alone.gates}
+    assert not gates["deflated_sharpe"].gating and not gates["pbo"].gating
+    assert "no search record" in alone.search["counted"] and "holdout alone" in alone.to_markdown()
+
+
+def test_the_search_record_counts_the_whole_search(better: Verdict) -> None:
+    record = planted().record
+    assert record is not None
+    over = better.overfitting
+    assert over["n_trials_raw"] == len(record) == sum(record.stage_counts.values())
+    assert over["n_trials_feasible"] == int(record.feasible.sum())
+    ppy = record.bars["periods_per_year"]
+    feasible_sharpes = record.per_bar_sharpes[record.feasible]
+    assert over["sharpe_variance"] == pytest.approx(float(np.var(feasible_sharpes, ddof=1)) * ppy)
+    assert over["selected_sharpe"] == pytest.approx(float(np.nanmax(record.sharpe[record.feasible])), rel=1e-9)
+    assert f"of {len(record):,} tried" in better.search["counted"]
+
+
+def test_verdict_json_follows_contract_3(better: Verdict) -> None:
+    document = json.loads(json.dumps(json_safe(better.to_json()), allow_nan=False))
+    assert document["schema_version"] == 1 and document["kind"] == "tradeloop.verdict"
+    assert document["proposal_hash"] == planted().document["proposal_hash"]
+    assert document["created_at"] == NOW.isoformat(timespec="seconds")
+    gate_keys = {"name", "figure", "threshold", "op", "unit", "passed", "gating", "detail", "bars"}
+    assert all(set(gate) == gate_keys for gate in document["gates"])
+    assert {"holdout_sharpe", "ledoit_wolf", "spa_consistent", "reality_check"} <= set(document["p_values"])
+    assert {"psr", "dsr", "pbo", "min_trl_bars", "n_trials", "n_trials_raw"} <= set(document["overfitting"])
+    assert isinstance(document["overfitting"]["n_trials"], int)
+    fold_keys = {"fold", "oos_start", "oos_end", "sharpe", "baseline_sharpe", "max_drawdown_pct", "params"}
+    assert len(document["folds"]) == 5 and all(fold_keys <= set(fold) for fold in document["folds"])
+    assert document["cpcv"]["splits"] == 15 and document["cpcv"]["paths"] == 5
+
+
+def test_p_values_are_ordered_and_reality_check_is_the_upper_one(better: Verdict, unchanged: Verdict) -> None:
+    for verdict in (better, unchanged):
         p = verdict.p_values
         assert p["spa_lower"] <= p["spa_consistent"] <= p["spa_upper"] == p["reality_check"]
 
 
-def test_verdict_json_follows_contract_3(better: tuple[dict[str, Any], Verdict]) -> None:
-    proposal, verdict = better
-    document = json.loads(json.dumps(json_safe(verdict.to_json()), allow_nan=False))
-    assert document["schema_version"] == 1 and document["kind"] == "tradeloop.verdict"
-    assert document["proposal_hash"] == proposal["proposal_hash"]
-    assert document["created_at"] == NOW.isoformat(timespec="seconds")
-    assert document["decision"] in ("pass", "fail") and isinstance(document["summary"], str)
-    gate_keys = {"name", "figure", "threshold", "op", "unit", "passed", "gating", "detail"}
-    assert all(set(gate) == gate_keys for gate in document["gates"])
-    assert set(document["p_values"]) == {
-        "spa_lower",
-        "spa_consistent",
-        "spa_upper",
-        "reality_check",
-        "ledoit_wolf",
-    }
-    assert {"sharpe_diff", "mean_return_diff_pct", "level"} <= set(document["cis"])
-    assert document["cis"]["level"] == 0.95 and len(document["cis"]["sharpe_diff"]) == 2
-    assert set(document["effect_size"]) == {"delta_sharpe", "baseline_sharpe", "candidate_sharpe"}
-    assert {"psr", "dsr", "pbo", "min_trl_bars", "n_trials"} <= set(document["overfitting"])
-    assert isinstance(document["overfitting"]["n_trials"], int)
-    fold_keys = {"fold", "is_start", "is_end", "oos_start", "oos_end", "sharpe", "max_drawdown_pct"}
-    assert len(document["folds"]) == 5 and all(fold_keys <= set(fold) for fold in document["folds"])
-    assert all(datetime.fromisoformat(fold["oos_start"]) for fold in document["folds"])
-    assert all(isinstance(i, int) for i in document["stepm_superior"])
-    assert document["cpcv"]["splits"] == 15 and document["cpcv"]["paths"] == 5
-
-
-def test_markdown_section_shows_decision_gates_and_statistics(better: tuple[dict[str, Any], Verdict]) -> None:
-    _, verdict = better
-    markdown = verdict.to_markdown()
+def test_the_markdown_says_what_each_statistic_tests_and_on_which_bars(better: Verdict) -> None:
+    markdown = better.to_markdown()
     assert "**Decision: PASS**" in markdown
-    for gate in verdict.gates:
+    for gate in better.gates:
         assert f"| `{gate.name}` |" in markdown
-    for label in ("SPA p-values", "Reality Check", "Ledoit–Wolf", "CI of ΔSharpe", "PSR / DSR", "PBO"):
-        assert label in markdown
+    for text in ("H0: candidate Sharpe − live Sharpe ≤ 0.05", "one-sided, 95%", "search (in sample)",
+                 "never seen by the search", "80% power", "clusters of correlated configurations"):  # fmt: skip
+        assert text in markdown
 
 
-def test_same_seed_same_verdict(worse: tuple[dict[str, Any], Verdict]) -> None:
-    proposal, verdict = worse
-    again = validate_proposal(proposal, sp500()[0], _thresholds(), seed=SEED, reps=500, now=NOW)
-    assert json.dumps(json_safe(again.to_json())) == json.dumps(json_safe(verdict.to_json()))
+def test_the_walk_forward_reruns_the_search_on_each_fold(better: Verdict) -> None:
+    walk = better.walk_forward
+    assert walk["folds"] == 5 and walk["changed_folds"] >= 4
+    assert walk["gain"] > 1.0
+    for fold in better.folds:
+        assert datetime.fromisoformat(fold["is_end"]) < datetime.fromisoformat(fold["oos_start"])
+        assert fold["sharpe"] > fold["baseline_sharpe"]
+
+
+def test_same_seed_same_verdict(unchanged: Verdict) -> None:
+    outcome = daily()
+    again = _validate(outcome, with_params_after(outcome.document, outcome.document["params_before"]))
+    assert json.dumps(json_safe(again.to_json())) == json.dumps(json_safe(unchanged.to_json()))
 
 
 def _mutated(path: str, value: Any) -> dict[str, Any]:
-    proposal = copy.deepcopy(make_proposal(BAD, GOOD, n_candidates=4))
+    proposal = copy.deepcopy(planted().document)
     *parents, key = path.split(".")
     target: Any = proposal
     for parent in parents:
@@ -159,6 +213,9 @@ def _mutated(path: str, value: Any) -> dict[str, Any]:
         ("candidates.0.params", None, r"candidates\[0\].params must be a non-empty object"),
         ("search.n_effective_trials", 0, "search.n_effective_trials must be a positive integer"),
         ("status", "no_change", "nothing to validate"),
+        ("holdout", KeyError, r"holdout.boundary is missing .*re-run `tradeloop propose`"),
+        ("holdout.boundary", "soon", "holdout.boundary 'soon' is not an ISO-8601 time"),
+        ("search_record.sha256", None, "search_record must be null or an object with path and sha256"),
     ],
 )
 def test_a_bad_proposal_is_an_error_naming_the_field(path: str, value: Any, message: str) -> None:
@@ -170,13 +227,17 @@ def test_a_bad_proposal_is_an_error_naming_the_field(path: str, value: Any, mess
 def test_parameters_outside_their_bounds_are_named() -> None:
     proposal = _mutated("params_after.oversold", 99.0)
     with pytest.raises(StrategyError, match="proposal params_after: oversold must be within"):
-        validate_proposal(proposal, sp500()[0], _thresholds(), reps=50)
+        _validate(planted(), proposal)
 
 
-def test_candidate_returns_cover_the_same_bars() -> None:
-    bars = sp500()[0]
-    proposal = make_proposal(BAD, GOOD, n_candidates=4)
-    verdict = validate_proposal(proposal, bars, _thresholds(), seed=1, reps=100, now=NOW)
-    assert verdict.overfitting["observations"] == len(bars)
-    assert verdict.overfitting["candidates_evaluated"] in (4, 5)  # params_after added unless listed
-    assert np.isfinite(verdict.overfitting["pbo"])
+def test_a_search_record_of_other_bars_is_refused() -> None:
+    with pytest.raises(ValidationError, match="the record belongs to another search"):
+        _validate(planted(), search_record=daily().record)
+
+
+def test_stepm_membership_is_its_t_above_the_last_critical_value(better: Verdict, unchanged: Verdict) -> None:
+    for verdict in (better, unchanged):
+        gate = {g.name: g for g in verdict.gates}["stepm_superior"]
+        assert gate.figure is not None and math.isfinite(gate.threshold)
+        assert gate.passed == (gate.figure > gate.threshold)
+    assert {g.name: g for g in better.gates}["stepm_superior"].passed
