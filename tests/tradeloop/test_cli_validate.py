@@ -1,4 +1,5 @@
-"""``tradeloop validate`` through CliRunner: exit 0 on pass, 1 on fail, 2 on error; verdict files."""
+"""``tradeloop validate`` through CliRunner: exit 0 on pass, 1 on fail, 2 on error; verdict files; the search
+record beside the proposal; repeated looks at one holdout counted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.validation.proposals import BAD, CAPITAL_USD, GOOD, make_proposal
+from tests.validation.proposals import (
+    daily,
+    planted,
+    planted_bars,
+    with_params_after,
+    with_source,
+    write_bars,
+    write_proposal,
+)
 from tradeloop.cli import app
 
 runner = CliRunner()
@@ -22,53 +31,54 @@ def run(repo_root: Path, home: Path, proposal: Path, *extra: str, json_output: b
     return runner.invoke(app, args)
 
 
-def write(path: Path, proposal: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(proposal), encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
-def better_proposal() -> dict[str, Any]:
-    return make_proposal(BAD, GOOD)
+def planted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("planted")
+    source = write_bars(planted_bars(), folder / "data")
+    outcome = planted()
+    write_proposal(folder / "proposal", with_source(outcome.document, source), outcome.record)
+    return folder / "proposal"
 
 
-def test_a_passing_proposal_exits_0_and_writes_the_verdict(
-    repo_root: Path, tmp_path: Path, better_proposal: dict[str, Any]
+def _copy(folder: Path, into: Path, document: dict[str, Any] | None = None) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        (into / path.name).write_bytes(path.read_bytes())
+    if document is not None:
+        (into / "proposal.json").write_text(json.dumps(document), encoding="utf-8")
+    return into / "proposal.json"
+
+
+def test_a_planted_improvement_exits_0_and_writes_the_verdict(
+    repo_root: Path, tmp_path: Path, planted_dir: Path
 ) -> None:
-    proposal = write(tmp_path / "proposal.json", better_proposal)
-    result = run(
-        repo_root,
-        tmp_path / "home",
-        proposal,
-        "--capital-usd",
-        str(CAPITAL_USD),
-        "--out",
-        str(tmp_path / "v"),
-    )
+    proposal = _copy(planted_dir, tmp_path / "p")
+    result = run(repo_root, tmp_path / "home", proposal, "--out", str(tmp_path / "v"))
     assert result.exit_code == 0, result.stdout + result.stderr
     verdict = json.loads((tmp_path / "v" / "verdict.json").read_text())
     assert verdict["kind"] == "tradeloop.verdict" and verdict["decision"] == "pass"
-    assert verdict["proposal_hash"] == better_proposal["proposal_hash"]
+    assert verdict["proposal_hash"] == planted().document["proposal_hash"]
+    assert verdict["overfitting"]["n_trials_raw"] == planted().document["search_record"]["configurations"]
     assert "**Decision: PASS**" in (tmp_path / "v" / "verdict.md").read_text()
-    assert "verdict: PASS" in result.stdout
+    assert "verdict: PASS" in result.stdout and "holdout" in result.stdout
 
 
-def test_a_failing_proposal_exits_1_and_reports_json(repo_root: Path, tmp_path: Path) -> None:
-    proposal = write(tmp_path / "proposal.json", make_proposal(GOOD, BAD))
-    result = run(repo_root, tmp_path / "home", proposal, "--capital-usd", str(CAPITAL_USD), json_output=True)
+def test_the_live_parameters_again_exit_1(repo_root: Path, tmp_path: Path) -> None:
+    outcome = daily()
+    document = with_params_after(outcome.document, outcome.document["params_before"])
+    proposal = write_proposal(tmp_path / "p", document, outcome.record)
+    result = run(repo_root, tmp_path / "home", proposal, json_output=True)
     assert result.exit_code == 1, result.stdout + result.stderr
     summary = json.loads(result.stdout)
-    assert summary["decision"] == "fail"
     failed = {gate["name"] for gate in summary["gates"] if gate["gating"] and not gate["passed"]}
-    assert {"effect_size", "spa_consistent"} <= failed
-    assert Path(summary["verdict"]) == tmp_path / "verdict.json"  # default: beside the proposal
-    assert json.loads(Path(summary["verdict"]).read_text())["decision"] == "fail"
+    assert {"effect_size", "holdout_sharpe_test", "stepm_superior"} <= failed
+    assert Path(summary["verdict"]) == tmp_path / "p" / "verdict.json"  # default: beside the proposal
 
 
 def test_the_daily_loss_gate_uses_trading_capital_usd_unless_told_otherwise(
-    repo_root: Path, tmp_path: Path, better_proposal: dict[str, Any]
+    repo_root: Path, tmp_path: Path, planted_dir: Path
 ) -> None:
-    proposal = write(tmp_path / "proposal.json", better_proposal)
+    proposal = _copy(planted_dir, tmp_path / "p")
 
     def daily_loss(*options: str) -> dict[str, Any]:
         result = run(repo_root, tmp_path / "home", proposal, *options, json_output=True)
@@ -79,7 +89,45 @@ def test_the_daily_loss_gate_uses_trading_capital_usd_unless_told_otherwise(
     # TRADING_CAPITAL_USD is 1,000 USD in the shipped constants: the same worst day costs 10x less.
     assert by_default["figure"] > 0
     assert on_ten_thousand["figure"] == pytest.approx(10 * by_default["figure"])
-    assert "1,000 USD capital" in by_default["detail"]
+    assert "1,000 USD" in by_default["detail"]
+
+
+def test_validations_of_the_same_holdout_are_counted(
+    repo_root: Path, tmp_path: Path, planted_dir: Path
+) -> None:
+    proposal = _copy(planted_dir, tmp_path / "p")
+    looks = []
+    for _ in range(3):
+        result = run(repo_root, tmp_path / "home", proposal, json_output=True)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        looks.append(
+            json.loads(Path(json.loads(result.stdout)["verdict"]).read_text())["holdout"]["earlier_looks"]
+        )
+    assert looks == [0, 1, 2]
+    assert (
+        "2 earlier validation(s) of this pair looked at these bars"
+        in (tmp_path / "p" / "verdict.md").read_text()
+    )
+
+
+def test_the_search_record_is_checked_against_the_proposal(
+    repo_root: Path, tmp_path: Path, planted_dir: Path
+) -> None:
+    proposal = _copy(planted_dir, tmp_path / "p")
+    record = tmp_path / "p" / planted().document["search_record"]["path"]
+    moved = tmp_path / "elsewhere.json.gz"
+    record.rename(moved)
+    missing = run(repo_root, tmp_path / "home", proposal)
+    assert missing.exit_code == 2
+    assert "does not exist; pass --search-record PATH" in missing.stderr and record.name in missing.stderr
+    given = run(repo_root, tmp_path / "home", proposal, "--search-record", str(moved), json_output=True)
+    assert given.exit_code == 0, given.stdout + given.stderr
+    other = tmp_path / "other.json.gz"
+    daily_record = daily().record
+    assert daily_record is not None
+    daily_record.write(other)
+    wrong = run(repo_root, tmp_path / "home", proposal, "--search-record", str(other))
+    assert wrong.exit_code == 2 and "not this proposal's search record" in wrong.stderr
 
 
 @pytest.mark.parametrize(
@@ -90,19 +138,20 @@ def test_the_daily_loss_gate_uses_trading_capital_usd_unless_told_otherwise(
         ({"data_hash": "0123456789abcdef"}, "data.data_hash is '0123456789abcdef'"),
         ({"bars": 12}, "data.bars is 12"),
         ({"start": "not a time"}, "data.start 'not a time' is not an ISO-8601 time"),
+        ({"holdout": None}, "holdout.boundary is missing"),
     ],
 )
 def test_a_bad_proposal_exits_2_with_the_field_named(
-    repo_root: Path, tmp_path: Path, better_proposal: dict[str, Any], change: dict[str, Any], message: str
+    repo_root: Path, tmp_path: Path, planted_dir: Path, change: dict[str, Any], message: str
 ) -> None:
-    document = json.loads(json.dumps(better_proposal))
+    document = json.loads((planted_dir / "proposal.json").read_text())
     for key, value in change.items():
         (document["data"] if key in document["data"] else document)[key] = value
-    proposal = write(tmp_path / "proposal.json", document)
+    proposal = _copy(planted_dir, tmp_path / "p", document)
     result = run(repo_root, tmp_path / "home", proposal)
     assert result.exit_code == 2
     assert message in result.stderr and str(proposal) in result.stderr
-    assert not (tmp_path / "verdict.json").exists()
+    assert not (tmp_path / "p" / "verdict.json").exists()
 
 
 def test_a_missing_or_malformed_file_exits_2(repo_root: Path, tmp_path: Path) -> None:

@@ -139,7 +139,9 @@ def test_the_search_record_counts_the_whole_search(better: Verdict) -> None:
     ppy = record.bars["periods_per_year"]
     feasible_sharpes = record.per_bar_sharpes[record.feasible]
     assert over["sharpe_variance"] == pytest.approx(float(np.var(feasible_sharpes, ddof=1)) * ppy)
-    assert over["selected_sharpe"] == pytest.approx(float(np.nanmax(record.sharpe[record.feasible])), rel=1e-9)
+    assert over["selected_sharpe"] == pytest.approx(
+        float(np.nanmax(record.sharpe[record.feasible])), rel=1e-9
+    )
     assert f"of {len(record):,} tried" in better.search["counted"]
 
 
@@ -169,8 +171,9 @@ def test_the_markdown_says_what_each_statistic_tests_and_on_which_bars(better: V
     assert "**Decision: PASS**" in markdown
     for gate in better.gates:
         assert f"| `{gate.name}` |" in markdown
-    for text in ("H0: candidate Sharpe − live Sharpe ≤ 0.05", "one-sided, 95%", "search (in sample)",
-                 "never seen by the search", "80% power", "clusters of correlated configurations"):  # fmt: skip
+    texts = ("H0: candidate Sharpe − live Sharpe ≤ 0.05", "one-sided, 95%", "search (in sample)",
+             "never seen by the search", "80% power", "clusters of correlated configurations")  # fmt: skip
+    for text in texts:
         assert text in markdown
 
 
