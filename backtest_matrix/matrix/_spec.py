@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -114,6 +114,12 @@ class MatrixSpec:
         The (strategy, symbol) pairs that are live in ``config/constants.py``.
     source
         Where the definition came from (for messages).
+    live_timeframes
+        (strategy, symbol) → the bar timeframe a live pair trades at. A live pair is backtested at it;
+        the file's ``timeframes`` apply to it too only when the file lists the pair under ``strategies``
+        (a pair that joins only because it is live is not resampled to timeframes it does not trade).
+    listed
+        The (strategy, symbol) pairs the file lists under ``strategies``.
     """
 
     sources: Mapping[str, str]
@@ -124,14 +130,26 @@ class MatrixSpec:
     base_params: Mapping[str, Mapping[str, Mapping[str, float]]]
     live: frozenset[tuple[str, str]]
     source: str = "matrix.yaml"
+    live_timeframes: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    listed: frozenset[tuple[str, str]] | None = None
 
     def cells(self) -> Iterator[MatrixCell]:
         """Every (strategy, symbol, timeframe, window) combination, in file order."""
         for strategy, symbols in self.strategies.items():
             for symbol in symbols:
-                for timeframe in self.timeframes:
+                for timeframe in self.pair_timeframes(strategy, symbol):
                     for window in self.windows:
                         yield MatrixCell(strategy, symbol, self.sources[symbol], timeframe, window)
+
+    def pair_timeframes(self, strategy: str, symbol: str) -> tuple[str, ...]:
+        """The timeframes ``strategy`` is backtested at on ``symbol`` (see ``live_timeframes``)."""
+        pair = (strategy, symbol)
+        listed = self.listed is None or pair in self.listed
+        file_timeframes = self.timeframes if listed else ()
+        live = self.live_timeframes.get(pair)
+        if live is None or live in file_timeframes:
+            return file_timeframes
+        return (*file_timeframes, live)
 
     def is_live(self, strategy: str, symbol: str) -> bool:
         """Whether ``strategy`` trades ``symbol`` live."""
@@ -286,6 +304,7 @@ class _Parser:
         windows = self.windows(top["windows"])
         neighbourhood = self.neighbourhood(top.get("neighbourhood", {}))
         overrides = self.overrides(top.get("parameters", {}))
+        listed = frozenset((name, symbol) for name, symbols in strategies.items() for symbol in symbols)
         live = self.live(live_params, strategies, sources)
         base_params: dict[str, Mapping[str, Mapping[str, float]]] = {}
         for name, symbols in strategies.items():
@@ -311,6 +330,8 @@ class _Parser:
             base_params=MappingProxyType(base_params),
             live=frozenset(live),
             source=self.source,
+            live_timeframes=MappingProxyType(_live_timeframes(live_params, live, timeframes)),
+            listed=listed,
         )
 
     def sources(self, value: object) -> dict[str, str]:
@@ -451,6 +472,25 @@ class _Parser:
         if not strategies:
             raise self.fail("strategies is empty and nothing is live; list at least one strategy")
         return pairs
+
+
+def _live_timeframes(
+    live_params: LiveParams | None, live: set[tuple[str, str]], fallback: tuple[str, ...]
+) -> dict[tuple[str, str], str]:
+    """The canonical timeframe of every live pair (the file's first timeframe when an entry names none)."""
+    timeframes: dict[tuple[str, str], str] = {}
+    for strategy, symbol in live:
+        entry = (live_params or {})[strategy][symbol]
+        raw = entry.get("timeframe")
+        try:
+            timeframes[(strategy, symbol)] = (
+                format_timeframe(parse_timeframe(str(raw))) if raw else fallback[0]
+            )
+        except DataSourceError as error:
+            raise SettingsError(
+                f"config/constants.py: LIVE_PARAMS.{strategy}.{symbol}.timeframe: {error}"
+            ) from None
+    return timeframes
 
 
 def _strategy_params(entry: Mapping[str, object]) -> dict[str, object]:

@@ -26,6 +26,7 @@ from gitops import (
     proposal_hash,
     render_pr_body,
     risk_label,
+    validation_metadata,
 )
 from gitops._names import SYMBOL, TIMEFRAME
 from tests.gitops.proposals import make_proposal, realistic_proposal, realistic_verdict
@@ -103,7 +104,25 @@ def test_metadata_round_trips_and_is_the_last_line() -> None:
         "proposal_hash": proposal_hash(proposal),
         "config_hash": proposal["config_hash_after"],
         "run_id": proposal["run_id"],
+        **validation_metadata(proposal),
     }
+
+
+def test_the_metadata_names_the_bars_the_holdout_and_the_search_record() -> None:
+    proposal = {
+        **realistic_proposal(),
+        "holdout": {"boundary": "2017-01-03T00:00:00+00:00", "fraction": 0.25},
+        "search": {"settings": {"cadence": "daily", "trials": 40, "seed": 3}},
+        "search_record": {"path": "proposal.search_record.json.gz", "sha256": "ab" * 32, "configurations": 9},
+    }
+    metadata = parse_pr_metadata(render_pr_body(proposal, None, **LINKS, base_branch="main", commit_sha=None))
+    assert metadata is not None
+    assert metadata["holdout"]["boundary"] == "2017-01-03T00:00:00+00:00"
+    assert metadata["search"] == {
+        "settings": proposal["search"]["settings"],
+        "record": proposal["search_record"],
+    }
+    assert metadata["data"]["data_hash"] == proposal["data"]["data_hash"]
 
 
 def test_metadata_survives_hostile_values_and_only_the_last_comment_counts() -> None:
@@ -187,6 +206,7 @@ def test_a_huge_body_is_cut_to_the_limit_keeping_tables_valid_and_the_metadata(l
         "proposal_hash": proposal_hash(proposal),
         "config_hash": proposal["config_hash_after"],
         "run_id": proposal["run_id"],
+        **validation_metadata(proposal),
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.validation.proposals import planted_bars, write_bars
 from tradeloop.cli import app
 
 pytestmark = pytest.mark.slow
@@ -29,25 +30,50 @@ neighbourhood:
   samples: 1
   seed: 7
 """
-# Thresholds a user who wants every proposal turned into a pull request would set.
-PERMISSIVE = {
-    "CONFIDENCE_LEVEL: Final[float] = 0.95": "CONFIDENCE_LEVEL: Final[float] = 0.5",
-    "MIN_SHARPE_IMPROVEMENT: Final[float] = 0.05": "MIN_SHARPE_IMPROVEMENT: Final[float] = 0.0",
-    "MIN_DEFLATED_SHARPE: Final[float] = 0.95": "MIN_DEFLATED_SHARPE: Final[float] = 0.0",
-    "MAX_FOLD_SHARPE_CV: Final[float] = 1.5": "MAX_FOLD_SHARPE_CV: Final[float] = 100.0",
-    "MAX_PBO: Final[float] = 0.5": "MAX_PBO: Final[float] = 1.0",
-    "MAX_DRAWDOWN_PCT: Final[float] = 8.0": "MAX_DRAWDOWN_PCT: Final[float] = 100.0",
-    "MIN_WIN_RATE_PCT: Final[float] = 40.0": "MIN_WIN_RATE_PCT: Final[float] = 0.0",
-    "MAX_DAILY_LOSS_USD: Final[float] = 5.0": "MAX_DAILY_LOSS_USD: Final[float] = 1000.0",
-    "MIN_TRADES: Final[int] = 30": "MIN_TRADES: Final[int] = 1",
-}
+PLANTED_MATRIX = """\
+symbols:
+  DEMO: {source}
+  SP500: sp500
+  NASDAQ: nasdaq
+strategies:
+  rsi_reversion: [DEMO]
+timeframes: [15m]
+windows: [full]
+neighbourhood:
+  samples: 1
+  seed: 7
+"""
+# The planted market's live pair: RSI 6 with bands 35/55 churns into costs (tests/validation/proposals.py).
+_SHIPPED_RSI = """\
+    "rsi_reversion": {
+        "SP500": {
+            "timeframe": "1d",
+            "exit_tp0_pct": 4.5,
+            "overbought": 70.0,
+            "oversold": 30.0,
+            "rsi_period": 14,
+            "stop_loss_pct": 3.0,
+            "trade_fraction": 0.05,
+        },
+    },"""
+_PLANTED_RSI = """\
+    "rsi_reversion": {
+        "DEMO": {
+            "timeframe": "15m",
+            "overbought": 55.0,
+            "oversold": 35.0,
+            "rsi_period": 6,
+            "trade_fraction": 0.1,
+        },
+    },"""
+PLANTED_LIVE = {_SHIPPED_RSI: _PLANTED_RSI}
 
 
 def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _repo(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
+def _repo(tmp_path: Path, replacements: dict[str, str] | None = None, matrix: str = SMALL_MATRIX) -> Path:
     repo = tmp_path / "repo"
     (repo / "config").mkdir(parents=True)
     constants = (ROOT / "config" / "constants.py").read_text(encoding="utf-8")
@@ -56,14 +82,16 @@ def _repo(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
         constants = constants.replace(old, new)
     (repo / "config" / "constants.py").write_text(constants, encoding="utf-8")
     shutil.copy(ROOT / "feature_flags.json", repo / "feature_flags.json")
-    (repo / "matrix.yaml").write_text(SMALL_MATRIX, encoding="utf-8")
+    (repo / "matrix.yaml").write_text(matrix, encoding="utf-8")
     _git("init", "-q", "-b", "main", cwd=repo)
     _git("add", "-A", cwd=repo)
     _git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "live", cwd=repo)
     return repo
 
 
-def _cycle(repo: Path, home: Path, *options: str) -> dict[str, Any]:
+def _cycle(
+    repo: Path, home: Path, *options: str, pair: tuple[str, str] = ("ema_cross", "SP500")
+) -> dict[str, Any]:
     command = [
         "--json",
         "--repo",
@@ -74,7 +102,7 @@ def _cycle(repo: Path, home: Path, *options: str) -> dict[str, Any]:
         "--matrix",
         str(repo / "matrix.yaml"),
     ]
-    command += ["--strategy", "ema_cross", "--symbol", "SP500", "--trials", "12", "--reps", "200", *options]
+    command += ["--strategy", pair[0], "--symbol", pair[1], "--trials", "12", "--reps", "200", *options]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.stdout + result.stderr
     document: dict[str, Any] = json.loads(result.stdout)
@@ -105,15 +133,20 @@ def test_a_cycle_runs_every_step_and_a_second_cycle_reuses_logs_and_study(tmp_pa
 
 
 def test_apply_commits_the_validated_proposal_on_its_branch(tmp_path: Path) -> None:
-    repo, home = _repo(tmp_path, PERMISSIVE), tmp_path / "home"
+    """With the shipped thresholds, a planted improvement passes validation and is committed."""
+    source = write_bars(planted_bars(), tmp_path / "data")
+    repo = _repo(tmp_path, PLANTED_LIVE, PLANTED_MATRIX.format(source=source))
+    home = tmp_path / "home"
 
-    document = _cycle(repo, home, "--apply")
+    document = _cycle(repo, home, "--apply", "--cadence", "daily", pair=("rsi_reversion", "DEMO"))
 
     assert document["decision"] == "pass", document["outcome"]
+    verdict = document["steps"]["validate"]
+    assert verdict["decision"] == "pass"
     opened = document["steps"]["pull request"]
     assert opened["action"] == "created" and opened["forge"] == "local"
     branch = opened["branch"]
-    assert re.fullmatch(r"tradeloop/opt/ema_cross-SP500-1d", branch)
+    assert re.fullmatch(r"tradeloop/opt/rsi_reversion-DEMO-15m", branch)
     changed = _git("diff", "--name-only", f"main...{branch}", cwd=repo).split()
     assert set(changed) <= {"config/constants.py", "feature_flags.json"} and "config/constants.py" in changed
     assert _git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo) == "main"  # the working tree was not switched

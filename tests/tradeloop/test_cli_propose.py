@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,22 +17,37 @@ from typer.testing import CliRunner
 from backtest_matrix import load_bars
 from backtest_matrix.engine import EngineConfig, backtest
 from gitops import load_constants
-from optimizer import cadence_window, step_cap
+from optimizer import SearchRecord, cadence_window, step_cap
 from tradeloop import canonical_json, utc_now
 from tradeloop.cli import app
 from warehouse import Warehouse
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = ("propose", "-s", "ema_cross", "--symbol", "SP500", "-t", "1d", "--cadence", "weekly", "--trials", "8")
 TOP_KEYS = {
     "schema_version", "kind", "run_id", "git_sha", "created_at", "strategy", "symbol", "timeframe", "cadence",
     "data", "status", "reason", "proposal_hash", "config_hash_before", "config_hash_after", "params_before",
     "params_after", "changes", "kpis_before", "kpis_after", "rationale", "search", "candidates", "guardrails",
+    "holdout", "search_record",
 }  # fmt: skip
 CHANGE_KEYS = {
     "parameter", "current", "proposed", "delta_pct", "cap_pct", "bound", "binding", "expected_gain",
     "rationale",
 }  # fmt: skip
+
+
+def churning_repo(folder: Path) -> Path:
+    """The shipped constants with ema_cross/SP500 at EMA 4/10: ~58 trades on the 2014-2018 holdout, so
+    the holdout can judge a proposal (the shipped 12/26 makes 22, fewer than MIN_TRADES)."""
+    text = (ROOT / "config" / "constants.py").read_text(encoding="utf-8")
+    live = '"ema_fast": 12,\n            "ema_slow": 26,'
+    assert live in text
+    (folder / "config").mkdir(parents=True)
+    (folder / "config" / "constants.py").write_text(
+        text.replace(live, '"ema_fast": 4,\n            "ema_slow": 10,'), encoding="utf-8"
+    )
+    return folder
 
 
 def propose(home: Path, repo: Path, *extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -50,7 +66,7 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
     home = tmp_path_factory.mktemp("propose1")
     with pytest.MonkeyPatch.context() as patch:  # module scope: set up before the per-test isolated home
         patch.setenv("TRADELOOP_HOME", str(home))
-        summary, proposal = propose(home, Path(__file__).resolve().parents[2])
+        summary, proposal = propose(home, churning_repo(home / "repo"))
     yield summary, proposal, home
 
 
@@ -59,6 +75,7 @@ def test_propose_writes_a_contract_2_proposal(
 ) -> None:
     summary, proposal, home = first
     assert set(proposal) == TOP_KEYS
+    repo_root = home / "repo"
     assert (proposal["schema_version"], proposal["kind"]) == (1, "tradeloop.proposal")
     assert summary["proposal_hash"] == proposal["proposal_hash"] and proposal["status"] == "proposed"
     constants = load_constants(repo_root / "config" / "constants.py")
@@ -88,6 +105,20 @@ def test_propose_writes_a_contract_2_proposal(
     assert (home / "out" / "proposal.md").read_text().startswith("# Proposal: ema_cross / SP500")
 
 
+def test_the_search_record_is_written_beside_the_proposal(
+    first: tuple[dict[str, Any], dict[str, Any], Path],
+) -> None:
+    _, proposal, home = first
+    reference = proposal["search_record"]
+    assert reference["path"] == "proposal.search_record.json.gz"
+    record = SearchRecord.read(home / "out" / reference["path"], expected_sha256=reference["sha256"])
+    assert len(record) == reference["configurations"] == sum(reference["stages"].values())
+    assert 0 < reference["stages"]["B"] <= proposal["search"]["trials"]
+    assert record.bars["end"] == proposal["holdout"]["search_end"]
+    settings = proposal["search"]["settings"]
+    assert (settings["trials"], settings["seed"], settings["cadence"]) == (8, 3, "weekly")
+
+
 def test_proposal_passes_the_schema_gitops_reads_it_with(
     first: tuple[dict[str, Any], dict[str, Any], Path], repo_root: Path
 ) -> None:
@@ -95,14 +126,19 @@ def test_proposal_passes_the_schema_gitops_reads_it_with(
     jsonschema.Draft202012Validator(schema).validate(first[1])
 
 
-def test_kpis_after_are_a_re_backtest_of_the_clipped_proposal_on_the_same_bars(
+def test_kpis_after_are_a_re_backtest_of_the_clipped_proposal_on_the_search_bars(
     first: tuple[dict[str, Any], dict[str, Any], Path],
 ) -> None:
     _, proposal, _ = first
     loaded = load_bars("sp500", timeframe="1d")
     assert proposal["data"]["data_hash"] == loaded.data_hash
-    window = cadence_window(loaded.bars, "weekly")
-    assert proposal["data"]["bars"] == len(window)
+    whole = cadence_window(loaded.bars, "weekly")
+    assert proposal["data"]["bars"] == len(whole)
+    held = math.ceil(0.25 * len(whole))
+    window, holdout = whole.iloc[:-held], whole.iloc[-held:]
+    assert proposal["holdout"]["boundary"] == holdout.index[0].isoformat() == proposal["holdout"]["start"]
+    assert proposal["holdout"]["search_end"] == window.index[-1].isoformat()
+    assert (proposal["holdout"]["bars"], proposal["holdout"]["search_bars"]) == (held, len(window))
     config = EngineConfig(fee_bps=10.0, slippage_bps=5.0)
     after = backtest(window, "ema_cross", proposal["params_after"], config=config).kpis
     before = backtest(window, "ema_cross", proposal["params_before"], config=config).kpis
@@ -116,8 +152,8 @@ def test_kpis_after_are_a_re_backtest_of_the_clipped_proposal_on_the_same_bars(
 def test_same_seed_with_one_worker_gives_the_same_proposal(
     first: tuple[dict[str, Any], dict[str, Any], Path], tmp_path: Path, repo_root: Path
 ) -> None:
-    _, proposal, _ = first
-    _, again = propose(tmp_path, repo_root)
+    _, proposal, home = first
+    _, again = propose(tmp_path, home / "repo")
     assert again["proposal_hash"] == proposal["proposal_hash"]
     assert again["params_after"] == proposal["params_after"] and again["changes"] == proposal["changes"]
     assert again["run_id"] != proposal["run_id"]
