@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -77,12 +79,20 @@ def test_the_proposal_holds_the_pull_requests_change_backtested(gh: GitHubEnv, t
     assert (change["parameter"], change["current"], change["proposed"]) == ("ema_fast", 12, 13)
     assert change["delta_pct"] == pytest.approx(100 / 12)
     assert document["proposal_hash"] == proposal_hash(document)
-    assert parsed.candidates == [parsed.params_after]
-    # KPIs re-backtested on the cadence window of the source, with the base's fees.
+    # A person's pull request names no search: it is judged on the holdout alone, never as "1 trial".
+    assert parsed.candidates == [] and document["search_record"] is None
+    assert (
+        document["search"]["n_effective_trials"] is None
+        and "holdout alone" in document["search"]["record_note"]
+    )
+    # The holdout is the last VALIDATION_HOLDOUT_FRACTION of the cadence window; KPIs are on the bars before.
     constants = load_constants(gh.clone / CONSTANTS)
-    window = cadence_window(load_bars("sp500").bars, "weekly")
-    assert document["data"]["bars"] == len(window)
-    assert pd.Timestamp(document["data"]["start"]) == window.index[0]
+    whole = cadence_window(load_bars("sp500").bars, "weekly")
+    held = math.ceil(constants.validation_holdout_fraction * len(whole))
+    window = whole.iloc[:-held]
+    assert document["data"]["bars"] == len(whole) and document["holdout"]["bars"] == held
+    assert pd.Timestamp(document["data"]["start"]) == whole.index[0]
+    assert pd.Timestamp(document["holdout"]["boundary"]) == whole.index[-held]
     after = get_strategy("ema_cross").resolve({**document["params_before"], "ema_fast": 13})
     run = backtest(
         window,
@@ -103,3 +113,45 @@ def test_a_pull_request_moving_two_pairs_is_refused(gh: GitHubEnv, tmp_path: Pat
 
     assert code == 2 and not path.exists()
     assert "LIVE_PARAMS changes for 2 strategy/symbol pairs (ema_cross/NASDAQ, ema_cross/SP500)" in out
+
+
+def _invoke(env: GitHubEnv, *args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["--json", "--repo", str(env.clone), *args])
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    document: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{") :])
+    return document
+
+
+def test_an_optimizer_pull_request_is_validated_on_its_own_holdout_and_search(
+    gh: GitHubEnv, tmp_path: Path
+) -> None:
+    """propose -> pr open -> (label validate) pr proposal -> validate: the same holdout, the same search."""
+    text = (gh.clone / CONSTANTS).read_text()
+    churning = text.replace(
+        '"ema_fast": 12,\n            "ema_slow": 26,', '"ema_fast": 4,\n            "ema_slow": 10,'
+    )
+    base = git("rev-parse", "origin/main", cwd=gh.clone)
+    sha = build_commit(gh.clone, base, {CONSTANTS: churning.encode()}, "churning live pair", BotIdentity())
+    git("push", "--quiet", "origin", f"{sha}:refs/heads/main", cwd=gh.clone)
+    git("fetch", "--quiet", "origin", cwd=gh.clone)
+    git("reset", "--quiet", "--hard", "origin/main", cwd=gh.clone)
+    made = tmp_path / "optimizer" / "proposal.json"
+    pair = ("-s", "ema_cross", "--symbol", "SP500", "-t", "1d", "--cadence", "weekly")
+    proposed = _invoke(gh, "propose", *pair, "--trials", "8", "--seed", "3", "--out", str(made))
+    assert proposed["status"] == "proposed", proposed
+    original = json.loads(made.read_text())
+    opened = _invoke(gh, "pr", "open", "--proposal", str(made), "--forge", "github")
+    assert opened["action"] == "created", opened
+
+    rebuilt_path = tmp_path / "validation" / "proposal.json"
+    rebuilt = _invoke(gh, "pr", "proposal", "--pr", str(opened["pr_number"]), "--out", str(rebuilt_path))
+
+    assert "restored by rerunning the seeded search" in rebuilt["search_record"]
+    document = json.loads(rebuilt_path.read_text())
+    assert document["holdout"]["boundary"] == original["holdout"]["boundary"]
+    assert document["search_record"]["sha256"] == original["search_record"]["sha256"]
+    assert (rebuilt_path.parent / document["search_record"]["path"]).is_file()
+    verdict = _invoke(gh, "validate", "--proposal", str(rebuilt_path), "--reps", "100")
+    checked = json.loads(Path(verdict["verdict"]).read_text())
+    assert checked["overfitting"]["n_trials_raw"] == original["search_record"]["configurations"]
+    assert checked["holdout"]["start"] == original["holdout"]["start"]
