@@ -2,6 +2,15 @@
 
 from validation._ab import ABResult, paired_ab
 from validation._bootstrap import PairedBootstrapCI, paired_bootstrap_ci, stationary_block_length
+from validation._calibration import (
+    SCENARIOS,
+    CalibrationResult,
+    Repetition,
+    Scenario,
+    run_repetition,
+    run_scenario,
+    summarise,
+)
 from validation._gates import CATASTROPHIC_DRAWDOWN_FACTOR, Gate, GateInputs, Thresholds, evaluate_gates
 from validation._holdout_test import (
     NEGLIGIBLE_RELATIVE,
@@ -66,9 +75,11 @@ __all__: list[str] = [
     "NEGLIGIBLE_RELATIVE",
     "PROPOSAL_KIND",
     "SAMPLE_SIZE",
+    "SCENARIOS",
     "SPA",
     "ABResult",
     "BarWindows",
+    "CalibrationResult",
     "CpcvPaths",
     "CpcvSplit",
     "FoldResult",
@@ -80,7 +91,9 @@ __all__: list[str] = [
     "PairedBootstrapCI",
     "PairedSharpeTest",
     "ProposalInput",
+    "Repetition",
     "SPAPValues",
+    "Scenario",
     "SearchOverfitting",
     "SharpeDiffTest",
     "SharpeStats",
@@ -116,6 +129,8 @@ __all__: list[str] = [
     "probabilistic_sharpe_ratio",
     "probability_of_backtest_overfitting",
     "reoptimising_search",
+    "run_repetition",
+    "run_scenario",
     "run_walk_forward",
     "search_overfitting",
     "sharpe_ratio",
@@ -125,6 +140,7 @@ __all__: list[str] = [
     "stationary_block_length",
     "stationary_bootstrap_variance",
     "strategy_lookback",
+    "summarise",
     "validate_proposal",
     "volatility_matched",
     "walk_forward_folds",
