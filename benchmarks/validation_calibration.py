@@ -97,10 +97,11 @@ def _table(results: list[Any]) -> str:
         rate = result.false_pass_rate if null else result.pass_rate
         label = "false pass" if null else "pass"
         bound = f"{result.upper_bound:.1%}" if null else "—"
-        scenario = result.scenario
+        scenario, error, truth = result.scenario, result.standard_error, result.mean_true_improvement
+        counts = f"{result.repetitions} | {result.proposals} | {result.passes}"
         lines.append(
-            f"| {scenario.name} | {scenario.kind} | {result.repetitions} | {result.proposals} | {result.passes} | "
-            f"{label} {rate:.1%} ± {result.standard_error:.1%} | {bound} | {result.mean_true_improvement:.2f} |"
+            f"| {scenario.name} | {scenario.kind} | {counts} | {label} {rate:.1%} ± {error:.1%} | {bound} | "
+            f"{truth:.2f} |"
         )
     return "\n".join(lines)
 
