@@ -44,7 +44,9 @@ TARGET_S = 60.0
 CASES: dict[str, dict[str, Any]] = {
     "embedded daily": {
         "strategy": "ema_cross", "symbol": "SP500", "timeframe": "1d", "cadence": "weekly",
-        "live": {"ema_fast": 4, "ema_slow": 10, "exit_tp0_pct": 4.0, "stop_loss_pct": 2.0, "trade_fraction": 0.1},
+        "live": {
+            "ema_fast": 4, "ema_slow": 10, "exit_tp0_pct": 4.0, "stop_loss_pct": 2.0, "trade_fraction": 0.1,
+        },
     },
     "planted 15m": {
         "strategy": "rsi_reversion", "symbol": "DEMO", "timeframe": "15m", "cadence": "daily",
@@ -63,8 +65,8 @@ def measure(name: str, repeats: int) -> dict[str, Any]:
     case, constants = CASES[name], load_constants(ROOT / "config" / "constants.py")
     bars = _bars(name)
     request = ProposalRequest(
-        strategy=case["strategy"], symbol=case["symbol"], timeframe=case["timeframe"], cadence=case["cadence"],
-        bars=bars, data={"source": name, "timeframe": case["timeframe"], "data_hash": data_hash(bars)},
+        strategy=case["strategy"], symbol=case["symbol"], timeframe=case["timeframe"],
+        cadence=case["cadence"], bars=bars, data={"source": name, "timeframe": case["timeframe"], "data_hash": data_hash(bars)},
         current=case["live"], run_id="benchmark", git_sha="benchmark", now=datetime.now(UTC), trials=40,
         storage="memory",
     )  # fmt: skip
