@@ -66,7 +66,8 @@ def measure(name: str, repeats: int) -> dict[str, Any]:
     bars = _bars(name)
     request = ProposalRequest(
         strategy=case["strategy"], symbol=case["symbol"], timeframe=case["timeframe"],
-        cadence=case["cadence"], bars=bars, data={"source": name, "timeframe": case["timeframe"], "data_hash": data_hash(bars)},
+        cadence=case["cadence"], bars=bars,
+        data={"source": name, "timeframe": case["timeframe"], "data_hash": data_hash(bars)},
         current=case["live"], run_id="benchmark", git_sha="benchmark", now=datetime.now(UTC), trials=40,
         storage="memory",
     )  # fmt: skip
