@@ -102,7 +102,7 @@ def _cycle(
         "--matrix",
         str(repo / "matrix.yaml"),
     ]
-    command += ["--strategy", pair[0], "--symbol", pair[1], "--trials", "12", "--reps", "200", *options]
+    command += ["--strategy", pair[0], "--symbol", pair[1], "--trials", "12", *options]
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.stdout + result.stderr
     document: dict[str, Any] = json.loads(result.stdout)
@@ -112,8 +112,8 @@ def _cycle(
 def test_a_cycle_runs_every_step_and_a_second_cycle_reuses_logs_and_study(tmp_path: Path) -> None:
     repo, home = _repo(tmp_path), tmp_path / "home"
 
-    first = _cycle(repo, home)
-    second = _cycle(repo, home)
+    first = _cycle(repo, home, "--reps", "200")
+    second = _cycle(repo, home, "--reps", "200")
 
     assert list(first["steps"])[:3] == ["matrix", "merge", "propose"]
     assert first["steps"]["matrix"]["ran"] == first["steps"]["matrix"]["cells"] > 0
@@ -143,6 +143,8 @@ def test_apply_commits_the_validated_proposal_on_its_branch(tmp_path: Path) -> N
     assert document["decision"] == "pass", document["outcome"]
     verdict = document["steps"]["validate"]
     assert verdict["decision"] == "pass"
+    written = json.loads(Path(verdict["verdict"]).read_text(encoding="utf-8"))
+    assert written["cis"]["reps"] == 2000  # BOOTSTRAP_REPLICATIONS, not a cycle-specific count
     opened = document["steps"]["pull request"]
     assert opened["action"] == "created" and opened["forge"] == "local"
     branch = opened["branch"]

@@ -244,3 +244,12 @@ def test_stepm_membership_is_its_t_above_the_last_critical_value(better: Verdict
         assert gate.figure is not None and math.isfinite(gate.threshold)
         assert gate.passed == (gate.figure > gate.threshold)
     assert {g.name: g for g in better.gates}["stepm_superior"].passed
+
+
+def test_the_bootstrap_uses_bootstrap_replications_unless_told_otherwise() -> None:
+    outcome = daily()
+    document = with_params_after(outcome.document, outcome.document["params_before"])
+    bars = sp500()[0]
+    window = bars.loc[(bars.index >= document["data"]["start"]) & (bars.index <= document["data"]["end"])]
+    verdict = validate_proposal(document, window, _thresholds(), search_record=outcome.record, now=NOW)
+    assert verdict.cis["reps"] == _thresholds().bootstrap_replications == 2000
