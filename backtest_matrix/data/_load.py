@@ -17,7 +17,8 @@ from backtest_matrix.data._frame import RawBars, infer_timeframe, normalise_bars
 from backtest_matrix.data._quality import check_bars
 from backtest_matrix.data._report import QualityConfig, QualityReport
 from backtest_matrix.data._resample import check_resample_target, resample_ohlcv
-from backtest_matrix.data._sources import SourceSpec, default_quality_config, resolve_source
+from backtest_matrix.data._reverting import generate_reverting
+from backtest_matrix.data._sources import GENERATED_KINDS, SourceSpec, default_quality_config, resolve_source
 from backtest_matrix.data._synthetic import (
     DEFAULT_SYNTHETIC_TIMEFRAME,
     generate_synthetic,
@@ -31,6 +32,8 @@ from tradeloop.errors import DataQualityError, DataSourceError
 __all__ = ["LoadedBars", "load_bars"]
 
 ARCH_TIMEFRAME = pd.Timedelta(days=1)
+#: The timeframe a generated source has when none is asked for.
+GENERATED_TIMEFRAMES = {"synthetic": DEFAULT_SYNTHETIC_TIMEFRAME, "reverting": "15m"}
 
 
 @dataclass(frozen=True)
@@ -186,16 +189,19 @@ def _request(
     if bars is not None and (isinstance(bars, bool) or not isinstance(bars, int) or bars < 1):
         raise DataSourceError(f"{source}: bars must be a whole number >= 1, got {bars!r}")
     not_applicable = {
-        "bars": (bars is not None, "synthetic", "use days= to keep the last N days"),
-        "start": (start is not None, "synthetic", "drop it"),
+        "bars": (bars is not None, "generated", "use days= to keep the last N days"),
+        "start": (start is not None, "generated", "drop it"),
         "columns": (bool(columns), "file", "drop it"),
         "timestamp_column": (timestamp_column is not None, "file", "drop it"),
         "unit": (unit != "auto", "file", "drop it"),
         "tz": (tz != "UTC", "file", "drop it"),
     }
     for option, (given, kind, fix) in not_applicable.items():
-        if given and spec.kind != kind:
-            what = "synthetic series" if kind == "synthetic" else "files (.csv, .parquet)"
+        applies = spec.kind in GENERATED_KINDS if kind == "generated" else spec.kind == kind
+        if given and not applies:
+            what = (
+                "generated series (synthetic, reverting)" if kind == "generated" else "files (.csv, .parquet)"
+            )
             raise DataSourceError(f"{source}: option {option} applies to {what} only; {fix}")
     target = parse_timeframe(timeframe) if timeframe is not None else None
     return _Request(
@@ -218,12 +224,12 @@ def _raw_bars(request: _Request, cache_dir: Path | None) -> tuple[RawBars, bool]
 
 
 def _synthetic_timeframe(request: _Request) -> pd.Timedelta:
-    return request.target or parse_timeframe(DEFAULT_SYNTHETIC_TIMEFRAME)
+    return request.target or parse_timeframe(GENERATED_TIMEFRAMES[request.spec.kind])
 
 
 def _cache_parts(request: _Request) -> dict[str, Any]:
     spec = request.spec
-    if spec.kind == "synthetic":
+    if spec.kind in GENERATED_KINDS:
         step = _synthetic_timeframe(request)
         count = synthetic_bar_count(step, days=request.days, bars=request.bars)
         params = {
@@ -232,7 +238,7 @@ def _cache_parts(request: _Request) -> dict[str, Any]:
             "seed": request.seed,
             "start": request.start,
         }
-        return {"kind": "synthetic", "params": params}
+        return {"kind": spec.kind, "params": params}
     if spec.kind == "arch":
         return {"kind": "arch", "params": {"name": spec.name, "days": request.days}, "arch": arch_version()}
     assert spec.path is not None
@@ -260,6 +266,13 @@ def _load_raw(request: _Request) -> RawBars:
             start=request.start,
         )
         return RawBars.numbered(series.bars)
+    if spec.kind == "reverting":
+        step = _synthetic_timeframe(request)
+        count = synthetic_bar_count(step, days=request.days, bars=request.bars)
+        frame = generate_reverting(
+            bars=count, timeframe=format_timeframe(step), seed=request.seed, start=request.start
+        )
+        return RawBars.numbered(frame)
     if spec.kind == "arch":
         raw = load_arch(spec.name)
     else:
@@ -278,7 +291,7 @@ def _load_raw(request: _Request) -> RawBars:
 def _native_timeframe(request: _Request, raw: RawBars) -> pd.Timedelta:
     """The source's own timeframe; checked against the requested one."""
     kind = request.spec.kind
-    if kind == "synthetic":
+    if kind in GENERATED_KINDS:
         return _synthetic_timeframe(request)
     native = ARCH_TIMEFRAME if kind == "arch" else infer_timeframe(pd.DatetimeIndex(raw.frame.index))
     if native is None:

@@ -12,9 +12,18 @@ from backtest_matrix.data._files import FILE_SUFFIXES
 from backtest_matrix.data._report import QualityConfig
 from tradeloop.errors import DataSourceError
 
-__all__ = ["SourceInfo", "SourceSpec", "default_quality_config", "list_sources", "resolve_source"]
+__all__ = [
+    "GENERATED_KINDS",
+    "SourceInfo",
+    "SourceSpec",
+    "default_quality_config",
+    "list_sources",
+    "resolve_source",
+]
 
-SourceKind = Literal["arch", "synthetic", "file"]
+SourceKind = Literal["arch", "synthetic", "reverting", "file"]
+#: Sources generated from a seed (length, seed and start are options).
+GENERATED_KINDS: tuple[SourceKind, ...] = ("synthetic", "reverting")
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,14 @@ _BUILT_IN = (
         "24/7",
         "any (1m…1d)",
     ),
+    SourceInfo(
+        "reverting",
+        "seeded mean-reverting market: a random-walk fair value plus an Ornstein-Uhlenbeck deviation "
+        "(23-bar half-life, 1.2 % deep), where band strategies have a known edge (default 15m, 365 days "
+        "from 2024-01-01 UTC; set timeframe, days or bars, seed, start)",
+        "24/7",
+        "any (1m…1d)",
+    ),
 )
 
 
@@ -77,7 +94,7 @@ class SourceSpec:
 
 
 def resolve_source(source: str) -> SourceSpec:
-    """Resolve a spec string: ``sp500``, ``nasdaq``, ``synthetic`` (any case) or a ``.csv/.parquet/.pq`` path.
+    """Resolve a spec string: ``sp500``, ``nasdaq``, ``synthetic``, ``reverting`` (any case) or a file path.
 
     Raises
     ------
@@ -88,8 +105,8 @@ def resolve_source(source: str) -> SourceSpec:
     name = text.lower()
     if name in ARCH_SOURCES:
         return SourceSpec("arch", name)
-    if name == "synthetic":
-        return SourceSpec("synthetic", name)
+    if name in ("synthetic", "reverting"):
+        return SourceSpec("synthetic" if name == "synthetic" else "reverting", name)
     path = Path(text)
     if path.suffix.lower() in FILE_SUFFIXES:
         return SourceSpec("file", text, path)

