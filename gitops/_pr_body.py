@@ -387,6 +387,9 @@ def _statistics(verdict: Mapping[str, Any]) -> Block:
     if superior is not None:
         shown = ", ".join(str(index) for index in superior) or "none"
         rows.append(("StepM: candidates superior to the live parameters", shown))
+    counted = (verdict.get("search") or {}).get("counted")
+    if counted:
+        rows.append(("How the DSR's N was counted", text(str(counted), 300)))
     head, lines = table(("Statistic", "Value"), "lr", rows)
     return Block(["Statistics:", "", *head], lines, priority=_STATS, name="statistics")
 

@@ -292,3 +292,11 @@ def test_risk_label_by_the_size_of_the_change(deltas: list[float], label: str) -
     proposal = copy.deepcopy(realistic_proposal())
     proposal["changes"] = [{"delta_pct": delta} for delta in deltas]
     assert risk_label(proposal) == label
+
+
+def test_the_body_says_how_the_dsr_counted_its_trials() -> None:
+    proposal = realistic_proposal()
+    counted = "N = 7 clusters of correlated configurations in a uniform sample of 2,000 of the 9,120 that met"
+    verdict = {**realistic_verdict(proposal), "search": {"counted": counted}}
+    body = render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    assert f"| How the DSR's N was counted | {counted} |" in body
