@@ -34,7 +34,7 @@ def assert_bars_contract(bars: pd.DataFrame) -> None:
 
 def test_list_sources_describes_the_built_in_sources() -> None:
     sources = {info.name: vars(info) for info in list_sources()}
-    assert list(sources) == ["sp500", "nasdaq", "synthetic"]
+    assert list(sources) == ["sp500", "nasdaq", "synthetic", "reverting"]
     assert sources["sp500"]["calendar"] == "weekdays"
     assert sources["sp500"]["timeframe"] == "1d"
     assert sources["synthetic"]["calendar"] == "24/7"
@@ -123,8 +123,8 @@ def test_source_specs_resolve_and_unknown_names_suggest() -> None:
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"bars": 10}, "bars applies to synthetic series only"),
-        ({"start": "2020-01-01"}, "start applies to synthetic series only"),
+        ({"bars": 10}, r"bars applies to generated series \(synthetic, reverting\) only"),
+        ({"start": "2020-01-01"}, r"start applies to generated series \(synthetic, reverting\) only"),
         ({"columns": {"open": "O"}}, "columns applies to files"),
         ({"unit": "ms"}, "unit applies to files"),
         ({"tz": "Europe/Berlin"}, "tz applies to files"),
@@ -268,3 +268,13 @@ def test_file_days_keeps_the_last_days_with_file_row_numbers(
     report = load_bars(str(write_csv(frame)), days=100, check=False).report
     assert report.rows == 100
     assert [(f.check, f.row) for f in report.errors] == [("negative_volume", 191)]
+
+
+def test_the_reverting_market_loads_as_checked_bars_and_is_seeded() -> None:
+    loaded = load_bars("reverting", bars=9000, seed=3)
+    assert_bars_contract(loaded.bars)
+    assert loaded.timeframe == "15m" and len(loaded.bars) == 9000 and not loaded.report.errors
+    again = load_bars("reverting", bars=9000, seed=3)
+    assert again.data_hash == loaded.data_hash != load_bars("reverting", bars=9000, seed=4).data_hash
+    hourly = load_bars("reverting", timeframe="1h", days=100)
+    assert hourly.timeframe == "1h" and len(hourly.bars) == 100 * 24
