@@ -61,13 +61,21 @@ from gitops._git import BotIdentity, ChangedFile, build_commit
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
 from gitops._names import rollout_key
 from gitops._pr_body import KPI_COLUMNS, MAX_BODY_CHARS, METADATA_MARKER, parse_pr_metadata, render_pr_body
-from gitops._pr_check import PrCheck, check_pr_change, check_pull_request
+from gitops._pr_check import MANUAL_LABEL, ParamMove, PrCheck, PrSnapshot, check_pr_change, check_pull_request
 from gitops._pr_proposal import PrConstants, changed_live_pair, pr_constants, proposal_from_pr
 from gitops._pr_report import VALIDATION_MARKER, ReportOutcome, report_verdict, verdict_comment
 from gitops._pr_text import BRANCH_PREFIX, RiskLabel, branch_name, commit_message, risk_label
 from gitops._rollback import RollbackOutcome, record_rollback, rollback_commit
 from gitops._schema import feature_flags_schema
-from gitops._state import StateReport, check_state, constants_path, feature_flags_path, show_state
+from gitops._state import (
+    StateReport,
+    check_state,
+    constants_path,
+    cross_file_problems,
+    feature_flags_path,
+    load_state,
+    show_state,
+)
 
 __all__ = [
     "ALLOWED_PATHS",
@@ -79,6 +87,7 @@ __all__ = [
     "DO_NOT_MERGE",
     "FEATURE_FLAGS_FILE",
     "KPI_COLUMNS",
+    "MANUAL_LABEL",
     "MAX_BODY_CHARS",
     "METADATA_MARKER",
     "SCHEMA_VERSION",
@@ -97,9 +106,11 @@ __all__ = [
     "LiveParams",
     "LocalForge",
     "NumberRange",
+    "ParamMove",
     "ParamValue",
     "PrCheck",
     "PrConstants",
+    "PrSnapshot",
     "PredictionEngine",
     "PublishOutcome",
     "PullRequest",
@@ -123,6 +134,7 @@ __all__ = [
     "check_state",
     "commit_message",
     "constants_path",
+    "cross_file_problems",
     "edit_constants_text",
     "feature_flags_path",
     "feature_flags_problems",
@@ -133,6 +145,7 @@ __all__ = [
     "load_constants",
     "load_feature_flags",
     "load_proposal",
+    "load_state",
     "load_verdict",
     "parse_constants",
     "parse_feature_flags",

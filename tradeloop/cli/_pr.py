@@ -104,22 +104,33 @@ def check_pr(
     remote: RemoteOpt = "origin",
     github_repository: RepositoryOpt = None,
 ) -> None:
-    """Exit 1 when the PR changes a file outside the allowlist or moves a parameter past its cap or bounds."""
+    """Exit 1 when the PR changes what an auto-PR may not change, or moves a parameter past its cap or bounds.
+
+    A PR labelled tradeloop:manual is a person's change: only the allowlist and the validity of the two
+    state files decide; what a bot change would be refused for is listed as findings.
+    """
     from gitops import check_pull_request
 
     cli = get_context(ctx)
     result = check_pull_request(_forge(cli, forge, remote, github_repository), pr, base=base)
     if cli.json_output:
         cli.emit_json({
-            "pr": pr, "passed": result.passed, "violations": result.violations,
-            "files": [{"status": f.status, "path": f.path} for f in result.files],
+            "pr": pr, "passed": result.passed, "manual": result.manual, "violations": result.violations,
+            "findings": result.findings, "files": [{"status": f.status, "path": f.path} for f in result.files],
             "moves": [vars(move) for move in result.moves],
         })  # fmt: skip
-    elif result.passed:
+    elif not result.passed:
+        print_check(cli, False, f"#{pr}: {len(result.violations)} violation(s)", result.violations)
+    elif result.manual:
+        cli.console.print(
+            f"[yellow]MANUAL[/yellow] #{pr}: labelled tradeloop:manual, judged as a person's change: both "
+            f"state files are valid; {len(result.findings)} finding(s) a bot change would be refused for"
+        )
+        for finding in result.findings:
+            cli.console.print(f"  [yellow]finding[/yellow] {finding}")
+    else:
         counts = f"{len(result.files)} file(s), {len(result.moves)} move(s)"
         print_check(cli, True, f"#{pr}: {counts} within the allowlist, caps and bounds", ())
-    else:
-        print_check(cli, False, f"#{pr}: {len(result.violations)} violation(s)", result.violations)
     if not result.passed:
         raise typer.Exit(1)
 
