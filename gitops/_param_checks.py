@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "effective_params",
+    "frozen_integer_notes",
     "parameter_space",
     "strategy_entry_problems",
     "strategy_names",
@@ -153,3 +154,25 @@ def _constraint_problems(strategy: str, path: str, entry: Mapping[str, Any]) -> 
                 )
             )
     return problems
+
+
+def frozen_integer_notes(live: Mapping[str, Any], max_delta: float) -> list[str]:
+    """Integer parameters too small for their per-cycle cap to move them by one (the optimizer never can)."""
+    from optimizer import step_cap
+
+    notes = []
+    for (strategy, symbol), entry in mapping_depth_items(live, 2):
+        space = parameter_space(strategy) or {}
+        for name, param in space.items():
+            if param.kind != "int":
+                continue
+            current = float(entry.get(name, param.default))
+            fraction = min(max_delta, param.max_step_pct / 100.0)
+            cap = step_cap(current, param.low, param.high, fraction)
+            if cap < 1:
+                notes.append(
+                    f"LIVE_PARAMS.{strategy}.{symbol}.{name} = {current:g}: a {fraction * 100:g}% per-cycle "
+                    f"cap (±{cap:g}) cannot move this integer at all, so the optimizer leaves it as it is; a "
+                    "person changes it through a pull request labelled tradeloop:manual"
+                )
+    return notes

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants, load_constants
 from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags, load_feature_flags
+from gitops._param_checks import frozen_integer_notes
 from gitops._problems import display_name, raise_problems, read_state_text
 from tradeloop.errors import StateFileError
 
@@ -44,6 +45,7 @@ class StateReport:
     feature_flags: FeatureFlags | None
     constants_errors: tuple[str, ...]
     feature_flags_errors: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:
@@ -78,6 +80,7 @@ class StateReport:
             "repo": str(self.repo),
             "summary": self.summary(),
             "errors": list(self.errors),
+            "notes": list(self.notes),
             "files": {
                 CONSTANTS_FILE.as_posix(): {
                     "ok": not self.constants_errors,
@@ -110,6 +113,12 @@ def check_state(repo: Path) -> StateReport:
         feature_flags=flags,
         constants_errors=tuple(constants_errors),
         feature_flags_errors=tuple(flags_errors),
+        notes=tuple(
+            f"{CONSTANTS_FILE.as_posix()}: {note}"
+            for note in frozen_integer_notes(constants.live_params, constants.optimizer_max_delta)
+        )
+        if constants is not None
+        else (),
     )
 
 

@@ -156,7 +156,9 @@ def test_byte_offsets_are_right_after_non_ascii_text_on_the_same_line(constants_
         '"written_at": "2025-01-01T00:00:00+00:00"}'
     )
     old = text[:start] + one_line + text[end:]
-    new = edit_constants_text(old, {("LIVE_PARAMS", "ema_cross", "NASDAQ", "ema_fast"): 11}, provenance=PROVENANCE)
+    new = edit_constants_text(
+        old, {("LIVE_PARAMS", "ema_cross", "NASDAQ", "ema_fast"): 11}, provenance=PROVENANCE
+    )
     provenance = parse_constants(new).provenance
     assert (provenance.run_id, provenance.git_sha, provenance.written_at) == (
         PROVENANCE.run_id,

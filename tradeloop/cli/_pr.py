@@ -116,7 +116,8 @@ def check_pr(
     if cli.json_output:
         cli.emit_json({
             "pr": pr, "passed": result.passed, "manual": result.manual, "violations": result.violations,
-            "findings": result.findings, "files": [{"status": f.status, "path": f.path} for f in result.files],
+            "findings": result.findings,
+            "files": [{"status": f.status, "path": f.path} for f in result.files],
             "moves": [vars(move) for move in result.moves],
         })  # fmt: skip
     elif not result.passed:
