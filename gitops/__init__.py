@@ -59,12 +59,22 @@ from gitops._forge_github import GitHubForge, github_token
 from gitops._forge_local import LocalForge
 from gitops._git import BotIdentity, ChangedFile, build_commit
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
+from gitops._memory import (
+    AUTOCLOSED_SUFFIX,
+    GuardrailMemory,
+    Rejection,
+    StateChange,
+    declined_proposals,
+    pair_identity,
+    read_memory,
+)
 from gitops._names import rollout_key
 from gitops._pr_body import KPI_COLUMNS, MAX_BODY_CHARS, METADATA_MARKER, parse_pr_metadata, render_pr_body
 from gitops._pr_check import MANUAL_LABEL, ParamMove, PrCheck, PrSnapshot, check_pr_change, check_pull_request
 from gitops._pr_proposal import PrConstants, changed_live_pair, pr_constants, proposal_from_pr
 from gitops._pr_report import VALIDATION_MARKER, ReportOutcome, report_verdict, verdict_comment
 from gitops._pr_text import BRANCH_PREFIX, RiskLabel, branch_name, commit_message, risk_label
+from gitops._records import record_memory, record_proposal
 from gitops._rollback import RollbackOutcome, record_rollback, rollback_commit
 from gitops._schema import feature_flags_schema
 from gitops._state import (
@@ -76,9 +86,11 @@ from gitops._state import (
     load_state,
     show_state,
 )
+from gitops._withhold import withhold_proposal
 
 __all__ = [
     "ALLOWED_PATHS",
+    "AUTOCLOSED_SUFFIX",
     "AUTO_LABELS",
     "BRANCH_PREFIX",
     "CANARY_STAGES",
@@ -101,6 +113,7 @@ __all__ = [
     "Forge",
     "ForgeKind",
     "GitHubForge",
+    "GuardrailMemory",
     "KeyPath",
     "LiveConstants",
     "LiveParams",
@@ -115,12 +128,14 @@ __all__ = [
     "PublishOutcome",
     "PullRequest",
     "RegimeLoadouts",
+    "Rejection",
     "ReportOutcome",
     "RiskLabel",
     "RollbackOutcome",
     "Rollout",
     "Section",
     "Stage",
+    "StateChange",
     "StateReport",
     "StatusState",
     "StrategyParams",
@@ -135,6 +150,7 @@ __all__ = [
     "commit_message",
     "constants_path",
     "cross_file_problems",
+    "declined_proposals",
     "edit_constants_text",
     "feature_flags_path",
     "feature_flags_problems",
@@ -147,6 +163,7 @@ __all__ = [
     "load_proposal",
     "load_state",
     "load_verdict",
+    "pair_identity",
     "parse_constants",
     "parse_feature_flags",
     "parse_pr_metadata",
@@ -157,6 +174,9 @@ __all__ = [
     "proposal_hash",
     "proposal_problems",
     "publish_proposal",
+    "read_memory",
+    "record_memory",
+    "record_proposal",
     "record_rollback",
     "render_constants",
     "render_feature_flags",
@@ -170,4 +190,5 @@ __all__ = [
     "show_state",
     "verdict_comment",
     "verdict_problems",
+    "withhold_proposal",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -88,6 +88,8 @@ def open_pr(
         target, document, checked_verdict, base=base or "main", labels=label or [], max_open_prs=max_open_prs,
         dry_run=dry_run, run_url=run_url, report_url=report_url,
     )  # fmt: skip
+    if outcome.action in ("created", "updated") and not dry_run:
+        _record_opened(cli, document, outcome.pr_number, outcome.url)
     if cli.json_output:
         cli.emit_json({"forge": target.kind, **outcome.as_dict()})
         return
@@ -240,6 +242,22 @@ def rollback(
     cli.console.print(
         f"{outcome.action}{where}: reverts {outcome.commit[:12]} with {outcome.revert_sha[:12]}"
     )
+
+
+def _record_opened(cli: CliContext, proposal: dict[str, Any], number: int | None, url: str | None) -> None:
+    """The warehouse's mirror of the memory: the proposal's rows are ``opened`` (inserted if missing)."""
+    from gitops import record_proposal
+    from warehouse import get_warehouse
+
+    with get_warehouse(cli.settings.warehouse_url) as warehouse:
+        record_proposal(
+            warehouse,
+            proposal,
+            outcome="opened",
+            pr_number=number,
+            pr_url=url,
+            at=cli.settings.current_time(),
+        )
 
 
 def _actions_run_url() -> str | None:
