@@ -39,6 +39,7 @@ from gitops._names import rollout_key
 from gitops._param_checks import effective_params
 from gitops._pr_body import parse_pr_metadata
 from gitops._pr_text import branch_name
+from tradeloop import canonical_json
 
 if TYPE_CHECKING:
     from optimizer import AppliedChange
@@ -211,10 +212,11 @@ def declined_proposals(forge: Forge, constants: LiveConstants) -> list[Rejection
 
 @dataclass
 class _PairTrack:
-    """One pair's path through the history: the states it held and the changes still in force."""
+    """One pair's path through the history: the full states it held (live parameters and loadouts, as
+    :func:`_state_key`) and the changes still in force, each with the state it brought."""
 
     states: list[str]
-    active: list[StateChange] = field(default_factory=list)
+    active: list[tuple[StateChange, str]] = field(default_factory=list)
 
 
 def _walk(versions: Sequence[StateVersion]) -> tuple[list[StateChange], list[Rejection]]:
@@ -227,15 +229,16 @@ def _walk(versions: Sequence[StateVersion]) -> tuple[list[StateChange], list[Rej
             continue
         if previous is None:
             for (strategy, symbol), _ in mapping_depth_items(version.constants.live_params, 2):
-                tracks[strategy, symbol] = _PairTrack([_identity(version.constants, strategy, symbol)])
+                tracks[strategy, symbol] = _PairTrack([_state_key(version.constants, strategy, symbol)])
         else:
             for change in _transitions(previous, version):
                 track = tracks.setdefault((change.strategy, change.symbol), _PairTrack([]))
-                change, undone = _mark_reverts(change, track)
+                state = _state_key(version.constants, change.strategy, change.symbol)
+                change, undone = _mark_reverts(change, state, track)
                 changes.append(change)
                 rejections.extend(_rejection(c, change) for c in undone)
-                track.states.append(change.identity_after)
-                track.active.append(change)
+                track.states.append(state)
+                track.active.append((change, state))
         previous = version
     return changes, rejections
 
@@ -243,6 +246,11 @@ def _walk(versions: Sequence[StateVersion]) -> tuple[list[StateChange], list[Rej
 def _identity(constants: LiveConstants, strategy: str, symbol: str) -> str:
     entry = constants.live_params[strategy][symbol]
     return pair_identity(strategy, symbol, str(entry["timeframe"]), effective_params(strategy, entry))
+
+
+def _state_key(constants: LiveConstants, strategy: str, symbol: str) -> str:
+    """A pair's whole state (effective live parameters and regime loadouts) as one comparable string."""
+    return canonical_json(_values(constants, strategy, symbol))
 
 
 def _values(constants: LiveConstants, strategy: str, symbol: str) -> ParamValues | None:
@@ -304,16 +312,18 @@ def _pr_number(version: StateVersion, strategy: str, symbol: str) -> int | None:
     return None
 
 
-def _mark_reverts(change: StateChange, track: _PairTrack) -> tuple[StateChange, list[StateChange]]:
+def _mark_reverts(
+    change: StateChange, state: str, track: _PairTrack
+) -> tuple[StateChange, list[StateChange]]:
     """The change with the commits it rolls back, and those rolled-back changes (module docstring)."""
-    undone = [c for c in reversed(track.active) if _undoes(change, c)][:1]
-    if change.identity_after in track.states[:-1] and change.identity_after != change.identity_before:
-        since = max(i for i, state in enumerate(track.states[:-1]) if state == change.identity_after)
+    undone = [c for c, _ in reversed(track.active) if _undoes(change, c)][:1]
+    if state in track.states[:-1] and state != track.states[-1]:
+        since = max(i for i, held in enumerate(track.states[:-1]) if held == state)
         left = set(track.states[since + 1 :])
-        undone += [c for c in track.active if c.identity_after in left and c not in undone]
+        undone += [c for c, brought in track.active if brought in left and c not in undone]
     if not undone:
         return change, []
-    track.active = [c for c in track.active if c not in undone]
+    track.active = [(c, brought) for c, brought in track.active if c not in undone]
     return dataclasses.replace(change, reverts=tuple(c.commit for c in undone)), undone
 
 

@@ -42,7 +42,7 @@ class RollbackOutcome:
     entries: list[tuple[str, str]] = field(default_factory=list)
     config_hash_reverted: str | None = None
     config_hash_restored: str | None = None
-    proposals_reverted: list[str] = field(default_factory=list)
+    reverted_proposal_hashes: list[str] = field(default_factory=list)
     branch: str | None = None
     pr_number: int | None = None
     url: str | None = None
@@ -72,7 +72,7 @@ def rollback_commit(
         entries=_entries(before, after),
         config_hash_reverted=before.config_hash if before else None,
         config_hash_restored=after.config_hash if after else None,
-        proposals_reverted=_identities(before, _entries(before, after)),
+        reverted_proposal_hashes=_identities(before, _entries(before, after)),
     )  # fmt: skip
     if apply:
         _advance_base(forge, base, base_sha, revert_sha)
@@ -104,7 +104,7 @@ def record_rollback(warehouse: Warehouse, outcome: RollbackOutcome, reason: str 
     if outcome.action != "committed":
         return 0
     marked = 0
-    for digest in outcome.proposals_reverted:
+    for digest in outcome.reverted_proposal_hashes:
         marked += warehouse.set_proposal_outcome(
             "reverted", proposal_hash=digest, commit_sha=outcome.revert_sha,
             only_from=("proposed", "opened", "merged"),
