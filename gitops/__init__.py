@@ -12,6 +12,11 @@ Both are validated on every read and written only here, atomically, after valida
   :func:`apply_proposal` applies a ``proposal.json`` to both files (only :data:`ALLOWED_PATHS`).
 - :func:`render_pr_body`, :func:`commit_message`, :func:`branch_name` and :func:`risk_label` give the texts
   of a proposal's pull request; :func:`parse_pr_metadata` reads back its hidden metadata.
+- :func:`check_pull_request` is ``tradeloop pr check``: the same readers' checks, the caps, the allowlist and
+  the rules for ``feature_flags.json`` applied to a pull request before any of its code runs.
+- :func:`read_memory` derives the guardrail memory (applied changes for cooldowns and change budgets,
+  rolled-back and declined proposals) from the git history of the state files and the forge;
+  :func:`record_memory` and :func:`record_proposal` mirror it into the warehouse.
 """
 
 from __future__ import annotations
