@@ -238,7 +238,8 @@ def _walk(versions: Sequence[StateVersion]) -> tuple[list[StateChange], list[Rej
                 changes.append(change)
                 rejections.extend(_rejection(c, change) for c in undone)
                 track.states.append(state)
-                track.active.append((change, state))
+                if change.kind == "change":  # a revert is never itself "rolled back" by putting it back
+                    track.active.append((change, state))
         previous = version
     return changes, rejections
 

@@ -156,6 +156,21 @@ def test_returning_to_an_earlier_state_rolls_back_every_change_since(gh: GitHubE
     assert len(memory.rejections) == 2
 
 
+def test_putting_a_rolled_back_change_back_by_hand_rolls_nothing_else_back(
+    gh: GitHubEnv, tmp_path: Path
+) -> None:
+    shipped = gh.bare.file_at("main", CONSTANTS) or ""
+    tuned = shipped.replace('"ema_fast": 12,', '"ema_fast": 13,')
+    first = gh.bare.human_commit("main", {CONSTANTS: tuned}, "12 -> 13")
+    gh.bare.human_commit("main", {CONSTANTS: shipped}, "back to 12")
+    again = gh.bare.human_commit("main", {CONSTANTS: tuned}, "13 after all")
+    memory = read_memory(fresh_clone(gh, tmp_path))
+    assert [c.kind for c in memory.changes] == ["change", "revert", "change"]
+    assert memory.changes[-1].commit == again and memory.changes[-1].reverts == ()
+    [rejection] = memory.rejections  # the state 13 was rolled back once; the shipped state 12 never was
+    assert rejection.commit != first and rejection.proposal_hash == memory.changes[0].identity_after
+
+
 def test_a_person_closing_the_pr_is_declined_but_tradeloop_closing_it_is_not(
     gh: GitHubEnv, tmp_path: Path
 ) -> None:
