@@ -12,6 +12,11 @@ Both are validated on every read and written only here, atomically, after valida
   :func:`apply_proposal` applies a ``proposal.json`` to both files (only :data:`ALLOWED_PATHS`).
 - :func:`render_pr_body`, :func:`commit_message`, :func:`branch_name` and :func:`risk_label` give the texts
   of a proposal's pull request; :func:`parse_pr_metadata` reads back its hidden metadata.
+- :func:`check_pull_request` is ``tradeloop pr check``: the same readers' checks, the caps, the allowlist and
+  the rules for ``feature_flags.json`` applied to a pull request before any of its code runs.
+- :func:`read_memory` derives the guardrail memory (applied changes for cooldowns and change budgets,
+  rolled-back and declined proposals) from the git history of the state files and the forge;
+  :func:`record_memory` and :func:`record_proposal` mirror it into the warehouse.
 """
 
 from __future__ import annotations
@@ -59,6 +64,15 @@ from gitops._forge_github import GitHubForge, github_token
 from gitops._forge_local import LocalForge
 from gitops._git import BotIdentity, ChangedFile, build_commit
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
+from gitops._memory import (
+    AUTOCLOSED_SUFFIX,
+    GuardrailMemory,
+    Rejection,
+    StateChange,
+    declined_proposals,
+    pair_identity,
+    read_memory,
+)
 from gitops._names import rollout_key
 from gitops._pr_body import (
     KPI_COLUMNS,
@@ -68,7 +82,7 @@ from gitops._pr_body import (
     render_pr_body,
     validation_metadata,
 )
-from gitops._pr_check import PrCheck, check_pr_change, check_pull_request
+from gitops._pr_check import MANUAL_LABEL, ParamMove, PrCheck, PrSnapshot, check_pr_change, check_pull_request
 from gitops._pr_proposal import (
     PrConstants,
     RebuiltProposal,
@@ -80,12 +94,23 @@ from gitops._pr_proposal import (
 )
 from gitops._pr_report import VALIDATION_MARKER, ReportOutcome, report_verdict, verdict_comment
 from gitops._pr_text import BRANCH_PREFIX, RiskLabel, branch_name, commit_message, risk_label
+from gitops._records import record_memory, record_proposal
 from gitops._rollback import RollbackOutcome, record_rollback, rollback_commit
 from gitops._schema import feature_flags_schema
-from gitops._state import StateReport, check_state, constants_path, feature_flags_path, show_state
+from gitops._state import (
+    StateReport,
+    check_state,
+    constants_path,
+    cross_file_problems,
+    feature_flags_path,
+    load_state,
+    show_state,
+)
+from gitops._withhold import withhold_proposal
 
 __all__ = [
     "ALLOWED_PATHS",
+    "AUTOCLOSED_SUFFIX",
     "AUTO_LABELS",
     "BRANCH_PREFIX",
     "CANARY_STAGES",
@@ -94,6 +119,7 @@ __all__ = [
     "DO_NOT_MERGE",
     "FEATURE_FLAGS_FILE",
     "KPI_COLUMNS",
+    "MANUAL_LABEL",
     "MAX_BODY_CHARS",
     "METADATA_MARKER",
     "SCHEMA_VERSION",
@@ -107,25 +133,30 @@ __all__ = [
     "Forge",
     "ForgeKind",
     "GitHubForge",
+    "GuardrailMemory",
     "KeyPath",
     "LiveConstants",
     "LiveParams",
     "LocalForge",
     "NumberRange",
+    "ParamMove",
     "ParamValue",
     "PrCheck",
     "PrConstants",
+    "PrSnapshot",
     "PredictionEngine",
     "PublishOutcome",
     "PullRequest",
     "RebuiltProposal",
     "RegimeLoadouts",
+    "Rejection",
     "ReportOutcome",
     "RiskLabel",
     "RollbackOutcome",
     "Rollout",
     "Section",
     "Stage",
+    "StateChange",
     "StateReport",
     "StatusState",
     "StrategyParams",
@@ -139,6 +170,8 @@ __all__ = [
     "check_state",
     "commit_message",
     "constants_path",
+    "cross_file_problems",
+    "declined_proposals",
     "edit_constants_text",
     "feature_flags_path",
     "feature_flags_problems",
@@ -150,7 +183,9 @@ __all__ = [
     "load_constants",
     "load_feature_flags",
     "load_proposal",
+    "load_state",
     "load_verdict",
+    "pair_identity",
     "parse_constants",
     "parse_feature_flags",
     "parse_pr_metadata",
@@ -161,6 +196,9 @@ __all__ = [
     "proposal_hash",
     "proposal_problems",
     "publish_proposal",
+    "read_memory",
+    "record_memory",
+    "record_proposal",
     "record_rollback",
     "render_constants",
     "render_feature_flags",
@@ -176,4 +214,5 @@ __all__ = [
     "validation_metadata",
     "verdict_comment",
     "verdict_problems",
+    "withhold_proposal",
 ]

@@ -30,7 +30,8 @@ from gitops._feature_flags import (
     render_feature_flags,
 )
 from gitops._names import rollout_key
-from gitops._problems import read_state_text
+from gitops._problems import raise_problems, read_state_text
+from gitops._state import cross_file_problems
 from tradeloop import Provenance, atomic_write_text
 from tradeloop.errors import ChangePolicyError, ProposalError, StateFileError, StrategyError
 
@@ -273,6 +274,7 @@ def _flags_text(
 ) -> str:
     """``feature_flags.json`` with the rollout of ``key`` at COLD for the new config hash, validated."""
     flags = parse_feature_flags(text)
+    raise_problems(cross_file_problems(live, flags))
     existing = flags.rollouts.get(key)
     if existing is not None and existing.config_hash == new_live.config_hash:
         return text

@@ -133,8 +133,16 @@ class LiveConstants:
 
     @property
     def config_hash(self) -> str:
-        """``tradeloop.config_hash`` of every constant except ``PROVENANCE``: a rewrite keeps it."""
-        return config_hash(self.constants(include_provenance=False))
+        """``tradeloop.config_hash`` of every constant except ``PROVENANCE``: a rewrite keeps it.
+
+        A constant tradeloop added later (:attr:`ConstantSpec.added_later`) counts only once it leaves its
+        default, so a file written before the constant existed keeps its hash.
+        """
+        values = self.constants(include_provenance=False)
+        for spec in CONSTANT_SPECS.values():
+            if spec.added_later and values.get(spec.name) == spec.default:
+                del values[spec.name]
+        return config_hash(values)
 
     def with_provenance(self, provenance: Provenance) -> LiveConstants:
         return dataclasses.replace(self, provenance=provenance)
@@ -189,10 +197,10 @@ def inspect_constants(
             messages.extend(_check_assignment(assignment, spec, values))
     for spec in CONSTANT_SPECS.values():
         if spec.name not in by_name:
-            if spec.required:
-                messages.append(_missing(spec))
-            else:
+            if spec.may_be_absent:
                 values[spec.name] = spec.default
+            else:
+                messages.append(_missing(spec))
     messages.extend(_with_line(path, message, by_name) for path, message in cross_check(values))
     problems.extend(f"{file_name}: {message}" for message in messages)
     if problems:

@@ -6,7 +6,6 @@ file from it, in its order, with its section headers and comments.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +21,8 @@ from gitops._checks import (
     check_schema_version,
     mapping_depth_items,
     number_check,
-    value_kind,
 )
-from gitops._problems import did_you_mean
+from gitops._param_checks import strategy_entry_problems
 
 __all__ = ["CONSTANT_SPECS", "SECTIONS", "ConstantSpec", "Section", "cross_check"]
 
@@ -33,7 +31,15 @@ __all__ = ["CONSTANT_SPECS", "SECTIONS", "ConstantSpec", "Section", "cross_check
 class ConstantSpec:
     """One constant: its name, the annotation it is written with, what it bounds, and its check.
 
-    ``default`` is the value suggested when a required constant is missing (``None``: no suggestion).
+    ``default`` is the value suggested when a required constant is missing (``None``: no suggestion), and
+    the value read when an optional one is.
+
+    ``added_later`` marks a constant that a newer tradeloop introduced: a file written before it still
+    reads (the constant takes its ``default``), and while it holds its default it stays out of the config
+    hash, so the hash of a configuration does not move when tradeloop learns a new constant. Its
+    :class:`~gitops.LiveConstants` attribute needs the same default. A guardrail is added with
+    ``added_later=True`` and a default; ``tradeloop pr check`` refuses a pull request that adds, changes or
+    removes it (guardrails change by hand).
     """
 
     name: str
@@ -42,11 +48,17 @@ class ConstantSpec:
     check: Check
     default: Any = None
     required: bool = True
+    added_later: bool = False
 
     @property
     def attribute(self) -> str:
         """The :class:`~gitops.LiveConstants` attribute holding this constant."""
         return self.name.lower()
+
+    @property
+    def may_be_absent(self) -> bool:
+        """Whether a file without this constant reads (with :attr:`default`)."""
+        return not self.required or self.added_later
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,18 @@ class Section:
     constants: tuple[ConstantSpec, ...]
 
 
-def _int(name: str, default: int, valid: NumberRange, comment: str) -> ConstantSpec:
-    return ConstantSpec(name, "Final[int]", comment, number_check(int, valid), default)
+def _int(
+    name: str, default: int, valid: NumberRange, comment: str, *, added_later: bool = False
+) -> ConstantSpec:
+    check = number_check(int, valid)
+    return ConstantSpec(name, "Final[int]", comment, check, default, added_later=added_later)
 
 
-def _float(name: str, default: float, valid: NumberRange, comment: str) -> ConstantSpec:
-    return ConstantSpec(name, "Final[float]", comment, number_check(float, valid), default)
+def _float(
+    name: str, default: float, valid: NumberRange, comment: str, *, added_later: bool = False
+) -> ConstantSpec:
+    check = number_check(float, valid)
+    return ConstantSpec(name, "Final[float]", comment, check, default, added_later=added_later)
 
 
 _UNIT = NumberRange(0, 1, low_open=True)
@@ -160,14 +178,12 @@ SECTIONS: tuple[Section, ...] = (
                 NumberRange(0, 1),
                 "Highest probability of backtest overfitting (CSCV) a candidate may show.",
             ),
-            # Added after the first files were written: a file without it reads with the default.
-            ConstantSpec(
+            _float(
                 "VALIDATION_HOLDOUT_FRACTION",
-                "Final[float]",
-                "Share of each cycle's most recent bars the search never sees; validation judges on them.",
-                number_check(float, NumberRange(0.05, 0.5)),
                 0.25,
-                required=False,
+                NumberRange(0.05, 0.5),
+                "Share of each cycle's most recent bars the search never sees; validation judges on them.",
+                added_later=True,
             ),
         ),
     ),
@@ -257,14 +273,12 @@ CONSTANT_SPECS: Mapping[str, ConstantSpec] = {
 
 
 def cross_check(values: Mapping[str, Any]) -> list[KeyProblem]:
-    """Checks across constants: regime loadouts against LIVE_PARAMS, and parameter kinds per strategy."""
+    """Checks across constants: regime loadouts against LIVE_PARAMS, every entry against its strategy."""
     live = values.get("LIVE_PARAMS")
     loadouts = values.get("REGIME_LOADOUTS") or {}
     if live is None:
         return []
-    problems = _loadouts_against_live(live, loadouts)
-    problems.extend(_consistent_kinds(live, loadouts))
-    return problems
+    return _loadouts_against_live(live, loadouts) + strategy_entry_problems(live, loadouts)
 
 
 def _loadouts_against_live(live: Mapping[str, Any], loadouts: Mapping[str, Any]) -> list[KeyProblem]:
@@ -281,46 +295,12 @@ def _loadouts_against_live(live: Mapping[str, Any], loadouts: Mapping[str, Any])
                 )
             )
             continue
-        for name, value in params.items():
-            if name not in base:
-                problems.append(
-                    (
-                        f"{path}.{name}",
-                        f"{path}.{name} is not a parameter of LIVE_PARAMS.{strategy}.{symbol}."
-                        f"{did_you_mean(name, base)}",
-                    )
+        if "timeframe" in params and params["timeframe"] != base["timeframe"]:
+            problems.append(
+                (
+                    f"{path}.timeframe",
+                    f"{path}.timeframe must equal LIVE_PARAMS.{strategy}.{symbol}.timeframe "
+                    f"({base['timeframe']!r}), got {params['timeframe']!r}",
                 )
-            elif name == "timeframe" and value != base["timeframe"]:
-                problems.append(
-                    (
-                        f"{path}.timeframe",
-                        f"{path}.timeframe must equal LIVE_PARAMS.{strategy}.{symbol}.timeframe "
-                        f"({base['timeframe']!r}), got {value!r}",
-                    )
-                )
-    return problems
-
-
-_KIND_PREFERENCE = {"number": 0, "bool": 1, "string": 2}
-
-
-def _consistent_kinds(live: Mapping[str, Any], loadouts: Mapping[str, Any]) -> list[KeyProblem]:
-    """One parameter of one strategy has one kind (number, bool or string) on every symbol and regime."""
-    seen: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
-    entries = [(("LIVE_PARAMS", *keys), params) for keys, params in mapping_depth_items(live, 2)]
-    entries += [(("REGIME_LOADOUTS", *keys), params) for keys, params in mapping_depth_items(loadouts, 3)]
-    for keys, params in entries:
-        for name, value in params.items():
-            path = ".".join((*keys, name))
-            seen.setdefault((keys[1], name), []).append((path, value_kind(value), value))
-    problems: list[KeyProblem] = []
-    for occurrences in seen.values():
-        counts = Counter(kind for _, kind, _ in occurrences)
-        expected = min(counts, key=lambda kind: (-counts[kind], _KIND_PREFERENCE[kind]))
-        example = next(path for path, kind, _ in occurrences if kind == expected)
-        problems.extend(
-            (path, f"{path} must be a {expected}, got {value!r} ({example} is one)")
-            for path, kind, value in occurrences
-            if kind != expected
-        )
+            )
     return problems

@@ -27,6 +27,7 @@ __all__ = [
     "changed_files",
     "commit_identity",
     "file_at",
+    "file_mode",
     "rev_parse",
     "revert_commit",
     "run_git",
@@ -133,6 +134,12 @@ def file_at(repo: Path, rev: str, path: str) -> str | None:
         return run_git(repo, "show", f"{rev}:{path}", strip=False)
     except ForgeError:
         return None
+
+
+def file_mode(repo: Path, rev: str, path: str) -> str | None:
+    """The git mode of ``path`` at ``rev`` (``100644`` a file, ``120000`` a symbolic link), or ``None``."""
+    out = run_git(repo, "ls-tree", rev, "--", path, what=f"git ls-tree {rev[:12]}")
+    return out.split(" ", 1)[0] if out else None
 
 
 def changed_files(repo: Path, base: str, head: str) -> list[ChangedFile]:

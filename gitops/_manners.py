@@ -3,12 +3,14 @@
 One fixed branch per strategy/symbol/timeframe holds one commit, regenerated on top of the base each run.
 The rules, in the order they are applied:
 
-1. a proposal whose hash a closed-unmerged pull request of the branch carries is never proposed again;
+1. a proposal whose hash a closed-unmerged pull request of the branch carries is never proposed again, nor
+   one that the base branch's history shows rolled back (:mod:`gitops._memory`);
 2. a verdict other than ``pass`` opens nothing;
 3. an open pull request labelled ``do-not-merge`` is left as it is;
 4. an open pull request whose branch holds a commit tradeloop did not push (another tip than the one
    recorded in its metadata, or another author or committer than the bot) belongs to a human now;
-5. no diff against the base closes the open pull request and deletes its branch;
+5. no diff against the base closes the open pull request (its title marked ``- autoclosed``, so that the
+   close never reads as a person's "no") and deletes its branch;
 6. no new pull request while ``max_open_prs`` auto-PRs are open;
 7. otherwise the branch is force-updated and the open pull request edited (never a second one), or a
    pull request is opened, and labelled ``tradeloop``, ``auto-optimizer`` and its risk label.
@@ -28,6 +30,7 @@ from gitops._apply import ALLOWED_PATHS, AppliedChange, apply_proposal, check_al
 from gitops._documents import parse_proposal, proposal_hash
 from gitops._forge import Forge, PullRequest
 from gitops._git import build_commit
+from gitops._memory import AUTOCLOSED_SUFFIX, GuardrailMemory, read_memory
 from gitops._pr_body import parse_pr_metadata, render_pr_body
 from gitops._pr_text import branch_name, commit_message, risk_label
 from tradeloop import Provenance
@@ -66,6 +69,7 @@ def publish_proposal(
     dry_run: bool = False,
     run_url: str | None = None,
     report_url: str | None = None,
+    memory: GuardrailMemory | None = None,
 ) -> PublishOutcome:
     """Create, update or close the pull request of ``proposal`` on ``forge``, following the manners above.
 
@@ -85,6 +89,8 @@ def publish_proposal(
         Decide and build the commit, but push, open, edit and close nothing.
     run_url, report_url
         Artifact links for the body.
+    memory
+        The guardrail memory of the base; read from ``forge.repo`` at the base when not given.
     """
     proposal = parse_proposal(dict(proposal))
     branch = branch_name(proposal)
@@ -100,6 +106,11 @@ def publish_proposal(
     if declined is not None:
         return outcome("none", f"#{declined.number} with this proposal was closed without merging; "
                        "a declined proposal is never proposed again", declined)  # fmt: skip
+    base_sha = forge.resolve(base)
+    if proposal["status"] == "proposed":
+        rejection = (memory or read_memory(forge.repo, base_sha)).rejection_for(proposal)
+        if rejection is not None:
+            return outcome("none", rejection.reason())
     if verdict is not None and verdict.get("decision") != "pass":
         return outcome("none", f"the validation verdict is {verdict.get('decision')!r}, not 'pass'")
     open_pr = forge.find_open_pr(branch)
@@ -107,14 +118,13 @@ def publish_proposal(
         hands_off = _hands_off_reason(forge, open_pr)
         if hands_off:
             return outcome("none", hands_off, open_pr)
-    base_sha = forge.resolve(base)
     with tempfile.TemporaryDirectory(prefix="tradeloop-apply-") as scratch:
         applied, files = _apply_on_base(forge, Path(scratch), base_sha, proposal, open_pr)
     if not applied.changed:
         if open_pr is None:
             return outcome("none", f"no diff against {base}: {applied.summary}")
         if not dry_run:
-            forge.close(open_pr, delete_branch=True)
+            _autoclose(forge, open_pr, base)
         return outcome("closed", f"no diff against {base} ({applied.summary}); branch deleted", open_pr)
     if open_pr is None:
         count = forge.count_open_prs(AUTO_LABELS[1])
@@ -141,9 +151,19 @@ def publish_proposal(
 def _declined(forge: Forge, branch: str, digest: str) -> PullRequest | None:
     for pr in forge.find_closed_prs(branch):
         metadata = parse_pr_metadata(pr.body) or {}
-        if not pr.merged and metadata.get("proposal_hash") == digest:
+        closed_by_us = pr.title.endswith(AUTOCLOSED_SUFFIX)
+        if not pr.merged and not closed_by_us and metadata.get("proposal_hash") == digest:
             return pr
     return None
+
+
+def _autoclose(forge: Forge, pr: PullRequest, base: str) -> None:
+    """Close ``pr`` as tradeloop's own decision (Renovate's ``- autoclosed``) and delete its branch."""
+    if not pr.title.endswith(AUTOCLOSED_SUFFIX):
+        pr = forge.open_or_update(
+            branch=pr.branch, base=base, title=pr.title + AUTOCLOSED_SUFFIX, body=pr.body, existing=pr
+        )
+    forge.close(pr, delete_branch=True)
 
 
 def _hands_off_reason(forge: Forge, pr: PullRequest) -> str | None:

@@ -1,38 +1,57 @@
 """``tradeloop pr check``: does a pull request change only what an auto-PR may change, within its bounds?
 
-It runs before any of the pull request's code does, so it reads both versions of ``config/constants.py``
-as text (parsed with ``ast``, never imported) and checks, against the base version:
+It runs before any of the pull request's code does, so it reads both versions of both live state files as
+text (``config/constants.py`` parsed with ``ast``, never imported) and checks, against the merge base:
 
-- every changed file is on the allowlist (``config/constants.py``, ``feature_flags.json``);
-- no guardrail constant changes (only ``LIVE_PARAMS``, ``REGIME_LOADOUTS`` and ``PROVENANCE`` may);
-- no live entry appears, disappears or changes its timeframe;
-- every live parameter stays in its strategy's hard bounds and moves at most its per-cycle cap, the
-  smaller of ``OPTIMIZER_MAX_DELTA`` and the parameter's own ``max_step_pct``;
+- every changed file is on the allowlist (``config/constants.py``, ``feature_flags.json``), and both files
+  are still regular files (not removed, not a symbolic link);
+- both files at the head pass every check their readers run (``tradeloop state check``'s checks);
+- no guardrail constant is added, changed or removed (only ``LIVE_PARAMS``, ``REGIME_LOADOUTS`` and
+  ``PROVENANCE`` may change);
+- no live entry appears, disappears or changes its timeframe, and one strategy/symbol at most changes;
+- every parameter of the effective entry (a parameter the entry leaves out counts at its strategy default)
+  moves at most its per-cycle cap: :func:`optimizer.step_cap` with the smaller of ``OPTIMIZER_MAX_DELTA``
+  and the parameter's own ``max_step_pct``;
 - at most ``OPTIMIZER_MAX_KNOBS`` parameters change per strategy/symbol;
-- every regime loadout value stays in the hard bounds and within the cap of the live value it overrides.
+- every regime loadout value stays within the cap of the effective live value it overrides;
+- ``feature_flags.json`` changes only as the optimizer changes it (:mod:`gitops._pr_check_flags`).
+
+A pull request labelled ``tradeloop:manual`` is a human's change: the allowlist and the validity of both
+files still decide, and what a bot change would be refused for is reported as findings for the reviewer.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitops._apply import ALLOWED_PATHS
-from gitops._constants import CONSTANTS_FILE, LiveConstants, parse_constants
+from gitops._checks import mapping_depth_items
+from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants
+from gitops._constants_spec import CONSTANT_SPECS
+from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags
 from gitops._forge import Forge
-from gitops._git import ChangedFile, run_git
-from tradeloop.errors import ForgeError, StateFileError, StrategyError
+from gitops._git import ChangedFile, file_mode, run_git
+from gitops._literal import read_assignments
+from gitops._param_checks import parameter_space
+from gitops._pr_check_flags import flag_violations
+from gitops._state import cross_file_problems
+from tradeloop.errors import ForgeError
 
-__all__ = ["ParamMove", "PrCheck", "check_pr_change", "check_pull_request"]
+__all__ = ["MANUAL_LABEL", "ParamMove", "PrCheck", "PrSnapshot", "check_pr_change", "check_pull_request"]
 
+MANUAL_LABEL = "tradeloop:manual"
 _TOLERANCE = 1e-9
+_REGULAR_MODES = ("100644", "100755")
+_CONSTANTS = CONSTANTS_FILE.as_posix()
+_FLAGS = FEATURE_FLAGS_FILE.as_posix()
+_NOT_GUARDRAILS = ("SCHEMA_VERSION", "PROVENANCE", "LIVE_PARAMS", "REGIME_LOADOUTS")
 
 
 @dataclass(frozen=True)
 class ParamMove:
-    """One parameter that differs between base and head."""
+    """One parameter that differs between base and head (``current`` is the effective base value)."""
 
     where: str
     current: Any
@@ -44,165 +63,296 @@ class ParamMove:
 
 @dataclass
 class PrCheck:
-    """The outcome: ``violations`` is empty when the pull request may go on."""
+    """The outcome: ``violations`` is empty when the pull request may go on.
+
+    For a pull request labelled ``tradeloop:manual`` (``manual``), ``findings`` lists what a bot change
+    would have been refused for; only the allowlist and the validity of the files are ``violations``.
+    """
 
     files: list[ChangedFile]
     moves: list[ParamMove] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    manual: bool = False
+    findings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not self.violations
 
 
-def check_pull_request(forge: Forge, number: int, *, base: str | None = None) -> PrCheck:
-    """Check pull request ``number``: its files on the forge, its head's constants against the merge base.
+@dataclass(frozen=True)
+class PrSnapshot:
+    """What ``pr check`` reads of a pull request: its files, labels, and both state files at base and head.
 
-    ``base`` overrides the pull request's own base branch for the constants comparison.
+    ``head_modes`` maps each state file to its git mode at the head (``100644`` for a regular file,
+    ``120000`` for a symbolic link), ``None`` when it does not exist there.
+    """
+
+    files: Sequence[ChangedFile]
+    base_constants: str
+    head_constants: str | None
+    base_flags: str | None = None
+    head_flags: str | None = None
+    head_modes: Mapping[str, str | None] = field(default_factory=dict)
+    labels: Sequence[str] = ()
+    number: int | None = None
+
+
+def check_pull_request(forge: Forge, number: int, *, base: str | None = None) -> PrCheck:
+    """Check pull request ``number``: its files on the forge, its head's state files against the merge base.
+
+    ``base`` overrides the pull request's own base branch for the comparison.
     """
     pr = forge.get_pr(number)
     base_sha = forge.resolve(base or pr.base)
     head_sha = forge.resolve(pr.branch)
     merge_base = run_git(forge.repo, "merge-base", base_sha, head_sha, what="git merge-base")
-    base_text = forge.read_file(merge_base, CONSTANTS_FILE.as_posix())
+    base_text = forge.read_file(merge_base, _CONSTANTS)
     if base_text is None:
-        raise ForgeError(
-            f"pr check #{number}: the base {base or pr.base} has no {CONSTANTS_FILE}; check --base"
-        )
-    head_text = forge.read_file(head_sha, CONSTANTS_FILE.as_posix())
-    return check_pr_change(forge.pr_files(pr), base_text, head_text)
+        raise ForgeError(f"pr check #{number}: the base {base or pr.base} has no {_CONSTANTS}; check --base")
+    snapshot = PrSnapshot(
+        files=forge.pr_files(pr),
+        base_constants=base_text,
+        head_constants=forge.read_file(head_sha, _CONSTANTS),
+        base_flags=forge.read_file(merge_base, _FLAGS),
+        head_flags=forge.read_file(head_sha, _FLAGS),
+        head_modes={path: file_mode(forge.repo, head_sha, path) for path in ALLOWED_PATHS},
+        labels=pr.labels,
+        number=number,
+    )
+    return check_pr_change(snapshot)
 
 
-def check_pr_change(
-    files: Iterable[ChangedFile],
-    base_constants: str,
-    head_constants: str | None,
-    *,
-    allowlist: Iterable[str] = ALLOWED_PATHS,
-) -> PrCheck:
-    """Check a pull request's changed ``files`` and its head's constants text against the base's."""
+def check_pr_change(snapshot: PrSnapshot, *, allowlist: Iterable[str] = ALLOWED_PATHS) -> PrCheck:
+    """Check a pull request from what :class:`PrSnapshot` holds (module docstring)."""
     allowed = tuple(allowlist)
-    result = PrCheck(files=list(files))
-    for changed in result.files:
-        if changed.path not in allowed:
-            result.violations.append(
-                f"{changed.path} ({changed.status}) is outside the allowlist {', '.join(allowed)}; "
-                "an auto-PR may change only the live state files"
-            )
-    if head_constants is None:
-        if any(f.path == CONSTANTS_FILE.as_posix() for f in result.files):
-            result.violations.append(f"{CONSTANTS_FILE} is removed by the pull request; restore it")
+    result = PrCheck(files=list(snapshot.files), manual=MANUAL_LABEL in snapshot.labels)
+    result.violations += _outside_allowlist(result.files, allowed)
+    result.violations += _not_regular(snapshot)
+    base, base_problems = inspect_constants(snapshot.base_constants, f"{_CONSTANTS} (base)")
+    if base is None:
+        raise ForgeError(
+            f"pr check: the base's {base_problems[0]}; fix the base branch first (`tradeloop state check`)"
+        )
+    head, head_flags = _head_state(snapshot, result)
+    if head is None or head_flags is None:
         return result
-    base = parse_constants(base_constants, f"base {CONSTANTS_FILE}")
-    try:
-        head = parse_constants(head_constants, f"head {CONSTANTS_FILE}")
-    except StateFileError as exc:
-        result.violations.append(f"the head's {CONSTANTS_FILE} is invalid: {exc}")
-        return result
-    result.violations += _guardrail_changes(base, head)
-    _check_live(base, head, result)
-    _check_loadouts(base, head, result)
+    bot_rules = _bot_rule_violations(snapshot, base, head, head_flags, result)
+    if result.manual:
+        result.findings += bot_rules
+    else:
+        result.violations += bot_rules
     return result
 
 
-def _guardrail_changes(base: LiveConstants, head: LiveConstants) -> list[str]:
-    before, after = base.guardrails, head.guardrails
+def _outside_allowlist(files: Sequence[ChangedFile], allowed: tuple[str, ...]) -> list[str]:
     return [
-        f"{name} changes {before[name]!r} → {after[name]!r}; an auto-PR may change only LIVE_PARAMS and "
-        "REGIME_LOADOUTS, guardrails change by hand"
-        for name in before
-        if before[name] != after.get(name)
+        f"{changed.path} ({changed.status}) is outside the allowlist {', '.join(allowed)}; an auto-PR may "
+        "change only the live state files: drop it from the pull request"
+        for changed in files
+        if changed.path not in allowed
     ]
 
 
-def _space(strategy: str) -> dict[str, Any] | None:
-    from backtest_matrix.strategies import get_strategy
-
-    try:
-        return {param.name: param for param in get_strategy(strategy).space()}
-    except StrategyError:
-        return None
-
-
-def _cap_pct(base: LiveConstants, param: Any) -> float:
-    return float(min(base.optimizer_max_delta * 100.0, param.max_step_pct))
-
-
-def _delta_pct(current: float, proposed: float) -> float:
-    if current == 0:
-        return 0.0 if proposed == 0 else math.inf
-    return abs(proposed - current) / abs(current) * 100.0
+def _not_regular(snapshot: PrSnapshot) -> list[str]:
+    problems = []
+    for path in ALLOWED_PATHS:
+        mode = snapshot.head_modes.get(path, "100644" if _text(snapshot, path) is not None else None)
+        if mode is None:
+            problems.append(f"{path} is removed by the pull request; restore it (the bot reads it every run)")
+        elif mode == "120000":
+            problems.append(
+                f"{path} is a symbolic link at the head, got a link to {_text(snapshot, path)!r}; the live "
+                "state files must be regular files: replace the link by the file itself"
+            )
+        elif mode not in _REGULAR_MODES:
+            problems.append(f"{path} has git mode {mode} at the head, not a regular file; restore the file")
+    return problems
 
 
-def _check_value(
-    base: LiveConstants, where: str, name: str, current: Any, proposed: Any, space: Mapping[str, Any],
+def _text(snapshot: PrSnapshot, path: str) -> str | None:
+    return snapshot.head_constants if path == _CONSTANTS else snapshot.head_flags
+
+
+def _head_state(snapshot: PrSnapshot, result: PrCheck) -> tuple[LiveConstants | None, FeatureFlags | None]:
+    """Both head files read with every reader's check; their problems become violations.
+
+    A removed file is already a violation (:func:`_not_regular`).
+    """
+    if snapshot.head_constants is None or snapshot.head_flags is None:
+        return None, None
+    head, problems = inspect_constants(snapshot.head_constants, _CONSTANTS)
+    result.violations += [f"{problem} (at the head)" for problem in problems]
+    flags, flag_problems = inspect_feature_flags(snapshot.head_flags, _FLAGS)
+    result.violations += [f"{problem} (at the head)" for problem in flag_problems]
+    if head is not None and flags is not None:
+        cross = cross_file_problems(head, flags)
+        result.violations += [f"{problem} (at the head)" for problem in cross]
+        if cross:
+            return None, None
+    return head, flags
+
+
+def _bot_rule_violations(
+    snapshot: PrSnapshot, base: LiveConstants, head: LiveConstants, head_flags: FeatureFlags, result: PrCheck
+) -> list[str]:
+    found = _guardrail_changes(snapshot, base, head)
+    changed_pairs, live_problems = _check_live(base, head, result)
+    found += live_problems
+    found += _check_loadouts(base, head, result)
+    base_flags, problems = (
+        (None, []) if snapshot.base_flags is None else inspect_feature_flags(snapshot.base_flags, _FLAGS)
+    )
+    if base_flags is None:
+        found += [f"the base's {problem}; fix the base branch first" for problem in problems]
+        return found
+    found += flag_violations(base, head, base_flags, head_flags, changed_pairs, snapshot.number)
+    return found
+
+
+def _guardrail_changes(snapshot: PrSnapshot, base: LiveConstants, head: LiveConstants) -> list[str]:
+    before, after = base.guardrails, head.guardrails
+    problems = [
+        f"{_CONSTANTS}: {name} changes {before[name]!r} → {after[name]!r}; an auto-PR may change only "
+        "LIVE_PARAMS and REGIME_LOADOUTS: guardrails change by hand, through a pull request labelled "
+        f"{MANUAL_LABEL}"
+        for name in before
+        if before[name] != after.get(name)
+    ]
+    written_before = _guardrails_written(snapshot.base_constants)
+    written_after = _guardrails_written(snapshot.head_constants or "")
+    for name in sorted(written_after - written_before):
+        if before.get(name) == after.get(name):
+            problems.append(
+                f"{_CONSTANTS}: {name} = {after[name]!r} is added; an auto-PR never adds a guardrail "
+                f"(tradeloop reads its default, {CONSTANT_SPECS[name].default!r}, while it is absent); "
+                f"drop it, or add it by hand through a pull request labelled {MANUAL_LABEL}"
+            )
+    for name in sorted(written_before - written_after):
+        if before.get(name) == after.get(name):
+            problems.append(
+                f"{_CONSTANTS}: {name} = {before[name]!r} is removed; an auto-PR never removes a guardrail: "
+                "restore it"
+            )
+    return problems
+
+
+def _guardrails_written(text: str) -> set[str]:
+    assignments, _ = read_assignments(text, _CONSTANTS)
+    return {a.name for a in assignments if a.name in CONSTANT_SPECS and a.name not in _NOT_GUARDRAILS}
+
+
+def _cap(base: LiveConstants, current: float, param: Any) -> tuple[float, float]:
+    """The largest move allowed from ``current``, and its percentage (of |current|, or of the hard range)."""
+    from optimizer import step_cap
+
+    fraction = min(base.optimizer_max_delta, param.max_step_pct / 100.0)
+    return step_cap(current, param.low, param.high, fraction), fraction * 100.0
+
+
+def _move_violation(
+    base: LiveConstants, where: str, name: str, current: float, proposed: float, param: Any, origin: str,
     result: PrCheck,
-) -> None:  # fmt: skip
-    param = space.get(name)
-    if param is None:
-        result.violations.append(f"{where}: {name} is not a parameter of the strategy; remove it")
-        return
-    cap = _cap_pct(base, param)
-    delta = None if current is None else _delta_pct(float(current), float(proposed))
-    result.moves.append(ParamMove(f"{where}.{name}", current, proposed, delta, cap, (param.low, param.high)))
-    if not param.low <= float(proposed) <= param.high:
-        result.violations.append(
-            f"{where}.{name} = {proposed!r} leaves its hard bounds [{param.low:g}, {param.high:g}]"
+) -> str | None:  # fmt: skip
+    cap, cap_pct = _cap(base, current, param)
+    scale = abs(current) if current != 0 else param.high - param.low
+    delta = abs(proposed - current) / scale * 100.0 if scale > 0 else 0.0
+    result.moves.append(
+        ParamMove(f"{where}.{name}", current, proposed, delta, cap_pct, (param.low, param.high))
+    )
+    if abs(proposed - current) <= cap + _TOLERANCE:
+        return None
+    of = (
+        ""
+        if current != 0
+        else f" of its hard range [{param.low:g}, {param.high:g}] (0 has no scale of its own)"
+    )
+    message = (
+        f"{_CONSTANTS}: {where}.{name} moves {current:g} → {proposed:g} ({delta:.1f}%{of}), past its "
+        f"per-cycle cap of {cap_pct:g}% (±{cap:g}){origin}; split the change over several cycles"
+    )
+    if param.kind == "int" and cap < 1:
+        message += (
+            f". Note: a {cap_pct:g}% cap cannot move the integer {name} at {current:g} at all (it allows "
+            f"±{cap:g}), so it changes only by hand, through a pull request labelled {MANUAL_LABEL}"
         )
-    if delta is not None and delta > cap + _TOLERANCE:
-        result.violations.append(
-            f"{where}.{name} moves {current!r} → {proposed!r} ({delta:.1f}%), past its per-cycle cap of "
-            f"{cap:g}%; split the change over several cycles"
-        )
+    return message
 
 
-def _check_live(base: LiveConstants, head: LiveConstants, result: PrCheck) -> None:
-    entries = {(s, y) for s, bys in base.live_params.items() for y in bys}
-    entries |= {(s, y) for s, bys in head.live_params.items() for y in bys}
+def _origin(entry: Mapping[str, Any], name: str, strategy: str, default: float) -> str:
+    if name in entry:
+        return ""
+    return f" (measured from {strategy}'s default {default:g}: the base entry leaves {name} out)"
+
+
+def _effective(space: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, float]:
+    return {name: float(entry.get(name, param.default)) for name, param in space.items()}
+
+
+def _check_live(
+    base: LiveConstants, head: LiveConstants, result: PrCheck
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """Violations of the live entries, and the strategy/symbol pairs whose parameters change."""
+    problems: list[str] = []
+    changed_pairs: set[tuple[str, str]] = set()
+    entries = {keys for keys, _ in mapping_depth_items(base.live_params, 2)}
+    entries |= {keys for keys, _ in mapping_depth_items(head.live_params, 2)}
     for strategy, symbol in sorted(entries):
         where = f"LIVE_PARAMS.{strategy}.{symbol}"
         before = base.live_params.get(strategy, {}).get(symbol)
         after = head.live_params.get(strategy, {}).get(symbol)
         if before is None or after is None:
             verb = "appears" if before is None else "disappears"
-            result.violations.append(f"{where} {verb}; live entries are added and removed by hand")
+            problems.append(f"{_CONSTANTS}: {where} {verb}; live entries are added and removed by hand")
             continue
-        if before.get("timeframe") != after.get("timeframe"):
-            result.violations.append(
-                f"{where}.timeframe changes {before.get('timeframe')!r} → {after.get('timeframe')!r}; "
+        if before["timeframe"] != after["timeframe"]:
+            problems.append(
+                f"{_CONSTANTS}: {where}.timeframe changes {before['timeframe']!r} → {after['timeframe']!r}; "
                 "the timeframe changes by hand"
             )
-        changed = sorted(
-            n for n in set(before) | set(after) if n != "timeframe" and before.get(n) != after.get(n)
-        )
+        space = parameter_space(strategy)
+        assert space is not None  # both versions passed the readers' checks
+        old, new = _effective(space, before), _effective(space, after)
+        changed = sorted(name for name in space if old[name] != new[name])
+        if changed:
+            changed_pairs.add((strategy, symbol))
         if len(changed) > base.optimizer_max_knobs:
-            result.violations.append(
-                f"{where}: {len(changed)} parameters change ({', '.join(changed)}), more than "
-                f"OPTIMIZER_MAX_KNOBS = {base.optimizer_max_knobs}"
+            problems.append(
+                f"{_CONSTANTS}: {where}: {len(changed)} parameters change ({', '.join(changed)}), more than "
+                f"OPTIMIZER_MAX_KNOBS = {base.optimizer_max_knobs}; keep the {base.optimizer_max_knobs} "
+                "that matter most"
             )
-        space = _space(strategy)
-        if space is None:
-            result.violations.append(f"{where}: unknown strategy {strategy!r}")
-            continue
         for name in changed:
-            if name not in after:
-                result.violations.append(f"{where}.{name} is removed; parameters are removed by hand")
+            origin = _origin(before, name, strategy, space[name].default)
+            found = _move_violation(base, where, name, old[name], new[name], space[name], origin, result)
+            if found:
+                problems.append(found)
+    if len(changed_pairs) > 1:
+        listed = ", ".join(f"{s}/{y}" for s, y in sorted(changed_pairs))
+        problems.append(
+            f"{_CONSTANTS}: the parameters of {len(changed_pairs)} strategy/symbol pairs change ({listed}); "
+            "an auto-PR changes one pair: split it into one pull request per pair"
+        )
+    return changed_pairs, problems
+
+
+def _check_loadouts(base: LiveConstants, head: LiveConstants, result: PrCheck) -> list[str]:
+    problems: list[str] = []
+    for (strategy, symbol, regime), params in mapping_depth_items(head.regime_loadouts, 3):
+        where = f"REGIME_LOADOUTS.{strategy}.{symbol}.{regime}"
+        space = parameter_space(strategy)
+        assert space is not None  # the head passed the readers' checks
+        live = base.live_params.get(strategy, {}).get(symbol, {})
+        effective = _effective(space, live)
+        old = base.regime_loadouts.get(strategy, {}).get(symbol, {}).get(regime, {})
+        for name, value in params.items():
+            if name == "timeframe" or old.get(name) == value:
                 continue
-            _check_value(base, where, name, before.get(name), after[name], space, result)
-
-
-def _check_loadouts(base: LiveConstants, head: LiveConstants, result: PrCheck) -> None:
-    for strategy, by_symbol in head.regime_loadouts.items():
-        space = _space(strategy)
-        for symbol, by_regime in by_symbol.items():
-            live = base.live_params.get(strategy, {}).get(symbol, {})
-            old = base.regime_loadouts.get(strategy, {}).get(symbol, {})
-            for regime, params in by_regime.items():
-                where = f"REGIME_LOADOUTS.{strategy}.{symbol}.{regime}"
-                if space is None:
-                    result.violations.append(f"{where}: unknown strategy {strategy!r}")
-                    continue
-                for name, value in params.items():
-                    if old.get(regime, {}).get(name) == value or name == "timeframe":
-                        continue
-                    _check_value(base, where, name, live.get(name), value, space, result)
+            origin = _origin(live, name, strategy, space[name].default)
+            found = _move_violation(
+                base, where, name, effective[name], float(value), space[name], origin, result
+            )
+            if found:
+                problems.append(found)
+    return problems

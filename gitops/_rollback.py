@@ -18,6 +18,8 @@ from gitops._constants import CONSTANTS_FILE, LiveConstants, parse_constants
 from gitops._forge import Forge
 from gitops._forge_github import GitHubForge
 from gitops._git import rev_parse, revert_commit, run_git
+from gitops._memory import pair_identity
+from gitops._param_checks import effective_params
 from tradeloop.errors import ForgeError
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ class RollbackOutcome:
     entries: list[tuple[str, str]] = field(default_factory=list)
     config_hash_reverted: str | None = None
     config_hash_restored: str | None = None
+    reverted_proposal_hashes: list[str] = field(default_factory=list)
     branch: str | None = None
     pr_number: int | None = None
     url: str | None = None
@@ -69,6 +72,7 @@ def rollback_commit(
         entries=_entries(before, after),
         config_hash_reverted=before.config_hash if before else None,
         config_hash_restored=after.config_hash if after else None,
+        reverted_proposal_hashes=_identities(before, _entries(before, after)),
     )  # fmt: skip
     if apply:
         _advance_base(forge, base, base_sha, revert_sha)
@@ -85,9 +89,11 @@ def rollback_commit(
 
 
 def record_rollback(warehouse: Warehouse, outcome: RollbackOutcome, reason: str | None = None) -> int:
-    """Record the rollback: each affected rollout ``rolled_back`` (stage COLD), proposals ``reverted``.
+    """Record the rollback: each affected rollout ``rolled_back`` (stage COLD), its proposals ``reverted``.
 
-    Returns the number of proposals marked reverted (0 when none was recorded under the reverted hash).
+    Proposals are marked only once the revert is on the base (``committed``); a revert pull request is
+    recorded when it merges, by the guardrail memory (:func:`gitops.record_memory`). Returns the number of
+    proposal rows marked reverted: those stored under the proposal hash of a state the commit brought.
     """
     why = reason or f"rollback of {outcome.commit[:12]} ({outcome.action})"
     for strategy, symbol in outcome.entries:
@@ -95,10 +101,28 @@ def record_rollback(warehouse: Warehouse, outcome: RollbackOutcome, reason: str 
             strategy, symbol, config_hash=outcome.config_hash_restored or outcome.revert_sha,
             stage="COLD", canary_fraction=0.0, status="rolled_back", reason=why, pr_number=outcome.pr_number,
         )  # fmt: skip
-    reverted = outcome.config_hash_reverted
-    if reverted and warehouse.proposals(config_hash=reverted):
-        return warehouse.set_proposal_outcome("reverted", config_hash=reverted, pr_url=outcome.url)
-    return 0
+    if outcome.action != "committed":
+        return 0
+    marked = 0
+    for digest in outcome.reverted_proposal_hashes:
+        marked += warehouse.set_proposal_outcome(
+            "reverted", proposal_hash=digest, commit_sha=outcome.revert_sha,
+            only_from=("proposed", "opened", "merged"),
+        )  # fmt: skip
+    return marked
+
+
+def _identities(constants: LiveConstants | None, entries: list[tuple[str, str]]) -> list[str]:
+    """The proposal hash of each pair's live parameters in ``constants`` (the state being rolled back)."""
+    if constants is None:
+        return []
+    found = []
+    for strategy, symbol in entries:
+        entry = constants.live_params.get(strategy, {}).get(symbol)
+        if entry is not None:
+            params = effective_params(strategy, entry)
+            found.append(pair_identity(strategy, symbol, str(entry["timeframe"]), params))
+    return found
 
 
 def _touched(forge: Forge, sha: str) -> list[str]:

@@ -9,10 +9,19 @@ from typing import Any, TypeVar
 
 from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants, load_constants
 from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags, load_feature_flags
-from gitops._problems import display_name, read_state_text
+from gitops._param_checks import frozen_integer_notes
+from gitops._problems import display_name, raise_problems, read_state_text
 from tradeloop.errors import StateFileError
 
-__all__ = ["StateReport", "check_state", "constants_path", "feature_flags_path", "show_state"]
+__all__ = [
+    "StateReport",
+    "check_state",
+    "constants_path",
+    "cross_file_problems",
+    "feature_flags_path",
+    "load_state",
+    "show_state",
+]
 
 T = TypeVar("T")
 
@@ -36,6 +45,7 @@ class StateReport:
     feature_flags: FeatureFlags | None
     constants_errors: tuple[str, ...]
     feature_flags_errors: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def errors(self) -> tuple[str, ...]:
@@ -70,6 +80,7 @@ class StateReport:
             "repo": str(self.repo),
             "summary": self.summary(),
             "errors": list(self.errors),
+            "notes": list(self.notes),
             "files": {
                 CONSTANTS_FILE.as_posix(): {
                     "ok": not self.constants_errors,
@@ -92,13 +103,52 @@ def check_state(repo: Path) -> StateReport:
     repo = Path(repo)
     constants, constants_errors = _inspect(constants_path(repo), inspect_constants)
     flags, flags_errors = _inspect(feature_flags_path(repo), inspect_feature_flags)
+    if constants is not None and flags is not None:
+        flags_errors = cross_file_problems(constants, flags)
+        if flags_errors:
+            flags = None
     return StateReport(
         repo=repo,
         constants=constants,
         feature_flags=flags,
         constants_errors=tuple(constants_errors),
         feature_flags_errors=tuple(flags_errors),
+        notes=tuple(
+            f"{CONSTANTS_FILE.as_posix()}: {note}"
+            for note in frozen_integer_notes(constants.live_params, constants.optimizer_max_delta)
+        )
+        if constants is not None
+        else (),
     )
+
+
+def cross_file_problems(constants: LiveConstants, flags: FeatureFlags) -> list[str]:
+    """What ``feature_flags.json`` says that ``config/constants.py`` contradicts: rollouts of no live pair."""
+    problems = []
+    for key in flags.rollouts:
+        strategy, _, symbol = key.partition("/")
+        if symbol not in constants.live_params.get(strategy, {}):
+            problems.append(
+                f"{FEATURE_FLAGS_FILE}: rollouts.{key} is the rollout of {strategy}/{symbol}, which has no "
+                f"LIVE_PARAMS.{strategy}.{symbol} entry in {CONSTANTS_FILE.as_posix()}; remove the rollout, "
+                "or add the pair's live parameters through a pull request"
+            )
+    return problems
+
+
+def load_state(repo: Path) -> tuple[LiveConstants, FeatureFlags]:
+    """Both live state files, each validated, and checked against each other (:func:`check_state`'s checks).
+
+    Raises
+    ------
+    tradeloop.errors.StateFileError
+        Either file is missing or invalid, or they contradict each other.
+    """
+    repo = Path(repo)
+    constants = load_constants(constants_path(repo))
+    flags = load_feature_flags(feature_flags_path(repo))
+    raise_problems(cross_file_problems(constants, flags))
+    return constants, flags
 
 
 def _inspect(
@@ -119,9 +169,7 @@ def show_state(repo: Path) -> dict[str, Any]:
     tradeloop.errors.StateFileError
         Either file is missing or invalid.
     """
-    repo = Path(repo)
-    constants = load_constants(constants_path(repo))
-    flags = load_feature_flags(feature_flags_path(repo))
+    constants, flags = load_state(repo)
     return {
         "config_hash": constants.config_hash,
         "constants_schema_version": constants.schema_version,

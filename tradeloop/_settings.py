@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from tradeloop.errors import SettingsError
@@ -28,11 +29,16 @@ class Settings:
         (``TRADELOOP_REPO``, default the current directory).
     db_url
         A SQLAlchemy URL for the warehouse (``TRADELOOP_DB_URL``); ``None`` means SQLite under ``home``.
+    now
+        A fixed time for every decision that depends on the clock (cooldowns, change budgets), from
+        ``TRADELOOP_NOW`` (ISO-8601 with a UTC offset); ``None`` means the real clock. For tests and for
+        replaying a past decision.
     """
 
     home: Path
     repo: Path
     db_url: str | None = None
+    now: datetime | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,7 +46,7 @@ class Settings:
         home = Path(env.get("TRADELOOP_HOME") or DEFAULT_HOME)
         repo = Path(env.get("TRADELOOP_REPO") or ".")
         db_url = env.get("TRADELOOP_DB_URL") or None
-        settings = cls(home=home, repo=repo, db_url=db_url)
+        settings = cls(home=home, repo=repo, db_url=db_url, now=_fixed_time(env.get("TRADELOOP_NOW")))
         settings.validate()
         return settings
 
@@ -61,6 +67,12 @@ class Settings:
                 f"TRADELOOP_DB_URL: {self.db_url!r} is not a database URL; "
                 "use e.g. 'postgresql+psycopg://user@host:5432/db' or unset it for SQLite"
             )
+
+    def current_time(self) -> datetime:
+        """``now`` when fixed (``TRADELOOP_NOW``), else the real UTC time: the clock decisions use."""
+        from tradeloop._provenance import utc_now
+
+        return self.now or utc_now()
 
     @property
     def cache_dir(self) -> Path:
@@ -87,3 +99,18 @@ class Settings:
     @property
     def feature_flags_path(self) -> Path:
         return self.repo / "feature_flags.json"
+
+
+def _fixed_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise SettingsError(
+            f"TRADELOOP_NOW: {text!r} is not an ISO-8601 time with a UTC offset; use e.g. "
+            "'2025-01-31T12:00:00+00:00', or unset it to use the real clock"
+        )
+    return parsed

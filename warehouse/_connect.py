@@ -14,6 +14,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from tradeloop import file_lock, utc_now
 from tradeloop.errors import WarehouseError
+from warehouse._migrate import OLDEST_MIGRATABLE, stamp_head, upgrade
 from warehouse._schema import SCHEMA_VERSION, Base, SchemaVersion
 
 __all__ = [
@@ -167,10 +168,12 @@ def _one_line(exc: DBAPIError, url: URL) -> str:
 
 
 def ensure_schema(engine: Engine) -> int:
-    """Create missing tables and record :data:`SCHEMA_VERSION`; refuse a database with a newer schema.
+    """Create missing tables and record :data:`SCHEMA_VERSION`; migrate an older schema, refuse a newer one.
 
-    Returns the schema version the database holds. Everything happens in one transaction: concurrent
-    openers wait for each other (SQLite write lock, PostgreSQL advisory lock) instead of racing.
+    A database at an older schema version is upgraded in place by the Alembic revisions
+    (:mod:`warehouse._migrate`). Returns the schema version the database holds. Everything happens in one
+    transaction: concurrent openers wait for each other (SQLite write lock, PostgreSQL advisory lock)
+    instead of racing.
     """
     where = masked_url(engine.url)
     try:
@@ -188,20 +191,20 @@ def ensure_schema(engine: Engine) -> int:
 
 
 def _ensure_schema(connection: Connection, where: str) -> int:
+    versions = Base.metadata.tables[SchemaVersion.__tablename__]
+    stored = None
     if inspect(connection).has_table(SchemaVersion.__tablename__):
         stored = connection.execute(select(SchemaVersion.version)).scalar_one_or_none()
-        if stored is not None:
-            _check_version(stored, where)
+    if stored is not None:
+        _check_version(stored, where)
+        if stored < SCHEMA_VERSION:
+            upgrade(connection, stored)
+            connection.execute(versions.update().values(version=SCHEMA_VERSION, applied_at=utc_now()))
     Base.metadata.create_all(connection)
-    stored = connection.execute(select(SchemaVersion.version)).scalar_one_or_none()
     if stored is None:
-        connection.execute(
-            Base.metadata.tables[SchemaVersion.__tablename__]
-            .insert()
-            .values(id=1, version=SCHEMA_VERSION, applied_at=utc_now())
-        )
-        return SCHEMA_VERSION
-    return stored
+        connection.execute(versions.insert().values(id=1, version=SCHEMA_VERSION, applied_at=utc_now()))
+        stamp_head(connection)
+    return SCHEMA_VERSION
 
 
 def _check_version(stored: int, where: str) -> None:
@@ -211,11 +214,11 @@ def _check_version(stored: int, where: str) -> None:
             f"schema version {SCHEMA_VERSION}; upgrade tradeloop (pip install -U tradeloop) or point "
             "TRADELOOP_DB_URL at another database"
         )
-    if stored < SCHEMA_VERSION:
+    if stored < OLDEST_MIGRATABLE:
         raise WarehouseError(
-            f"warehouse {where}: database schema version {stored} is older than this tradeloop's "
-            f"schema version {SCHEMA_VERSION} and cannot be migrated in place; export what you need and "
-            "point TRADELOOP_DB_URL (or TRADELOOP_HOME) at a fresh database"
+            f"warehouse {where}: database schema version {stored} is older than schema version "
+            f"{OLDEST_MIGRATABLE}, the oldest this tradeloop migrates; export what you need and point "
+            "TRADELOOP_DB_URL (or TRADELOOP_HOME) at a fresh database"
         )
 
 

@@ -95,6 +95,9 @@ PROPOSAL_FIELDS = (
     Field("pr_url", "str", required=False),
     _when("created_at", now=True),
     _when("decided_at", required=False),
+    _name("proposal_hash", required=False),
+    Field("pr_number", "int", required=False),
+    _name("commit_sha", required=False),
 )
 
 PREDICTION_FIELDS = (

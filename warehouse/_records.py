@@ -58,6 +58,9 @@ class ProposalRecord(_FromRow):
     pr_url: str | None
     created_at: datetime
     decided_at: datetime | None
+    proposal_hash: str | None = None
+    pr_number: int | None = None
+    commit_sha: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,12 +44,15 @@ __all__ = [
     "Trade",
 ]
 
-#: Bump when a table or column changes; a database with a newer version is refused by older code.
-SCHEMA_VERSION = 1
+#: Bump when a table or column changes, with an Alembic revision in ``warehouse/migrations/versions`` that
+#: takes a database of the previous version there; a database with a newer version is refused by older code.
+SCHEMA_VERSION = 2
 
 RUN_STATUSES = ("running", "ok", "error", "timeout", "interrupted")
 RESULT_STATUSES = ("ok", "error", "timeout")
-PROPOSAL_OUTCOMES = ("proposed", "merged", "closed", "reverted", "rolled_back")
+#: What became of a proposal, in order: written by ``tradeloop propose``, opened as a pull request, merged
+#: onto the base branch, declined (closed without merging) or reverted (rolled back after a merge).
+PROPOSAL_OUTCOMES = ("proposed", "opened", "merged", "declined", "reverted")
 TRADE_SIDES = ("long", "short")
 REGIMES = ("bull", "bear", "sideways", "high_vol")
 ROLLOUT_STAGES = ("COLD", "WARM", "LIMITED", "FULL")
@@ -138,7 +141,11 @@ class BacktestResult(Base):
 
 
 class OptimizationProposal(Base):
-    """One parameter change the optimizer proposed, and what became of it."""
+    """One parameter change the optimizer proposed (or a person applied), and what became of it.
+
+    ``proposal_hash`` is the proposal's contract-2 hash (the rows of one proposal share it),
+    ``pr_number`` its pull request and ``commit_sha`` the base commit that applied or reverted it.
+    """
 
     __tablename__ = "optimization_history"
     __table_args__ = (
@@ -164,6 +171,9 @@ class OptimizationProposal(Base):
     pr_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    proposal_hash: Mapped[str | None] = mapped_column(String(ID), index=True)
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    commit_sha: Mapped[str | None] = mapped_column(String(ID))
 
 
 class PredictionPerformance(Base):

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, Table, case, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.exc import SQLAlchemyError, StatementError
@@ -277,19 +277,38 @@ class Warehouse:
         *,
         ids: Iterable[int] | None = None,
         config_hash: str | None = None,
+        proposal_hash: str | None = None,
         pr_url: str | None = None,
+        pr_number: int | None = None,
+        commit_sha: str | None = None,
         decided_at: datetime | None = None,
+        only_from: Iterable[str] | None = None,
     ) -> int:
-        """Set the outcome of the proposals with these ``ids`` or this ``config_hash``; return the count.
+        """Set the outcome of the proposals with these ``ids``, ``config_hash`` or ``proposal_hash``.
 
-        ``decided_at`` defaults to now; ``pr_url`` is kept when not given.
+        Exactly one selector is given. ``decided_at`` defaults to now; ``pr_url``, ``pr_number`` and
+        ``commit_sha`` are kept when not given. With ``only_from``, only rows whose outcome is one of those
+        change (``only_from=("proposed", "opened")`` never turns a merged row back into an opened one), and
+        no matching row is not an error. Returns the number of rows changed.
         """
         checked = validate_row("optimization_history", (_OUTCOME,), {"outcome": outcome}, None)
-        if (ids is None) == (config_hash is None):
-            raise WarehouseError("set_proposal_outcome: pass exactly one of ids= or config_hash=")
+        selectors = {"ids": ids, "config_hash": config_hash, "proposal_hash": proposal_hash}
+        given = [name for name, value in selectors.items() if value is not None]
+        if len(given) != 1:
+            raise WarehouseError(
+                "set_proposal_outcome: pass exactly one of ids=, config_hash= or proposal_hash="
+            )
         proposals = _table(OptimizationProposal)
         id_list = None if ids is None else [int(identity) for identity in ids]
-        selector = proposals.c.config_hash == config_hash if id_list is None else proposals.c.id.in_(id_list)
+        selector: ColumnElement[bool]
+        if id_list is not None:
+            selector = proposals.c.id.in_(id_list)
+        else:
+            column = given[0]
+            selector = proposals.c[column] == selectors[column]
+        query = update(proposals).where(selector)
+        if only_from is not None:
+            query = query.where(proposals.c.outcome.in_(list(only_from)))
         decided = None if outcome == "proposed" else decided_at or utc_now()
         values: dict[str, Any] = {
             "outcome": checked["outcome"],
@@ -297,12 +316,12 @@ class Warehouse:
             if decided is None
             else as_utc_datetime(decided, "optimization_history.decided_at"),
         }
-        if pr_url is not None:
-            values["pr_url"] = pr_url
+        optional = {"pr_url": pr_url, "pr_number": pr_number, "commit_sha": commit_sha}
+        values |= {name: value for name, value in optional.items() if value is not None}
         with self._writing("set_proposal_outcome") as connection:
-            changed = connection.execute(update(proposals).where(selector).values(**values)).rowcount
-        if changed == 0:
-            target = f"config_hash {config_hash!r}" if id_list is None else f"ids {id_list}"
+            changed = connection.execute(query.values(**values)).rowcount
+        if changed == 0 and only_from is None:
+            target = f"ids {id_list}" if id_list is not None else f"{given[0]} {selectors[given[0]]!r}"
             raise WarehouseError(
                 f"optimization_history: no proposal with {target}; list them with Warehouse.proposals()"
             )
@@ -316,6 +335,7 @@ class Warehouse:
         timeframe: str | None = None,
         outcome: str | None = None,
         config_hash: str | None = None,
+        proposal_hash: str | None = None,
     ) -> list[ProposalRecord]:
         """Proposals matching every filter given, oldest first."""
         proposals = _table(OptimizationProposal)
@@ -326,6 +346,7 @@ class Warehouse:
             "timeframe": timeframe,
             "outcome": outcome,
             "config_hash": config_hash,
+            "proposal_hash": proposal_hash,
         }
         query = _where_equal(query, proposals, filters)
         return [ProposalRecord.from_row(row) for row in self._read(query)]

@@ -6,6 +6,7 @@ cap (its title carries a shell-injection attempt), #2 also touches a source file
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops import parse_constants
 from tests.act.github import (
     TOKEN,
     act_env,
@@ -69,15 +71,29 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     constants = files["config/constants.py"]
     moved = constants.replace(TUNED[0], TUNED[1], 1)
     assert moved != constants
-    push_branch(repo, "tune-ema-fast", {"config/constants.py": moved}, "rsi_reversion/DEMO: the bands")
+    flags = cold_rollout((repo.work / "feature_flags.json").read_text(encoding="utf-8"), constants, moved)
+    files = {"config/constants.py": moved, "feature_flags.json": flags}
+    push_branch(repo, "tune-ema-fast", files, "rsi_reversion/DEMO: the bands")
     push_branch(
-        repo, "tune-and-patch", {"config/constants.py": moved, "backtest_matrix/engine/_extra.py": "X = 1\n"},
+        repo, "tune-and-patch", {**files, "backtest_matrix/engine/_extra.py": "X = 1\n"},
         "the bands, and a source file",
     )  # fmt: skip
     with standin_for(repo) as standin:
         bounded = open_pull_request(standin, head="tune-ema-fast", title=INJECTION)
         source = open_pull_request(standin, head="tune-and-patch", title="tune and patch")
         yield World(repo, standin, tmp, bounded, source)
+
+
+def cold_rollout(flags: str, base: str, head: str) -> str:
+    """``feature_flags.json`` as the optimizer writes it for a change: the pair's rollout restarts at COLD."""
+    document = json.loads(flags)
+    at, new = "2025-03-01T00:00:00+00:00", parse_constants(head)
+    document["rollouts"]["rsi_reversion/DEMO"] = {
+        "stage": "COLD", "canary_fraction": new.canary_fractions["WARM"], "config_hash": new.config_hash,
+        "previous_config_hash": parse_constants(base).config_hash, "pr_number": None, "started_at": at,
+        "updated_at": at,
+    }  # fmt: skip
+    return json.dumps(document, indent=2) + "\n"
 
 
 def _printed_pwned(output: str) -> bool:
@@ -88,7 +104,7 @@ def _printed_pwned(output: str) -> bool:
 def test_validate_label_posts_one_comment_and_one_status(world: World) -> None:
     run = world.run(world.bounded_pr, "validate", title=INJECTION)
 
-    assert f"#{world.bounded_pr}: 1 file(s), 2 move(s) within the allowlist" in run.output, run.output[-8000:]
+    assert f"#{world.bounded_pr}: 2 file(s), 2 move(s) within the allowlist" in run.output, run.output[-8000:]
     assert len(world.standin.calls("POST", COMMENTS)) == 1, run.output[-8000:]
     assert len(world.standin.calls("POST", STATUSES)) == 1
     [comment] = world.standin.comments.values()

@@ -6,6 +6,7 @@ request does so with a real clone and a real ``git push`` to the bare repository
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -137,6 +138,30 @@ class BareRepo:
             git("clone", "--quiet", "--branch", base, str(self.path), str(work), cwd=Path(scratch))
             git("fetch", "--quiet", "origin", f"refs/heads/{head}", cwd=work)
             git(*identity_args(*author), "merge", "--quiet", "--no-ff", "-m", message, "FETCH_HEAD", cwd=work)
+            git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}", cwd=work)
+            return git("rev-parse", "HEAD", cwd=work)
+
+    def human_squash(self, head: str, base: str, message: str, author: tuple[str, str] = HUMAN) -> str:
+        """Squash ``head`` into one new commit on ``base``, as GitHub's "Squash and merge" does."""
+        with tempfile.TemporaryDirectory(prefix="standin-squash-") as scratch:
+            work = Path(scratch) / "work"
+            git("clone", "--quiet", "--branch", base, str(self.path), str(work), cwd=Path(scratch))
+            git("fetch", "--quiet", "origin", f"refs/heads/{head}", cwd=work)
+            git(*identity_args(*author), "merge", "--quiet", "--squash", "FETCH_HEAD", cwd=work)
+            git(*identity_args(*author), "commit", "--quiet", "-m", message, cwd=work)
+            git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}", cwd=work)
+            return git("rev-parse", "HEAD", cwd=work)
+
+    def human_rebase(self, head: str, base: str, committer: tuple[str, str] = HUMAN) -> str:
+        """Replay ``head``'s commits onto ``base`` (authors and messages kept), as "Rebase and merge" does."""
+        with tempfile.TemporaryDirectory(prefix="standin-rebase-") as scratch:
+            work = Path(scratch) / "work"
+            git("clone", "--quiet", "--branch", base, str(self.path), str(work), cwd=Path(scratch))
+            git("fetch", "--quiet", "origin", f"refs/heads/{head}", cwd=work)
+            commits = git("rev-list", "--reverse", "HEAD..FETCH_HEAD", cwd=work).split()
+            env = {**os.environ, "GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]}
+            for commit in commits:
+                git("cherry-pick", "--allow-empty", commit, cwd=work, env=env)
             git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}", cwd=work)
             return git("rev-parse", "HEAD", cwd=work)
 

@@ -148,13 +148,24 @@ class GitHubStandIn:
         with self._lock:
             self._close(self.pulls[number])
 
-    def merge_pr(self, number: int) -> str:
-        """A human merges the pull request with a merge commit (a real push to the base branch)."""
+    def merge_pr(self, number: int, method: str = "merge") -> str:
+        """A human merges the pull request (a real push to the base branch); return the base's new head.
+
+        ``method`` is one of GitHub's three buttons: ``merge`` (a merge commit "Merge pull request #N from
+        <branch>"), ``squash`` (one new commit "<title> (#N)") or ``rebase`` (the commits replayed).
+        """
         with self._lock:
             pull = self.pulls[number]
-            sha = self.bare.human_merge(
-                pull.head, pull.base, f"Merge pull request #{number} from {pull.head}"
-            )
+            if method == "merge":
+                sha = self.bare.human_merge(
+                    pull.head, pull.base, f"Merge pull request #{number} from {pull.head}"
+                )
+            elif method == "squash":
+                sha = self.bare.human_squash(pull.head, pull.base, f"{pull.title} (#{number})")
+            elif method == "rebase":
+                sha = self.bare.human_rebase(pull.head, pull.base)
+            else:
+                raise ValueError(f"merge method {method!r} is not merge, squash or rebase")
             pull.merged, pull.merge_commit_sha = True, sha
             self._close(pull)
             return sha

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ from tradeloop.cli import app
 from warehouse import Warehouse
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ARGS = ("propose", "-s", "ema_cross", "--symbol", "SP500", "-t", "1d", "--cadence", "weekly", "--trials", "8")
 TOP_KEYS = {
     "schema_version", "kind", "run_id", "git_sha", "created_at", "strategy", "symbol", "timeframe", "cadence",
@@ -37,17 +39,31 @@ CHANGE_KEYS = {
 }  # fmt: skip
 
 
-def churning_repo(folder: Path) -> Path:
-    """The shipped constants with ema_cross/SP500 at EMA 4/10: ~58 trades on the 2014-2018 holdout, so
-    the holdout can judge a proposal (the shipped 12/26 makes 22, fewer than MIN_TRADES)."""
-    text = (ROOT / "config" / "constants.py").read_text(encoding="utf-8")
-    live = '"ema_fast": 12,\n            "ema_slow": 26,'
-    assert live in text
-    (folder / "config").mkdir(parents=True)
-    (folder / "config" / "constants.py").write_text(
-        text.replace(live, '"ema_fast": 4,\n            "ema_slow": 10,'), encoding="utf-8"
-    )
-    return folder
+CHURNING = ('"ema_fast": 12,\n            "ema_slow": 26,', '"ema_fast": 4,\n            "ema_slow": 10,')
+
+
+def make_bot_repo(root: Path) -> Path:
+    """A git repository holding the state files in one commit: the guardrail memory reads its history, so
+    this repository's own development history stays out of the tests. ema_cross/SP500 trades at EMA 4/10:
+    ~58 trades on the 2014-2018 holdout, so the holdout can judge a proposal (the shipped 12/26 makes 22,
+    fewer than MIN_TRADES)."""
+    repo = root / "bot"
+    (repo / "config").mkdir(parents=True)
+    text = (REPO_ROOT / "config" / "constants.py").read_text(encoding="utf-8")
+    assert CHURNING[0] in text
+    (repo / "config" / "constants.py").write_text(text.replace(*CHURNING), encoding="utf-8")
+    shutil.copy(REPO_ROOT / "feature_flags.json", repo / "feature_flags.json")
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "live state")):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+            cwd=repo, check=True, capture_output=True,
+        )  # fmt: skip
+    return repo
+
+
+@pytest.fixture
+def bot_repo(tmp_path: Path) -> Path:
+    return make_bot_repo(tmp_path)
 
 
 def propose(home: Path, repo: Path, *extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -66,7 +82,7 @@ def first(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
     home = tmp_path_factory.mktemp("propose1")
     with pytest.MonkeyPatch.context() as patch:  # module scope: set up before the per-test isolated home
         patch.setenv("TRADELOOP_HOME", str(home))
-        summary, proposal = propose(home, churning_repo(home / "repo"))
+        summary, proposal = propose(home, make_bot_repo(home))
     yield summary, proposal, home
 
 
@@ -75,7 +91,7 @@ def test_propose_writes_a_contract_2_proposal(
 ) -> None:
     summary, proposal, home = first
     assert set(proposal) == TOP_KEYS
-    repo_root = home / "repo"
+    repo_root = home / "bot"
     assert (proposal["schema_version"], proposal["kind"]) == (1, "tradeloop.proposal")
     assert summary["proposal_hash"] == proposal["proposal_hash"] and proposal["status"] == "proposed"
     constants = load_constants(repo_root / "config" / "constants.py")
@@ -150,16 +166,18 @@ def test_kpis_after_are_a_re_backtest_of_the_clipped_proposal_on_the_search_bars
 
 @pytest.mark.slow
 def test_same_seed_with_one_worker_gives_the_same_proposal(
-    first: tuple[dict[str, Any], dict[str, Any], Path], tmp_path: Path, repo_root: Path
+    first: tuple[dict[str, Any], dict[str, Any], Path], tmp_path: Path, bot_repo: Path
 ) -> None:
-    _, proposal, home = first
-    _, again = propose(tmp_path, home / "repo")
+    _, proposal, _ = first
+    _, again = propose(tmp_path, bot_repo)
     assert again["proposal_hash"] == proposal["proposal_hash"]
     assert again["params_after"] == proposal["params_after"] and again["changes"] == proposal["changes"]
     assert again["run_id"] != proposal["run_id"]
 
 
-def test_no_proposal_within_the_cooldown_of_an_applied_change(tmp_path: Path, repo_root: Path) -> None:
+def test_the_warehouse_alone_never_blocks_a_proposal(tmp_path: Path, bot_repo: Path) -> None:
+    """Git is the memory (tests/gitops/test_memory_cli.py): a merge the warehouse records but the branch
+    does not show (a stale or foreign database) does not start a cooldown."""
     with Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
         run_id = warehouse.start_run("propose", git_sha="abc")
         (row,) = warehouse.add_proposals(
@@ -181,10 +199,8 @@ def test_no_proposal_within_the_cooldown_of_an_applied_change(tmp_path: Path, re
             ]
         )
         warehouse.set_proposal_outcome("merged", ids=[row], decided_at=utc_now() - timedelta(hours=2))
-    _, proposal = propose(tmp_path, repo_root)
-    assert proposal["status"] == "no_change" and proposal["reason"].startswith("cooldown")
-    assert proposal["params_after"] == proposal["params_before"] and proposal["changes"] == []
-    assert proposal["search"]["trials"] == 0 and proposal["kpis_after"] == proposal["kpis_before"]
+    _, proposal = propose(tmp_path, bot_repo)
+    assert proposal["status"] == "proposed"
 
 
 def test_a_pair_that_is_not_live_is_refused(tmp_path: Path, repo_root: Path) -> None:

@@ -95,7 +95,9 @@ def test_a_newer_schema_is_refused_with_both_versions_and_the_fix(backend: Backe
 def test_an_older_schema_is_refused(backend: Backend) -> None:
     with backend.open() as warehouse, warehouse.engine.begin() as connection:
         connection.execute(text("UPDATE schema_version SET version = 0"))
-    with pytest.raises(WarehouseError, match=r"schema version 0 is older than .* fresh database"):
+    with pytest.raises(
+        WarehouseError, match=r"schema version 0 is older than schema version 1, the oldest .* fresh database"
+    ):
         backend.open()
 
 

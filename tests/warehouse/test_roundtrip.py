@@ -132,7 +132,7 @@ def test_proposals_round_trip_and_outcomes(warehouse: Warehouse, run_id: str) ->
     decided = datetime(2024, 3, 2, 9, 0, tzinfo=PLUS_TWO)
     url = "https://github.com/acme/bot/pull/7"
     assert warehouse.set_proposal_outcome("merged", config_hash="cfg-a", pr_url=url, decided_at=decided) == 2
-    assert warehouse.set_proposal_outcome("closed", ids=[ids[2]]) == 1
+    assert warehouse.set_proposal_outcome("declined", ids=[ids[2]]) == 1
 
     merged = warehouse.proposals(outcome="merged")
     assert [p.parameter for p in merged] == ["fast", "slow"]
@@ -140,7 +140,7 @@ def test_proposals_round_trip_and_outcomes(warehouse: Warehouse, run_id: str) ->
     assert merged[0].decided_at is not None
     assert_utc(merged[0].decided_at, datetime(2024, 3, 2, 7, 0, tzinfo=UTC))
     closed = warehouse.proposals(config_hash="cfg-b")
-    assert [(p.outcome, p.pr_url) for p in closed] == [("closed", None)]
+    assert [(p.outcome, p.pr_url) for p in closed] == [("declined", None)]
     assert closed[0].decided_at is not None
 
 

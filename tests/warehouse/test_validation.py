@@ -144,12 +144,12 @@ def test_proposal_errors(warehouse: Warehouse, run_id: str) -> None:
         WarehouseError, match=r"cannot be derived for parameter 'fast' because current_value is 0"
     ):
         warehouse.add_proposals([proposal_record(run_id, current_value=0)])
-    with pytest.raises(WarehouseError, match=r"outcome \(row 0\) must be one of \['proposed', 'merged'"):
+    with pytest.raises(WarehouseError, match=r"outcome \(row 0\) must be one of \['proposed', 'opened'"):
         warehouse.add_proposals([proposal_record(run_id, outcome="approved")])
     warehouse.add_proposals([proposal_record(run_id)])
     with pytest.raises(WarehouseError, match=r"optimization_history.outcome must be one of .*got 'accepted'"):
         warehouse.set_proposal_outcome("accepted", config_hash="cfg-a")
-    with pytest.raises(WarehouseError, match=r"pass exactly one of ids= or config_hash="):
+    with pytest.raises(WarehouseError, match=r"pass exactly one of ids=, config_hash= or proposal_hash="):
         warehouse.set_proposal_outcome("merged")
     with pytest.raises(WarehouseError, match=r"no proposal with config_hash 'cfg-zzz'"):
         warehouse.set_proposal_outcome("merged", config_hash="cfg-zzz")

@@ -87,6 +87,7 @@ def _register_commands() -> None:
         _data,
         _matrix,
         _matrix_merge,
+        _memory,
         _optimize,
         _pr,
         _propose,
@@ -104,6 +105,7 @@ def _register_commands() -> None:
     app.command("strategies")(_backtest.strategies)
     app.add_typer(_data.data_app, name="data")
     app.add_typer(_state.state_app, name="state")
+    _state.state_app.command("memory")(_memory.show_memory)
     app.add_typer(_matrix.matrix_app, name="matrix")
     _matrix.matrix_app.command("merge")(_matrix_merge.merge)
     app.add_typer(_regime.regime_app, name="regime")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -88,6 +88,8 @@ def open_pr(
         target, document, checked_verdict, base=base or "main", labels=label or [], max_open_prs=max_open_prs,
         dry_run=dry_run, run_url=run_url, report_url=report_url,
     )  # fmt: skip
+    if outcome.action in ("created", "updated") and not dry_run:
+        _record_opened(cli, document, outcome.pr_number, outcome.url)
     if cli.json_output:
         cli.emit_json({"forge": target.kind, **outcome.as_dict()})
         return
@@ -104,22 +106,34 @@ def check_pr(
     remote: RemoteOpt = "origin",
     github_repository: RepositoryOpt = None,
 ) -> None:
-    """Exit 1 when the PR changes a file outside the allowlist or moves a parameter past its cap or bounds."""
+    """Exit 1 when the PR changes what an auto-PR may not change, or moves a parameter past its cap or bounds.
+
+    A PR labelled tradeloop:manual is a person's change: only the allowlist and the validity of the two
+    state files decide; what a bot change would be refused for is listed as findings.
+    """
     from gitops import check_pull_request
 
     cli = get_context(ctx)
     result = check_pull_request(_forge(cli, forge, remote, github_repository), pr, base=base)
     if cli.json_output:
         cli.emit_json({
-            "pr": pr, "passed": result.passed, "violations": result.violations,
+            "pr": pr, "passed": result.passed, "manual": result.manual, "violations": result.violations,
+            "findings": result.findings,
             "files": [{"status": f.status, "path": f.path} for f in result.files],
             "moves": [vars(move) for move in result.moves],
         })  # fmt: skip
-    elif result.passed:
+    elif not result.passed:
+        print_check(cli, False, f"#{pr}: {len(result.violations)} violation(s)", result.violations)
+    elif result.manual:
+        cli.console.print(
+            f"[yellow]MANUAL[/yellow] #{pr}: labelled tradeloop:manual, judged as a person's change: both "
+            f"state files are valid; {len(result.findings)} finding(s) a bot change would be refused for"
+        )
+        for finding in result.findings:
+            cli.console.print(f"  [yellow]finding[/yellow] {finding}")
+    else:
         counts = f"{len(result.files)} file(s), {len(result.moves)} move(s)"
         print_check(cli, True, f"#{pr}: {counts} within the allowlist, caps and bounds", ())
-    else:
-        print_check(cli, False, f"#{pr}: {len(result.violations)} violation(s)", result.violations)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -241,6 +255,22 @@ def rollback(
     cli.console.print(
         f"{outcome.action}{where}: reverts {outcome.commit[:12]} with {outcome.revert_sha[:12]}"
     )
+
+
+def _record_opened(cli: CliContext, proposal: dict[str, Any], number: int | None, url: str | None) -> None:
+    """The warehouse's mirror of the memory: the proposal's rows are ``opened`` (inserted if missing)."""
+    from gitops import record_proposal
+    from warehouse import get_warehouse
+
+    with get_warehouse(cli.settings.warehouse_url) as warehouse:
+        record_proposal(
+            warehouse,
+            proposal,
+            outcome="opened",
+            pr_number=number,
+            pr_url=url,
+            at=cli.settings.current_time(),
+        )
 
 
 def _actions_run_url() -> str | None:

@@ -12,19 +12,15 @@ import typer
 from rich.table import Table
 
 from tradeloop._atomic import atomic_write_text
-from tradeloop._provenance import Provenance, json_safe, utc_now
+from tradeloop._provenance import Provenance, json_safe
 from tradeloop.cli._context import CliContext, get_context, quiet_optuna
 from tradeloop.errors import OptimizerError
 
 if TYPE_CHECKING:
-    from gitops import LiveConstants
-    from optimizer import AppliedChange, CellAnalysis, ProposalOutcome
-    from warehouse import ProposalRecord
+    from gitops import GuardrailMemory, LiveConstants
+    from optimizer import CellAnalysis, ProposalOutcome
 
 __all__ = ["propose"]
-
-#: Outcomes of an optimization_history row whose change reached the live state.
-APPLIED_OUTCOMES = ("merged", "reverted", "rolled_back")
 
 
 def _live_entry(constants: LiveConstants, strategy: str, symbol: str, timeframe: str) -> dict[str, Any]:
@@ -56,38 +52,25 @@ def _source(constants: LiveConstants, symbol: str, data: str | None, matrix: Pat
     return str(spec.sources[symbol])
 
 
-def applied_history(records: list[ProposalRecord]) -> list[AppliedChange]:
-    """Applied changes (one per proposal: its rows share run id and config hash), for the guardrails."""
-    from optimizer import AppliedChange
+def guardrail_history(cli: CliContext, base: str, forge: str | None) -> GuardrailMemory:
+    """The guardrail memory the cooldown, the change budget and the refusals are read from: the history of
+    the live state on ``base`` and the forge's closed pull requests, never the warehouse (which only mirrors
+    them), so it holds on a fresh runner."""
+    from tradeloop.cli._memory import guardrail_memory, reading_forge
 
-    grouped: dict[tuple[str, str, str, str], list[ProposalRecord]] = {}
-    for record in records:
-        if record.outcome in APPLIED_OUTCOMES:
-            key = (record.strategy, record.symbol, record.run_id, record.config_hash)
-            grouped.setdefault(key, []).append(record)
-    return [
-        AppliedChange(
-            strategy=strategy,
-            symbol=symbol,
-            applied_at=max(row.decided_at or row.created_at for row in rows),
-            parameters=tuple(sorted({row.parameter for row in rows})),
-        )
-        for (strategy, symbol, _, _), rows in grouped.items()
-    ]
+    return guardrail_memory(cli, base=base, forge=reading_forge(cli, forge))
 
 
-def _analysis(cli: CliContext, strategy: str, symbol: str, timeframe: str) -> tuple[CellAnalysis, list[Any]]:
+def _analysis(cli: CliContext, strategy: str, symbol: str, timeframe: str) -> CellAnalysis:
     from optimizer import analyze_history
     from warehouse import get_warehouse
 
     with get_warehouse(cli.settings.warehouse_url) as warehouse:
         history = warehouse.backtest_history(strategy, symbol, timeframe)
         regimes = warehouse.regime_history(symbol, timeframe)
-        records = warehouse.proposals(strategy, symbol)
-    analysis = analyze_history(
+    return analyze_history(
         history, strategy=strategy, symbol=symbol, timeframe=timeframe, regime_history=regimes
     )
-    return analysis, records
 
 
 def _config_hasher(constants: LiveConstants, strategy: str, symbol: str, entry: Mapping[str, Any]) -> Any:
@@ -138,6 +121,17 @@ def propose(
     matrix: Annotated[
         Path | None, typer.Option("--matrix", help="Matrix definition for the data sources.", dir_okay=False)
     ] = None,
+    base: Annotated[
+        str, typer.Option("--base", help="Branch whose history holds the cooldowns, budgets and rollbacks.")
+    ] = "HEAD",
+    forge: Annotated[
+        str | None,
+        typer.Option(
+            "--forge",
+            help="github or local: whose closed PRs count as declined. \\[default: auto]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Analyse, search, bound and re-backtest: write proposal.json (contract 2) and proposal.md."""
     from backtest_matrix.engine import EngineConfig
@@ -149,6 +143,7 @@ def propose(
         make_proposal,
     )
     from tradeloop.cli._data import _load
+    from tradeloop.cli._memory import settle_proposal
 
     cli = get_context(ctx)
     quiet_optuna(cli)
@@ -161,7 +156,8 @@ def propose(
         cli, source, check=True, timeframe=timeframe, days=None, bars=None, seed=0, start=None,
         mapping=None, timestamp_column=None, unit="auto", tz="UTC",
     )  # fmt: skip
-    analysis, records = _analysis(cli, strategy, symbol, timeframe)
+    analysis = _analysis(cli, strategy, symbol, timeframe)
+    memory = guardrail_history(cli, base, forge)
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = cli.settings.run_dir(provenance.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +165,8 @@ def propose(
         strategy=strategy, symbol=symbol, timeframe=timeframe, cadence=cadence, bars=loaded.bars,
         data={"source": loaded.source, "timeframe": loaded.timeframe, "data_hash": loaded.data_hash},
         current={k: v for k, v in entry.items() if k != "timeframe"}, run_id=provenance.run_id,
-        git_sha=provenance.git_sha, now=utc_now(), objective=objective, sampler=sampler, trials=trials,
+        git_sha=provenance.git_sha, now=cli.settings.current_time(), objective=objective, sampler=sampler,
+        trials=trials,
         seed=seed, storage=storage or default_storage_url(cli.settings.home), out_dir=run_dir / "search",
         study_name=f"{strategy}-{symbol}-{timeframe}-{cadence}-{objective}-{sampler}-s{seed}-{loaded.data_hash[:12]}"
         f"-h{constants.validation_holdout_fraction:g}",
@@ -177,12 +174,13 @@ def propose(
     )  # fmt: skip
     guardrails = guardrails_from(constants)
     outcome = make_proposal(
-        request, guardrails=guardrails, history=applied_history(records), flags=analysis.flags,
+        request, guardrails=guardrails, history=memory.applied_changes(), flags=analysis.flags,
         has_history=not analysis.nights.empty,
         engine_config=EngineConfig(fee_bps=constants.fee_bps, slippage_bps=constants.slippage_bps),
         config_hash_of=_config_hasher(constants, strategy, symbol, entry),
         progress=not cli.json_output, console=cli.console,
     )  # fmt: skip
+    outcome = dataclasses.replace(outcome, document=settle_proposal(cli, outcome.document, memory))
     _write(cli, outcome, out, run_dir)
 
 

@@ -42,6 +42,8 @@ def check(ctx: typer.Context) -> None:
         cli.emit_json(report.to_dict())
     else:
         print_check(cli, report.ok, report.summary(), report.errors)
+        for note in report.notes:
+            cli.console.print(f"  [yellow]note[/yellow] {note}")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -1,0 +1,16 @@
+"""Alembic environment: migrations run on the connection (and in the transaction) that opened the warehouse.
+
+:func:`warehouse._migrate.upgrade` puts the connection into ``config.attributes["connection"]``; SQLite
+tables are altered in batch mode (copy and move), PostgreSQL ones with plain ``ALTER TABLE``.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+
+from warehouse._schema import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
