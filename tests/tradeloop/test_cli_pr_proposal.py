@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,9 @@ def test_a_pull_request_moving_two_pairs_is_refused(gh: GitHubEnv, tmp_path: Pat
 
 
 def _invoke(env: GitHubEnv, *args: str) -> dict[str, Any]:
-    result = runner.invoke(app, ["--json", "--repo", str(env.clone), *args])
+    # A day on: the commit that made the pair churn is itself a change, and its cooldown has passed.
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    result = runner.invoke(app, ["--json", "--repo", str(env.clone), *args], env={"TRADELOOP_NOW": later})
     assert result.exit_code in (0, 1), result.stdout + result.stderr
     document: dict[str, Any] = json.loads(result.stdout[result.stdout.index("{") :])
     return document
