@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tradeloop import file_lock, utc_now
+from tradeloop._secrets import mask_secrets, mask_url
 from tradeloop.errors import WarehouseError
 from warehouse._schema import SCHEMA_VERSION, Base, SchemaVersion
 
@@ -36,11 +37,9 @@ _PG_SCHEMA_LOCK_KEY = 0x7472_6164_656C_6F6F  # "tradeloo"
 
 
 def masked_url(url: str | URL) -> str:
-    """``url`` with its password replaced by ``***``, safe for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
+    """``url`` with its password replaced by ``***``, safe for messages and logs (``tradeloop.mask_url``)."""
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return mask_url(text)
 
 
 def create_warehouse_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
@@ -51,11 +50,11 @@ def create_warehouse_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        shown = "" if "@" in str(url) else f" {str(url)!r}"  # an unparseable URL cannot be masked
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        why = "its port is not a number" if isinstance(exc, ValueError) else "it does not parse"
         raise WarehouseError(
-            f"warehouse URL{shown} is not a database URL; use e.g. 'sqlite:///path/warehouse.db' or "
-            "'postgresql+psycopg://user@host:5432/db'"
+            f"warehouse URL {masked_url(url)!r} is not a database URL ({why}); use e.g. "
+            "'sqlite:///path/warehouse.db' or 'postgresql+psycopg://user@host:5432/db'"
         ) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
@@ -161,9 +160,7 @@ def check_reachable(engine: Engine) -> None:
 def _one_line(exc: DBAPIError, url: URL) -> str:
     reason = str(exc.orig if exc.orig is not None else exc).strip()
     first = reason.splitlines()[0] if reason else type(exc.orig).__name__
-    if url.password:
-        first = first.replace(str(url.password), "***")
-    return first
+    return mask_secrets(first, [None if url.password is None else str(url.password)])
 
 
 def ensure_schema(engine: Engine) -> int:
@@ -222,4 +219,5 @@ def _check_version(stored: int, where: str) -> None:
 def _summary(exc: SQLAlchemyError, url: URL) -> str:
     if isinstance(exc, DBAPIError):
         return _one_line(exc, url)
-    return str(exc).strip().splitlines()[0]
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return mask_secrets(first, [None if url.password is None else str(url.password)])
