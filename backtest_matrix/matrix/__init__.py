@@ -29,6 +29,8 @@ from backtest_matrix.matrix._merge import (
 )
 from backtest_matrix.matrix._neighbourhood import draw_neighbourhood
 from backtest_matrix.matrix._plan import (
+    DEFAULT_MAX_CELLS,
+    MAX_SHARDS,
     OVERHEAD_BARS,
     ParamSet,
     Plan,
@@ -65,8 +67,10 @@ from backtest_matrix.matrix._spec import (
 __all__ = [
     "DEFAULT_CELL_TIMEOUT_S",
     "DEFAULT_MATRIX_PATH",
+    "DEFAULT_MAX_CELLS",
     "DEFAULT_MEMORY_LIMIT_MB",
     "FAULTS_ENV",
+    "MAX_SHARDS",
     "OVERHEAD_BARS",
     "CellKey",
     "CellTask",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from tradeloop._atomic import write_error
@@ -32,16 +33,27 @@ class _ErrorHandlingGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context class is private
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # a bad option of a command: one line too, naming the option and --help
+            if isinstance(ctx.obj, CliContext) and ctx.obj.debug:
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else "tradeloop"
+            message = f"{exc.format_message()} (see `{where} --help`)"
+            _fail(ctx, "UsageError", message)
         except (TradeloopError, OSError, MemoryError) as exc:
             obj = ctx.obj
             if isinstance(obj, CliContext) and obj.debug:
                 raise
-            kind, text = _describe(exc)
-            message = mask_secrets(" ".join(text.split()), environment_secrets())
-            if isinstance(obj, CliContext) and obj.json_output:
-                obj.emit_json({"ok": False, "error": {"type": kind, "message": message}})
-            typer.echo(f"error: {message}", err=True)
-            ctx.exit(EXIT_ERROR)
+            _fail(ctx, *_describe(exc))
+
+
+def _fail(ctx: Any, kind: str, text: str) -> None:
+    """Print ``error: <text>`` on one line (masked; a JSON error document too under --json), exit 2."""
+    message = mask_secrets(" ".join(text.split()), environment_secrets())
+    obj = ctx.obj
+    if isinstance(obj, CliContext) and obj.json_output:
+        obj.emit_json({"ok": False, "error": {"type": kind, "message": message}})
+    typer.echo(f"error: {message}", err=True)
+    ctx.exit(EXIT_ERROR)
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
