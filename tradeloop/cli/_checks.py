@@ -63,13 +63,11 @@ def check_optimizer_options(
 ) -> None:
     """The cadence, objective and sampler names are known (imports the optimizer's registries only)."""
     from optimizer import CADENCE_HOURS, SAMPLERS
-    from optimizer.objectives import objective_names
+    from optimizer.objectives import get_objective
 
-    choices = {
-        "--cadence": (cadence, list(CADENCE_HOURS)),
-        "--objective": (objective, objective_names()),
-        "--sampler": (sampler, list(SAMPLERS)),
-    }
+    if objective is not None:
+        get_objective(objective)  # its own message suggests the closest name
+    choices = {"--cadence": (cadence, list(CADENCE_HOURS)), "--sampler": (sampler, list(SAMPLERS))}
     for option, (value, known) in choices.items():
         if value is not None and value not in known:
             raise OptimizerError(f"{option} {value!r} is unknown; use one of {', '.join(known)}")
