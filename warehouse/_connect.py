@@ -25,6 +25,7 @@ __all__ = [
     "ensure_schema",
     "masked_url",
     "prepare_engine",
+    "write_fault_fix",
 ]
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -178,9 +179,10 @@ def ensure_schema(engine: Engine) -> int:
                     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK_KEY})")
                 return _ensure_schema(connection, where)
     except SQLAlchemyError as exc:
+        reason = _summary(exc, engine.url)
         raise WarehouseError(
-            f"warehouse {where}: cannot create or check the tables ({_summary(exc, engine.url)}); "
-            "check that the database user may create tables"
+            f"warehouse {where}: cannot create or check the tables ({reason}); "
+            + (write_fault_fix(reason) or "check that the database user may create tables")
         ) from None
 
 
@@ -214,6 +216,22 @@ def _check_version(stored: int, where: str) -> None:
             f"schema version {SCHEMA_VERSION} and cannot be migrated in place; export what you need and "
             "point TRADELOOP_DB_URL (or TRADELOOP_HOME) at a fresh database"
         )
+
+
+#: How SQLite and PostgreSQL report a write the disk refused (full, quota, the file-size limit).
+_WRITE_FAULTS = (
+    "disk i/o error", "database or disk is full", "no space left", "file too large", "disk quota",
+)  # fmt: skip
+
+
+def write_fault_fix(reason: str) -> str | None:
+    """The fix when ``reason`` is a refused write, else None; what was written before stays intact."""
+    if not any(fault in reason.lower() for fault in _WRITE_FAULTS):
+        return None
+    return (
+        "the database file could not be written (disk full, or the file-size limit, ulimit -f, too low); "
+        "free space or raise the limit and run it again: the rows already stored are intact"
+    )
 
 
 def _summary(exc: SQLAlchemyError, url: URL) -> str:

@@ -24,6 +24,7 @@ from warehouse._connect import (
     ensure_schema,
     masked_url,
     prepare_engine,
+    write_fault_fix,
 )
 from warehouse._fields import (
     BACKTEST_FIELDS,
@@ -458,7 +459,8 @@ class Warehouse:
         password = self._engine.url.password
         line = reason[0] if reason else type(exc).__name__
         line = mask_secrets(line, [None if password is None else str(password)])
-        return WarehouseError(f"warehouse {self.url}: {action} failed: {line}")
+        fix = write_fault_fix(line)
+        return WarehouseError(f"warehouse {self.url}: {action} failed: {line}" + (f"; {fix}" if fix else ""))
 
     def _read(self, query: Select[Any]) -> list[RowMapping]:
         with self._translating("read"), self._engine.connect() as connection:
