@@ -95,14 +95,16 @@ def make_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> optuna
         return optuna.storages.InMemoryStorage()
     heartbeat = heartbeat or HeartbeatSettings()
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}
-    elif url.startswith("postgresql"):
+    elif scheme is not None and scheme.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True
     else:
+        why = " (no '://' after the scheme)" if scheme is None else ""
         raise OptimizerError(
-            f"--storage {mask_url(url)!r} is not a supported Optuna storage; use 'sqlite:///path/optuna.db', "
-            "'postgresql+psycopg://user@host:5432/db' or 'memory'"
+            f"--storage {mask_url(url)!r} is not a supported Optuna storage{why}; use "
+            "'sqlite:///path/optuna.db', 'postgresql+psycopg://user@host:5432/db' or 'memory'"
         )
     try:
         if url.startswith("sqlite"):

@@ -28,6 +28,7 @@ from tradeloop.errors import WriteError
 __all__ = [
     "WRITE_FAULT_ENV",
     "atomic_write_bytes",
+    "atomic_write_many",
     "atomic_write_text",
     "file_lock",
     "fsync_directory",
@@ -151,6 +152,44 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def atomic_write_many(files: dict[Path, bytes], mode: int = 0o644) -> None:
+    """Replace several files so that a failed write changes none of them.
+
+    Every new content is written to its temp file and fsynced first; only when all are on disk are they
+    renamed into place (a rename needs no space). A failure before the renames leaves every file as it was.
+
+    Raises
+    ------
+    WriteError
+        A directory or a temp file cannot be written; no file was replaced.
+    """
+    paths = sorted(Path(path) for path in files)
+    with contextlib.ExitStack() as stack:
+        staged: list[tuple[Path, Path]] = []
+        current = paths[0] if paths else Path()
+        try:
+            for current in paths:
+                path = current
+                path.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(file_lock(path))
+                tmp = path.parent / f"{_temp_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}"
+                staged.append((tmp, path))
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+                try:
+                    write_all(fd, files[path], path)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise write_error(current, exc) from None
+        for tmp, path in staged:
+            tmp.replace(path)
+        for directory in sorted({path.parent for path in paths}):
+            fsync_directory(directory)
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:

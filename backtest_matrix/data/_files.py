@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import errno
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _read_table(path: Path, where: str) -> pd.DataFrame:
         raise _out_of_memory(path, where, kind) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())  # pandas ends some messages in a newline
-        if "out of memory" in reason.lower():
+        if getattr(exc, "errno", None) == errno.ENOMEM or "out of memory" in reason.lower():
             raise _out_of_memory(path, where, kind) from None
         raise DataSourceError(f"{where}: cannot be read as {kind} ({reason}); check the file") from None
     if not isinstance(frame.index, pd.RangeIndex):
