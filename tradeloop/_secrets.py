@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 __all__ = [
     "MASK",
@@ -44,7 +44,7 @@ _STOP = r"\s'\"<>`"
 # or "/" in it is masked whole. The scheme is optional and its ":" too (``postgresql//`` is a common typo).
 _USERINFO = re.compile(
     rf"(?P<lead>(?:[A-Za-z][A-Za-z0-9+.\-]*:?/{{1,3}})?[^{_STOP}:/@()\[\]{{}},;]*)"
-    rf":(?P<secret>[^{_STOP}]*?)@(?=[^{_STOP}@]*(?:[{_STOP}]|$))"
+    rf":(?!/)(?P<secret>[^{_STOP}]*?)@(?=[^{_STOP}@]*(?:[{_STOP}]|$))"
 )
 _SECRET_KEYS = (
     r"password|passwd|pwd|pass|sslpassword|secret|client_secret|token|access_token|auth_token|api_?key"
@@ -71,7 +71,7 @@ def mask_secrets(text: str, known: Iterable[str | None] = ()) -> str:
     text
         Any text: a URL, a message, a JSON document, a log line.
     known
-        Secret values to mask wherever they appear, as they are and URL-decoded, plus the base64 of
+        Secret values to mask wherever they appear, as they are, URL-encoded and -decoded, plus the base64 of
         ``x-access-token:<secret>`` (how git sends a token). Values shorter than 4 characters are skipped.
 
     Returns
@@ -115,7 +115,7 @@ def _expanded(known: Iterable[str | None]) -> list[str]:
     for secret in known:
         if not secret or len(secret) < _MIN_KNOWN:
             continue
-        values.update({secret, unquote(secret)})
+        values.update({secret, unquote(secret), quote(secret, safe="")})
         values.add(base64.b64encode(f"x-access-token:{secret}".encode()).decode())
     return sorted(values, key=len, reverse=True)  # a longer form first, so no piece of it is left behind
 
