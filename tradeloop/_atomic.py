@@ -27,6 +27,7 @@ from tradeloop.errors import WriteError
 
 __all__ = [
     "WRITE_FAULT_ENV",
+    "append_bytes",
     "atomic_write_bytes",
     "atomic_write_many",
     "atomic_write_text",
@@ -190,6 +191,33 @@ def atomic_write_many(files: dict[Path, bytes], mode: int = 0o644) -> None:
             tmp.replace(path)
         for directory in sorted({path.parent for path in paths}):
             fsync_directory(directory)
+
+
+def append_bytes(path: Path, data: bytes, what: str = "cannot append to it") -> None:
+    """Append ``data`` to ``path`` (created when missing) durably; a failed append is cut back off.
+
+    Raises
+    ------
+    WriteError
+        The file cannot be written; it keeps exactly the content it had.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise write_error(path, exc, what) from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            write_all(fd, data, path)
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise write_error(path, exc, what) from None
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:

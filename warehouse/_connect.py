@@ -125,7 +125,7 @@ def _enable_wal(url: URL) -> None:
     except (sqlite3.Error, OSError) as exc:
         raise WarehouseError(
             f"warehouse {masked_url(url)}: cannot open the SQLite file in WAL mode ({exc}); "
-            "check that the path names a writable SQLite database file"
+            + (write_fault_fix(str(exc)) or "check that the path names a writable SQLite database file")
         ) from None
 
 
@@ -153,9 +153,10 @@ def check_reachable(engine: Engine) -> None:
             fix = "check that the path names a writable SQLite database file"
         else:
             fix = "check that the server is running and the URL (TRADELOOP_DB_URL) is right"
-        raise WarehouseError(
-            f"cannot connect to warehouse {masked_url(engine.url)}: {_one_line(exc, engine.url)}; {fix}"
-        ) from None
+        reason = _one_line(exc, engine.url)
+        fix = write_fault_fix(reason) or fix
+        where = masked_url(engine.url)
+        raise WarehouseError(f"cannot connect to warehouse {where}: {reason}; {fix}") from None
 
 
 def _one_line(exc: DBAPIError, url: URL) -> str:
