@@ -2,7 +2,8 @@
 
 Hypothesis breaks valid files in ways that are sure to make them invalid (a missing column, an unparseable
 value, a syntax error, random bytes, ...), sometimes with more damage on top, and feeds them to the commands
-that read them: bar files (CSV, Parquet) to ``data check``, a proposal (JSON) to ``validate``, a matrix
+that read them: bar files (CSV, Parquet) to ``data check``, a proposal (JSON) to ``pr open`` (and, when it is
+not even a JSON object, to ``validate``), a matrix
 (YAML) to ``matrix plan``, the live state files to ``state check``, and bad option values to several
 commands. Each run must end in exit 1 (a check that found problems, reported on stdout naming the file) or
 exit 2 (exactly one ``error:`` line on stderr naming the file or the option), with no traceback, and must
@@ -178,9 +179,13 @@ JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), WORDS, st.lists
 
 
 @st.composite
-def broken_json(draw: st.DrawFn, document: dict[str, object]) -> bytes:
+def broken_json(
+    draw: st.DrawFn, document: dict[str, object], optional: frozenset[str] = frozenset()
+) -> bytes:
+    """``document`` broken: a required key deleted or of another type, the text cut short, not an object, or
+    bytes that are not UTF-8."""
     kind = draw(st.sampled_from(("delete", "retype", "cut", "bytes", "not_an_object")))
-    key = draw(st.sampled_from(sorted(document)))
+    key = draw(st.sampled_from(sorted(set(document) - optional)))
     if kind == "bytes":
         return b"\xff" + draw(NOISE)
     if kind == "not_an_object":
@@ -197,15 +202,20 @@ def broken_json(draw: st.DrawFn, document: dict[str, object]) -> bytes:
 
 
 PROPOSAL = realistic_proposal()
+#: What a proposal may leave out (the search record, guardrails, candidates, cadence) or word freely.
+OPTIONAL = frozenset({"cadence", "candidates", "guardrails", "search", "reason"})
 
 
-@given(data=broken_json(PROPOSAL))
+@given(data=broken_json(PROPOSAL, OPTIONAL))
 @EXAMPLES
 def test_a_malformed_proposal(data: bytes, repo: Path) -> None:
     with _scratch() as scratch:
         path = scratch / "proposal.json"
         path.write_bytes(data)
-        _run_and_check(["validate", "--proposal", str(path)], ["proposal.json"], repo, scratch / "home")
+        args = ["pr", "open", "--proposal", str(path), "--forge", "local", "--dry-run"]
+        _run_and_check(args, ["proposal.json"], repo, scratch / "home")
+        if not data.startswith(b"{") or not data.rstrip().endswith(b"}"):  # not a JSON object at all
+            _run_and_check(["validate", "--proposal", str(path)], ["proposal.json"], repo, scratch / "home")
 
 
 MATRIX = """\
