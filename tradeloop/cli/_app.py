@@ -67,7 +67,7 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         )
     assert isinstance(exc, OSError)
     where = exc.filename if exc.filename is not None else "a file"
-    return "WriteError", str(write_error(where, exc, "input/output failed"))
+    return type(exc).__name__, str(write_error(where, exc, "input/output failed"))
 
 
 app = typer.Typer(

@@ -52,10 +52,10 @@ def make_out_dir(path: Path, option: str) -> None:
         raise write_error(path, exc, f"cannot create the {option} directory") from None
 
 
-def check_positive_seconds(value: float | None, option: str) -> None:
+def check_positive_seconds(value: float | None, option: str, fix: str = "leave it out for none") -> None:
     """``value`` is None or a finite number of seconds > 0."""
     if value is not None and not (math.isfinite(value) and value > 0):
-        raise SettingsError(f"{option} must be a number of seconds > 0, got {value!r}; leave it out for none")
+        raise SettingsError(f"{option} must be a number of seconds > 0, got {value!r}; {fix}")
 
 
 def check_optimizer_options(

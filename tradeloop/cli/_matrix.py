@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from tradeloop.cli._checks import make_out_dir
+from tradeloop.cli._checks import check_positive_seconds, make_out_dir
 from tradeloop.cli._context import CliContext, get_context
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def run_command(
     ctx: typer.Context,
     shard: Annotated[str, typer.Option("--shard", help="Which shard of how many, e.g. 2/4.")],
     out: Annotated[Path, typer.Option("--out", help="Directory of the shard logs (shard-i-of-N.jsonl).")],
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
     matrix: MatrixOpt = None,
     cell_timeout: Annotated[
         float, typer.Option("--cell-timeout", help="Seconds before a cell is killed and recorded timeout.")
@@ -110,12 +110,15 @@ def run_command(
     memory_limit: Annotated[
         int,
         typer.Option(
-            "--memory-limit", help="Address space a cell may add to its worker, in MiB (RLIMIT_AS; 0: none)."
+            "--memory-limit",
+            min=0,
+            help="Address space a cell may add to its worker, in MiB (RLIMIT_AS; 0: none).",
         ),
     ] = 2048,
     max_cells: MaxCellsOpt = DEFAULT_MAX_CELLS,
 ) -> None:
     """Run one shard in worker processes; a re-run skips the cells already in its log."""
+    check_positive_seconds(cell_timeout, "--cell-timeout", "e.g. --cell-timeout 60")
     make_out_dir(out, "--out")  # before any work: a file or an unwritable place is refused now
     _start_forkserver()
     from backtest_matrix.matrix import RunInfo, parse_shard, run_shard
