@@ -7,9 +7,9 @@ matrix has run or Stage A has searched for a minute.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
-from tradeloop._atomic import write_error
 from tradeloop.errors import OptimizerError, SettingsError, WriteError
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
-    "make_out_dir",
 ]
 
 
@@ -35,21 +34,17 @@ def check_out_file(path: Path, option: str) -> None:
 
 
 def check_out_dir(path: Path, option: str) -> None:
-    """``path`` can be a directory: it is one already, or nothing in its way is a file."""
+    """``path`` can be a directory: it is one already, or nothing in its way is a file, and the nearest folder
+    that exists is writable. Nothing is created (the command creates it once its other inputs are valid)."""
     for candidate in (path, *path.parents):
         if candidate.exists():
             if not candidate.is_dir():
                 raise WriteError(f"{option} {str(path)!r}: {str(candidate)!r} is a file, not a directory")
+            if not os.access(candidate, os.W_OK | os.X_OK):
+                raise WriteError(
+                    f"{option} {str(path)!r}: {str(candidate)!r} is not writable; choose a writable place"
+                )
             return
-
-
-def make_out_dir(path: Path, option: str) -> None:
-    """Create the output directory ``path`` now, so that a file or an unwritable place stops the command."""
-    check_out_dir(path, option)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise write_error(path, exc, f"cannot create the {option} directory") from None
 
 
 def check_positive_seconds(value: float | None, option: str, fix: str = "leave it out for none") -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from tradeloop.cli._checks import check_positive_seconds, make_out_dir
+from tradeloop.cli._checks import check_out_dir, check_positive_seconds
 from tradeloop.cli._context import CliContext, get_context
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def run_command(
 ) -> None:
     """Run one shard in worker processes; a re-run skips the cells already in its log."""
     check_positive_seconds(cell_timeout, "--cell-timeout", "e.g. --cell-timeout 60")
-    make_out_dir(out, "--out")  # before any work: a file or an unwritable place is refused now
+    check_out_dir(out, "--out")  # before any work: a file or an unwritable place is refused now
     _start_forkserver()
     from backtest_matrix.matrix import RunInfo, parse_shard, run_shard
     from tradeloop import git_sha, new_run_id
