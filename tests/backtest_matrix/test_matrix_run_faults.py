@@ -22,6 +22,7 @@ import pytest
 
 from backtest_matrix.matrix import ResultLog
 from tests.backtest_matrix.matrix_helpers import SMALL_MATRIX, make_repo, write_matrix
+from tests.conftest import tmpfs_namespaces_allowed
 from tradeloop._atomic import WRITE_FAULT_ENV
 
 pytestmark = pytest.mark.slow
@@ -97,6 +98,27 @@ def test_a_log_that_cannot_be_written_fails_the_run_naming_the_log_and_the_cause
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(again.stdout)["done_before"] == held
     assert _log_is_clean(out / "shard-1-of-1.jsonl") == CELLS
+
+
+@pytest.mark.skipif(not tmpfs_namespaces_allowed(), reason="no unprivileged user+mount namespace for a tmpfs")
+def test_a_full_tmpfs_fails_the_run_naming_the_log_and_leaves_no_torn_tail(
+    setup: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The issue's reproduction: a 64 KiB tmpfs as --out held 39 of 144 cells, a torn tail, and `ok: true`."""
+    repo, matrix, env = setup
+    out = tmp_path / "logs"
+    out.mkdir()
+    command = " ".join(f"'{part}'" for part in _command(repo, matrix, out))
+    log = out / "shard-1-of-1.jsonl"
+    script = (
+        f"mount -t tmpfs -o size=16k tmpfs '{out}' && {command}; echo \"rc=$?\"; "
+        f"tail -c 1 '{log}' | od -An -c"  # the last byte of the log on the full disk
+    )
+    done = subprocess.run(["unshare", "-Urm", "sh", "-c", script], env=env, capture_output=True, text=True)
+    assert "rc=2" in done.stdout, done.stdout + done.stderr
+    line = _error_line(done)
+    assert str(log) in line and "No space left on device, ENOSPC" in line
+    assert '"ok": true' not in done.stdout and done.stdout.strip().endswith("\\n")  # no torn tail
 
 
 def test_an_out_folder_that_cannot_exist_is_refused_before_any_work(

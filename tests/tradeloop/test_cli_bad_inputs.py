@@ -8,8 +8,10 @@ exit code, exactly one ``error:`` line naming the thing and the fix, no tracebac
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,3 +396,42 @@ def test_optimize_keeps_its_study_in_the_home_it_is_given(
     assert result.exit_code == 0, result.stdout + result.stderr
     assert (given / "optuna.db").is_file()
     assert not (env_home / "optuna.db").exists() and not (tmp_path / ".tradeloop").exists()
+
+
+MEMORY_PROBE = """
+import resource, sys
+from typer.testing import CliRunner
+from tradeloop.cli import app
+import backtest_matrix, pandas  # what loading needs is mapped before the limit
+
+def mapped() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+
+resource.setrlimit(resource.RLIMIT_AS, (mapped() + int(sys.argv[2]) * 2**20, resource.RLIM_INFINITY))
+result = CliRunner().invoke(app, ["data", "check", sys.argv[1]])
+print(result.exit_code, repr(result.exception))
+sys.stderr.write(result.stderr)
+"""
+
+
+@pytest.mark.parametrize("headroom_mb", [12, 32, 64])
+def test_running_out_of_memory_while_loading_is_not_blamed_on_the_file(
+    tmp_path: Path, headroom_mb: int
+) -> None:
+    """Defect 6: hitting the memory limit while loading was reported as "cannot be read as CSV … check the
+    file". A real address-space limit (RLIMIT_AS) a little above what the process has mapped; depending on
+    where the allocation fails (pandas' tokenizer, its buffers, NumPy) the error takes another path."""
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(HEADER)
+        handle.writelines(f"{1_577_836_800 + 60 * i},10.123456,11.123456,9.123456,10.523456,100.5\n"
+                          for i in range(600_000))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path), str(headroom_mb)], capture_output=True, text=True,
+        check=False, env={**os.environ, "TRADELOOP_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert done.stdout.startswith("2 SystemExit(2)"), done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "big.csv" in lines[0] and "ran out of memory" in lines[0], done.stderr
+    assert "check the file" not in lines[0]

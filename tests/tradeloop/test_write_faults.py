@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 from backtest_matrix.matrix import ResultLog
 from gitops import apply_proposal
 from tests.backtest_matrix.matrix_helpers import SMALL_MATRIX, make_repo, write_matrix
+from tests.conftest import tmpfs_namespaces_allowed
 from tests.gitops.proposals import realistic_proposal
 from tradeloop import Provenance
 from tradeloop._atomic import WRITE_FAULT_ENV
@@ -248,14 +249,9 @@ def test_the_warehouse_over_the_file_size_limit_fails_and_stays_intact(
     )
 
 
-def _namespaces_allowed() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null || exit 3"]
-    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
-
-
-@pytest.mark.skipif(not _namespaces_allowed(), reason="no unprivileged user+mount namespace to mount a tmpfs")
+@pytest.mark.skipif(
+    not tmpfs_namespaces_allowed(), reason="no unprivileged user+mount namespace to mount a tmpfs"
+)
 def test_the_warehouse_on_a_full_disk_fails_and_stays_intact(night: dict[str, Path], tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
