@@ -143,6 +143,7 @@ def test_a_study_killed_at_random_moments_resumes_to_the_trials_of_an_uninterrup
     assert _told(killed) == _told(reference)
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed:UserWarning")
 def test_an_unstamped_running_trial_is_a_dead_askers_and_does_not_use_the_budget(
     tmp_path: Path,
 ) -> None:
