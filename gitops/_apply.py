@@ -32,7 +32,8 @@ from gitops._feature_flags import (
 from gitops._names import rollout_key
 from gitops._problems import raise_problems, read_state_text
 from gitops._state import cross_file_problems
-from tradeloop import Provenance, atomic_write_text
+from tradeloop import Provenance
+from tradeloop._atomic import atomic_write_many
 from tradeloop.errors import ChangePolicyError, ProposalError, StateFileError, StrategyError
 
 __all__ = ["ALLOWED_PATHS", "AppliedChange", "apply_proposal", "check_allowed_paths"]
@@ -158,9 +159,8 @@ def apply_proposal(
     if new_flags_text != flags_text:
         written[FEATURE_FLAGS_FILE.as_posix()] = (flags_text, new_flags_text)
     check_allowed_paths(written)
-    if not dry_run:
-        for path, (_, text) in written.items():
-            atomic_write_text(repo_root / path, text)
+    if not dry_run:  # both files or neither: a failed write (disk full) must not leave half a change
+        atomic_write_many({repo_root / path: text.encode("utf-8") for path, (_, text) in written.items()})
     parameters = {name: (entry.get(name), value) for name, value in updates.items()}
     return AppliedChange(
         changed_paths=tuple(written),

@@ -48,8 +48,8 @@ class LocalForge(Forge):
         if not self.state_path.exists():
             return {"version": _STATE_VERSION, "next_number": 1, "pulls": {}, "statuses": {}}
         try:
-            state = json.loads(self.state_path.read_text())
-        except json.JSONDecodeError as exc:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ForgeError(
                 f"{self.state_path}: not valid JSON ({exc}); "
                 "fix it, or delete it to forget the local pull requests"
@@ -58,6 +58,11 @@ class LocalForge(Forge):
             raise ForgeError(
                 f"{self.state_path}: version {state.get('version') if isinstance(state, dict) else state!r} "
                 f"is not {_STATE_VERSION}; delete the file to start over"
+            )
+        problem = _state_problem(state)
+        if problem is not None:
+            raise ForgeError(
+                f"{self.state_path}: {problem}; fix it, or delete the file to forget the local pull requests"
             )
         return state
 
@@ -230,3 +235,49 @@ def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     except ForgeError:
         return False
     return True
+
+
+# The fields of a pull request entry and their JSON types (``comments`` is optional).
+_PULL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "number": int, "branch": str, "base": str, "title": str, "body": str, "state": str, "merged": bool,
+    "head_sha": str, "url": str, "labels": list,
+}  # fmt: skip
+
+
+def _state_problem(state: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a loaded state file (key path, value, expected), or None."""
+    number = state.get("next_number")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        return f"next_number must be a whole number >= 1, got {number!r}"
+    pulls, statuses = state.get("pulls"), state.get("statuses")
+    if not isinstance(pulls, dict):
+        return f"pulls must be an object of pull requests by number, got {type(pulls).__name__}"
+    if not isinstance(statuses, dict) or not all(isinstance(v, dict) for v in statuses.values()):
+        return "statuses must be an object of commit sha -> {context: status}"
+    for key, raw in pulls.items():
+        problem = _pull_problem(raw)
+        if problem is not None:
+            return f"pulls.{key}: {problem}"
+    return None
+
+
+def _pull_problem(raw: Any) -> str | None:
+    if not isinstance(raw, dict):
+        return f"must be an object, got {type(raw).__name__}"
+    for name, kind in _PULL_FIELDS.items():
+        value = raw.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"{name} must be a JSON {_json_type(kind)}, got {value!r}"
+    if raw["state"] not in ("open", "closed"):
+        return f"state must be 'open' or 'closed', got {raw['state']!r}"
+    if not all(isinstance(label, str) for label in raw["labels"]):
+        return f"labels must be a list of strings, got {raw['labels']!r}"
+    comments = raw.get("comments", [])
+    if not isinstance(comments, list) or not all(isinstance(c, str) for c in comments):
+        return "comments must be a list of strings"
+    return None
+
+
+def _json_type(kind: type | tuple[type, ...]) -> str:
+    names = {int: "integer", str: "string", bool: "boolean", list: "list"}
+    return names.get(kind, "value") if isinstance(kind, type) else "value"

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tradeloop._secrets import mask_secrets
 from tradeloop.errors import ForgeError
 
 __all__ = [
@@ -40,12 +41,11 @@ _DIFF_STATUS = {"A": "added", "M": "modified", "D": "removed", "T": "changed"}
 
 
 def scrub(text: str, secrets: Sequence[str | None]) -> str:
-    """``text`` with every non-empty secret (and its base64 ``x-access-token`` form) replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            basic = base64.b64encode(f"x-access-token:{secret}".encode()).decode()
-            text = text.replace(basic, "***").replace(secret, "***")
-    return text
+    """``text`` with every non-empty secret (and its base64 ``x-access-token`` form) replaced by ``***``.
+
+    :func:`tradeloop._secrets.mask_secrets` does it, so URL passwords and token shapes are masked as well.
+    """
+    return mask_secrets(text, secrets)
 
 
 @dataclass(frozen=True)

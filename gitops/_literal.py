@@ -46,12 +46,22 @@ class Assignment:
 
 def read_assignments(text: str, file_name: str) -> tuple[list[Assignment], list[str]]:
     """Parse ``text`` and return its literal assignments and every problem found (full messages)."""
+    nul = text.find("\x00")
+    if nul >= 0:  # ast reports NUL bytes without a position
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        return [], [
+            f"{file_name}: line {line}, column {column}: a NUL byte (\\x00) in the file, which is not Python "
+            f"source (a binary file, or a damaged write?); delete it or {restore_hint(file_name)}"
+        ]
     try:
         module = ast.parse(text, filename=file_name)
     except SyntaxError as exc:
+        where = (
+            f"line {exc.lineno}, column {exc.offset}" if exc.lineno is not None else "a line it cannot name"
+        )
         return [], [
-            f"{file_name}: syntax error at line {exc.lineno}, column {exc.offset}: {exc.msg}; "
-            f"fix that line or {restore_hint(file_name)}"
+            f"{file_name}: syntax error at {where}: {exc.msg}; fix that line or {restore_hint(file_name)}"
         ]
     assignments: list[Assignment] = []
     problems: list[str] = []

@@ -22,7 +22,8 @@ N_STARTUP_TRIALS = 10
 
 
 def worker_seed(seed: int, worker: int) -> int:
-    """The sampler seed of worker ``worker``: independent streams derived from the run's ``seed``."""
+    """A seed for worker ``worker``: independent streams derived from the run's ``seed`` (Stage B's samplers
+    are seeded per slot instead: :func:`optimizer._slots.slot_seed`)."""
     return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
 
 
@@ -69,7 +70,9 @@ class SkoptSampler(optuna.samplers.BaseSampler):
     """scikit-optimize's Gaussian-process ``Optimizer`` driven through ask/tell inside an Optuna study.
 
     Before each batch it tells the optimizer every finished trial it has not seen, then asks it for a whole
-    batch at once (constant liar ``cl_min``, so the points of a batch differ); trials take them in order.
+    batch at once (constant liar ``cl_min``, so the points of a batch differ); the trial at batch position
+    ``position`` (set by the worker before each ask) takes point ``position``, so a resumed batch gives each
+    position the point an uninterrupted one would.
     Trials stay in the Optuna storage, so workers, heartbeats and outputs work as with any other sampler.
     """
 
@@ -85,6 +88,7 @@ class SkoptSampler(optuna.samplers.BaseSampler):
         self._batch_size = max(1, batch_size)
         self._told: set[int] = set()
         self._pending: list[list[Any]] = []
+        self.position = 0
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
         dims = [_skopt_dimension(skopt, dim) for dim in space.dimensions]
         self._optimizer = skopt.Optimizer(
@@ -104,7 +108,7 @@ class SkoptSampler(optuna.samplers.BaseSampler):
         self._tell_finished(study)
         if not self._pending:
             self._pending = list(self._optimizer.ask(n_points=self._batch_size, strategy="cl_min"))
-        point = self._pending.pop(0)
+        point = self._pending[self.position % len(self._pending)]
         return {
             dim.name: _native(dim, value) for dim, value in zip(self._space.dimensions, point, strict=True)
         }

@@ -275,7 +275,7 @@ def _result(
         best_kpis=_kpis(best_row) if best_row else {},
         trials=frame,
         candidates=_candidates(ranked, current),
-        n_trials=len(frame),
+        n_trials=_told(frame),
         out_dir=out_dir,
         study_name=config.study_name,
         storage=mask_url(config.storage_url),
@@ -307,3 +307,8 @@ def _candidates(ranked: pd.DataFrame, current: Mapping[str, float]) -> list[dict
         if len(candidates) == MAX_CANDIDATES:
             break
     return candidates
+
+
+def _told(frame: pd.DataFrame) -> int:
+    """Trials evaluated and told (complete or pruned); a dead run's failed trials are not among them."""
+    return 0 if frame.empty else int(frame["state"].isin(["COMPLETE", "PRUNED"]).sum())

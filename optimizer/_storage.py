@@ -3,21 +3,21 @@
 Every study lives in a standard Optuna RDB storage (``RDBStorage``), so ``optuna-dashboard <url>`` reads it.
 
 **Heartbeats.** A worker records a heartbeat for each of its running trials every ``heartbeat_interval``
-seconds. A RUNNING trial whose last heartbeat is older than ``grace_period`` is *stale*:
-``optuna.storages.fail_stale_trials`` (run by every worker at start-up and before each batch) marks it
-FAIL and calls the storage's ``heartbeat_stale_trial_callback``, here
-``RetryHeartbeatStaleTrialCallback(max_retry)``, which enqueues a WAITING copy with the same parameters, at
-most ``max_retry`` times per original trial. (These are the names since Optuna 4.9; before, they were
-``failed_trial_callback`` / ``RetryFailedTrialCallback``, now deprecated.)
+seconds. A RUNNING trial whose last heartbeat is older than ``grace_period`` is *stale* (its worker is alive
+but silent: stopped, or cut off from the storage): ``optuna.storages.fail_stale_trials`` (run by every
+worker at start-up and before each batch) marks it FAIL, and the next batch runs its slot again with the same
+parameters, at most ``max_retry`` times (:mod:`optimizer._slots`). A *dead* worker's trials need no grace
+period: its lease is gone, and the next worker fails them at once (:mod:`optimizer._leases`).
 
 **The reaper.** Optuna only sees trials that sent at least one heartbeat. A worker killed between
 ``ask()`` and its first heartbeat leaves a RUNNING trial that ``fail_stale_trials`` never finds.
 :func:`reap_stale_trials` fails every RUNNING trial older than the grace period that has no heartbeat
-and hands it to the same retry callback.
+(its slot is then run again like any failed trial's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import warnings
 from collections.abc import Iterator
@@ -30,7 +30,10 @@ from typing import Any
 import optuna
 from sqlalchemy.engine import make_url
 
-from tradeloop.errors import OptimizerError
+from optimizer._leases import storage_lock
+from tradeloop._atomic import write_error
+from tradeloop._secrets import mask_secrets, mask_url, url_password
+from tradeloop.errors import OptimizerError, TradeloopError
 
 __all__ = [
     "MEMORY_STORAGE",
@@ -76,48 +79,52 @@ def default_storage_url(home: Path) -> str:
     return f"sqlite:///{(home / 'optuna.db').resolve()}"
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for logs, outputs and proposals)."""
-    if url == MEMORY_STORAGE or "://" not in url:
-        return url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported by make_storage; never echo it raw here
-        return url.split("://", 1)[0] + "://***"
-
-
 def make_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``: ``memory``, ``sqlite:///path`` or a PostgreSQL URL."""
+    """An Optuna storage for ``url``: ``memory``, ``sqlite:///path`` or a PostgreSQL URL.
+
+    Opening is serialised per storage (:func:`optimizer._leases.storage_lock`: an ``flock`` for SQLite, an
+    advisory lock for PostgreSQL), because Optuna's creation of its tables races between processes.
+
+    Raises
+    ------
+    OptimizerError
+        The URL is not a supported storage, or the storage cannot be opened (a damaged SQLite file, an
+        unreachable server, a missing driver); the message masks the password and names the fix.
+    """
     if url == MEMORY_STORAGE:
         return optuna.storages.InMemoryStorage()
     heartbeat = heartbeat or HeartbeatSettings()
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        _prepare_sqlite(url)
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}
-    elif url.startswith("postgresql"):
+    elif scheme is not None and scheme.startswith("postgresql"):
         engine_kwargs["pool_pre_ping"] = True
     else:
+        why = " (no '://' after the scheme)" if scheme is None else ""
         raise OptimizerError(
-            f"--storage {mask_url(url)!r} is not a supported Optuna storage; use 'sqlite:///path/optuna.db', "
-            "'postgresql+psycopg://user@host:5432/db' or 'memory'"
+            f"--storage {mask_url(url)!r} is not a supported Optuna storage{why}; use "
+            "'sqlite:///path/optuna.db', 'postgresql+psycopg://user@host:5432/db' or 'memory'"
         )
     try:
-        with _quiet_experimental():
+        if url.startswith("sqlite"):
+            _prepare_sqlite(url)
+        with storage_lock(url), _quiet_experimental():
+            # No stale-trial callback: the next batch runs a failed trial's slot again (optimizer._slots).
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat.interval,
                 grace_period=heartbeat.grace_period,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=heartbeat.max_retry
-                ),
             )
-    except Exception as exc:  # SQLAlchemy/driver errors: name the storage, never the password
+    except TradeloopError:
+        raise
+    except Exception as exc:  # SQLAlchemy/driver/sqlite3 errors: name the storage, never the password
+        first = (str(exc).splitlines() or [""])[0][:200]
         raise OptimizerError(
             f"--storage {mask_url(url)!r}: cannot open the Optuna storage ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}); check the URL, the server and the driver (extra 'postgres')"
-        ) from exc
+            f"{mask_secrets(first, [url_password(url)])}); {_storage_fix(url, exc)}"
+        ) from None
 
 
 def _prepare_sqlite(url: str) -> None:
@@ -126,8 +133,11 @@ def _prepare_sqlite(url: str) -> None:
     if not database or database == ":memory:":
         return
     path = Path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=60) as connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc, "cannot create the Optuna storage's directory") from None
+    with storage_lock(url), contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
@@ -192,3 +202,12 @@ def _trials_with_heartbeat(storage: Any, study: optuna.Study) -> set[int]:
 def _as_utc(moment: datetime) -> datetime:
     # Optuna stores naive local times (datetime.now()); make them comparable with an aware UTC now.
     return moment.astimezone(UTC) if moment.tzinfo else moment.astimezone().astimezone(UTC)
+
+
+def _storage_fix(url: str, exc: Exception) -> str:
+    """The fix for a storage that does not open: the file, the URL, the server or the driver."""
+    if isinstance(exc, ModuleNotFoundError) or "No module named" in str(exc):
+        return "install the database driver (pip install 'tradeloop[postgres]')"
+    if url.startswith("sqlite"):
+        return "check that the file is an Optuna SQLite database (move a damaged one away) and is writable"
+    return "check the URL (user, host, port, database) and that the server is running"

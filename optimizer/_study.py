@@ -3,8 +3,9 @@
 A worker repeatedly ``ask()``\\ s a batch of trials, evaluates the whole batch with ONE
 ``backtest_matrix.engine.sweep`` call while a heartbeat thread keeps the batch's trials alive, and
 ``tell()``\\ s the results. Several workers (processes, on one machine or many) share a study through its
-storage; each counts the trials in the study before asking, so together they run ``n_trials`` (a race
-between workers can overshoot by at most one trial per other worker).
+storage; each plans and asks its batch under the study lock, counting the trials already there, so together
+they run exactly ``n_trials``. Which parameters a batch's trials get, and how a killed run is resumed, is
+:mod:`optimizer._slots`; which workers are alive, :mod:`optimizer._leases`.
 
 Per trial the evaluator stores the user attributes ``kpis`` (the engine's KPI dict) and ``worker``, and
 the :class:`~optimizer._constraints.Constraints` violations through ``Trial.set_constraint`` (Optuna 5's
@@ -35,7 +36,17 @@ from optuna.trial import TrialState
 from backtest_matrix.engine import KPI_NAMES, EngineConfig, sweep
 from backtest_matrix.strategies import get_strategy
 from optimizer._constraints import Constraints
-from optimizer._samplers import distributions, make_sampler, worker_seed
+from optimizer._leases import Lease, open_lease
+from optimizer._samplers import SkoptSampler, distributions, make_sampler
+from optimizer._slots import (
+    SLOT_ATTR,
+    WARM_START_ATTR,
+    Slot,
+    plan_batch,
+    recover_dead_trials,
+    slot_seed,
+    stamp,
+)
 from optimizer._space import SearchSpace
 from optimizer._storage import HeartbeatSettings, fail_stale, make_storage
 from optimizer.objectives import Direction, get_objective
@@ -74,29 +85,34 @@ class StudyConfig:
 
 
 def create_study(config: StudyConfig, warm_start: Sequence[Mapping[str, float]] = ()) -> optuna.Study:
-    """Create the study (or load it: ``load_if_exists``) and, when it is new, enqueue ``warm_start``.
+    """Create the study (or load it: ``load_if_exists``) and, when it is new, record ``warm_start``.
 
-    ``warm_start[0]`` should be the live parameters (trial 0), followed by Stage A's top K.
+    ``warm_start[0]`` should be the live parameters (trial 0), followed by Stage A's top K; the first slots
+    of the study take them in order (:mod:`optimizer._slots`). Creation holds the study lock, so two runs
+    creating the same study at once get one study.
     """
     storage = make_storage(config.storage_url, config.heartbeat)
-    try:
-        study = optuna.create_study(
-            study_name=config.study_name, storage=storage, directions=config.directions,
-            sampler=optuna.samplers.RandomSampler(seed=config.seed), load_if_exists=True,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise OptimizerError(f"study {config.study_name!r}: {exc}; choose another --study name") from exc
-    if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in config.directions]:
-        raise OptimizerError(
-            f"study {config.study_name!r} exists with directions {[d.name for d in study.directions]}, "
-            f"not {config.directions}; use another study name for another objective or sampler"
-        )
-    if not study.trials:
-        study.set_user_attr("space", config.space.as_dict())
-        study.set_user_attr("objective", config.objective)
-        names = set(config.space.names)
-        for params in warm_start:
-            study.enqueue_trial(_typed(config.space, {k: v for k, v in params.items() if k in names}))
+    with open_lease(config.storage_url) as lease, lease.study_lock(config.study_name):
+        try:
+            study = optuna.create_study(
+                study_name=config.study_name, storage=storage, directions=config.directions,
+                sampler=optuna.samplers.RandomSampler(seed=config.seed), load_if_exists=True,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise OptimizerError(f"study {config.study_name!r}: {exc}; choose another --study name") from exc
+        if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in config.directions]:
+            raise OptimizerError(
+                f"study {config.study_name!r} exists with directions {[d.name for d in study.directions]}, "
+                f"not {config.directions}; use another study name for another objective or sampler"
+            )
+        if not study.trials:  # new, or created by a run killed before its first trial: (re)initialise
+            names = set(config.space.names)
+            study.set_user_attr("space", config.space.as_dict())
+            study.set_user_attr("objective", config.objective)
+            warm = [
+                _typed(config.space, {k: v for k, v in params.items() if k in names}) for params in warm_start
+            ]
+            study.set_user_attr(WARM_START_ATTR, warm)  # last: its presence marks a complete set-up
     return study
 
 
@@ -120,33 +136,87 @@ def run_worker(
     """Run trials of the study until it holds ``n_trials`` or ``timeout`` passes; return trials told.
 
     ``storage`` reuses an open storage in this process (required for ``memory``); by default the worker
-    opens ``config.storage_url`` itself, as a separate process must.
+    opens ``config.storage_url`` itself, as a separate process must. The worker holds a lease on the storage
+    while it runs (:mod:`optimizer._leases`); before each batch it fails the trials of dead workers and plans
+    the batch's slots (:mod:`optimizer._slots`), so a resumed study continues where a killed run stopped.
     """
     storage = storage or make_storage(config.storage_url, config.heartbeat)
-    sampler = make_sampler(
-        config.sampler, worker_seed(config.seed, worker), config.space,
-        batch_size=config.batch_size, direction=config.directions[0],
-    )  # fmt: skip
-    study = optuna.load_study(study_name=config.study_name, storage=storage, sampler=sampler)
+    study = optuna.load_study(study_name=config.study_name, storage=storage)
     # We send heartbeats for ask()ed batches ourselves (_BatchHeartbeat); Optuna warns as if we did not.
     warnings.filterwarnings("ignore", "Heartbeat of storage is supposed", UserWarning)
     warnings.filterwarnings("ignore", "Constraints have been set, but CmaEsSampler", UserWarning)
     deadline = time.monotonic() + config.timeout if config.timeout else math.inf
     evaluator = _Evaluator(config, bars, worker)
     told = 0
-    while time.monotonic() < deadline:
-        fail_stale(study, config.heartbeat.grace_period)
-        batch = []
-        for _ in range(config.batch_size):
-            if count_trials(study) >= config.n_trials:
+    with open_lease(config.storage_url) as lease:
+        while time.monotonic() < deadline:
+            fail_stale(study, config.heartbeat.grace_period)
+            batch = _ask_batch(study, config, lease)
+            if not batch:
                 break
-            batch.append(study.ask(distributions(config.space)))
-        if not batch:
-            break
-        told += evaluator.evaluate(study, batch)
-        if on_batch is not None:
-            on_batch(study)
+            told += evaluator.evaluate(study, batch)
+            if on_batch is not None:
+                on_batch(study)
     return told
+
+
+def _ask_batch(study: optuna.Study, config: StudyConfig, lease: Lease) -> list[optuna.Trial]:
+    """Under the study lock: fail dead runs' trials, plan the next batch's slots, ask and stamp each."""
+    with lease.study_lock(config.study_name):
+        user_attrs = study.user_attrs
+        recover_dead_trials(study, lease, managed=WARM_START_ATTR in user_attrs)
+        slots = plan_batch(
+            study.get_trials(deepcopy=False), user_attrs.get(WARM_START_ATTR, []), names=config.space.names,
+            batch_size=config.batch_size, budget_left=config.n_trials - count_trials(study),
+            max_retry=config.heartbeat.max_retry,
+        )  # fmt: skip
+        samplers = _SlotSamplers(config)
+        return [_ask(study, config, lease, slot, samplers) for slot in slots]
+
+
+def _ask(
+    study: optuna.Study, config: StudyConfig, lease: Lease, slot: Slot, samplers: _SlotSamplers
+) -> optuna.Trial:
+    if slot.params is not None:  # a warm-start set or a failed slot's parameters: queued, then asked
+        system: dict[str, Any] = {
+            SLOT_ATTR: slot.attrs(None),
+            "fixed_params": _typed(config.space, slot.params),
+        }
+        if slot.retry_of is not None:
+            system["failed_trial"] = slot.retry_of
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, system_attrs=system))
+    study.sampler = samplers.for_slot(slot)
+    trial = study.ask(distributions(config.space))
+    stamp(study, trial._trial_id, slot, lease.token)
+    return trial
+
+
+class _SlotSamplers:
+    """A sampler per slot, seeded by :func:`optimizer._slots.slot_seed`: what it proposes depends on the
+    study's trials and the slot, never on earlier proposals of a sampler object (a restart changes nothing).
+    scikit-optimize proposes a whole batch at once, so its sampler is made per batch and picks by position."""
+
+    def __init__(self, config: StudyConfig) -> None:
+        self._config = config
+        self._per_batch: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def for_slot(self, slot: Slot) -> optuna.samplers.BaseSampler:
+        config = self._config
+        if config.sampler != "skopt-gp":
+            return make_sampler(
+                config.sampler, slot_seed(config.seed, slot.batch, slot.position), config.space,
+                batch_size=slot.size, direction=config.directions[0],
+            )  # fmt: skip
+        sampler = self._per_batch.get(slot.batch)
+        if sampler is None:
+            sampler = make_sampler(
+                config.sampler, slot_seed(config.seed, slot.batch, 0), config.space,
+                batch_size=slot.size, direction=config.directions[0],
+            )  # fmt: skip
+            self._per_batch[slot.batch] = sampler
+        if isinstance(sampler, SkoptSampler):
+            sampler.position = slot.position
+        return sampler
 
 
 class _Evaluator:

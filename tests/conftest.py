@@ -4,6 +4,8 @@ Hypothesis profile."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,3 +44,12 @@ def pg_url_or_skip() -> str:
     if not url:
         pytest.skip(f"{PG_URL_ENV} is not set: PostgreSQL tests need a server URL (bash .ci/run sets it)")
     return url
+
+
+def tmpfs_namespaces_allowed() -> bool:
+    """Whether this machine lets an unprivileged process mount a tmpfs in a private user and mount namespace
+    (``unshare -Urm``): the tests then fill a real small file system for a real ENOSPC."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null || exit 3"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0

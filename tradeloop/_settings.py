@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from tradeloop._secrets import mask_url
 from tradeloop.errors import SettingsError
 
 __all__ = ["Settings"]
@@ -64,8 +65,8 @@ class Settings:
             )
         if self.db_url is not None and "://" not in self.db_url:
             raise SettingsError(
-                f"TRADELOOP_DB_URL: {self.db_url!r} is not a database URL; "
-                "use e.g. 'postgresql+psycopg://user@host:5432/db' or unset it for SQLite"
+                f"TRADELOOP_DB_URL: {mask_url(self.db_url)!r} is not a database URL (no '://' after the "
+                "scheme); use e.g. 'postgresql+psycopg://user@host:5432/db' or unset it for SQLite"
             )
 
     def current_time(self) -> datetime:

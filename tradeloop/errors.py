@@ -19,7 +19,9 @@ field, row), the value received, and the fix.
     ├── ValidationError      a validation statistic got invalid input, or was read before it was computed
     ├── ForgeError           a forge or git operation failed (auth, permissions, missing PR, push)
     ├── ProposalError        a proposal.json or verdict.json breaks its contract (field, value, fix)
-    └── ChangePolicyError    a change touches a file outside the allowlist of an auto-PR
+    ├── ChangePolicyError    a change touches a file outside the allowlist of an auto-PR
+    ├── WriteError           a file could not be written (disk full, file-size limit, permissions)
+    └── LockError            another run holds the lock of a log, a home or a study (names the holder)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "DataQualityError",
     "DataSourceError",
     "ForgeError",
+    "LockError",
     "OptimizerError",
     "ProposalError",
     "ProvenanceError",
@@ -42,6 +45,7 @@ __all__ = [
     "TradeloopError",
     "ValidationError",
     "WarehouseError",
+    "WriteError",
 ]
 
 
@@ -112,3 +116,12 @@ class ProposalError(TradeloopError):
 class ChangePolicyError(TradeloopError):
     """A change touches a path outside the files an auto-PR may change (``config/constants.py``,
     ``feature_flags.json``)."""
+
+
+class WriteError(TradeloopError):
+    """A file could not be written: disk full (ENOSPC), the file-size limit (EFBIG), permissions, a path
+    that is not a directory. The message names the file and the cause; what was written before stays."""
+
+
+class LockError(TradeloopError):
+    """Another run holds the lock of a result log, a cycle's home or a study; the message names the holder."""

@@ -55,10 +55,9 @@ def load_proposal(path: Path) -> ProposalInput:
     """Read ``path`` (JSON) and :func:`parse_proposal` it."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(
-            f"{path}: cannot read the proposal ({exc.strerror}); pass --proposal PATH"
-        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text: {exc.reason}"
+        raise ValidationError(f"{path}: cannot read the proposal ({why}); pass --proposal PATH") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tradeloop import file_lock, utc_now
+from tradeloop._secrets import mask_secrets, mask_url
 from tradeloop.errors import WarehouseError
 from warehouse._migrate import OLDEST_MIGRATABLE, stamp_head, upgrade
 from warehouse._schema import SCHEMA_VERSION, Base, SchemaVersion
@@ -25,6 +26,7 @@ __all__ = [
     "ensure_schema",
     "masked_url",
     "prepare_engine",
+    "write_fault_fix",
 ]
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -37,11 +39,9 @@ _PG_SCHEMA_LOCK_KEY = 0x7472_6164_656C_6F6F  # "tradeloo"
 
 
 def masked_url(url: str | URL) -> str:
-    """``url`` with its password replaced by ``***``, safe for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
+    """``url`` with its password replaced by ``***``, safe for messages and logs (``tradeloop.mask_url``)."""
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return mask_url(text)
 
 
 def create_warehouse_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
@@ -52,11 +52,11 @@ def create_warehouse_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        shown = "" if "@" in str(url) else f" {str(url)!r}"  # an unparseable URL cannot be masked
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        why = "its port is not a number" if isinstance(exc, ValueError) else "it does not parse"
         raise WarehouseError(
-            f"warehouse URL{shown} is not a database URL; use e.g. 'sqlite:///path/warehouse.db' or "
-            "'postgresql+psycopg://user@host:5432/db'"
+            f"warehouse URL {masked_url(url)!r} is not a database URL ({why}); use e.g. "
+            "'sqlite:///path/warehouse.db' or 'postgresql+psycopg://user@host:5432/db'"
         ) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
@@ -126,7 +126,7 @@ def _enable_wal(url: URL) -> None:
     except (sqlite3.Error, OSError) as exc:
         raise WarehouseError(
             f"warehouse {masked_url(url)}: cannot open the SQLite file in WAL mode ({exc}); "
-            "check that the path names a writable SQLite database file"
+            + (write_fault_fix(str(exc)) or "check that the path names a writable SQLite database file")
         ) from None
 
 
@@ -154,17 +154,16 @@ def check_reachable(engine: Engine) -> None:
             fix = "check that the path names a writable SQLite database file"
         else:
             fix = "check that the server is running and the URL (TRADELOOP_DB_URL) is right"
-        raise WarehouseError(
-            f"cannot connect to warehouse {masked_url(engine.url)}: {_one_line(exc, engine.url)}; {fix}"
-        ) from None
+        reason = _one_line(exc, engine.url)
+        fix = write_fault_fix(reason) or fix
+        where = masked_url(engine.url)
+        raise WarehouseError(f"cannot connect to warehouse {where}: {reason}; {fix}") from None
 
 
 def _one_line(exc: DBAPIError, url: URL) -> str:
     reason = str(exc.orig if exc.orig is not None else exc).strip()
     first = reason.splitlines()[0] if reason else type(exc.orig).__name__
-    if url.password:
-        first = first.replace(str(url.password), "***")
-    return first
+    return mask_secrets(first, [None if url.password is None else str(url.password)])
 
 
 def ensure_schema(engine: Engine) -> int:
@@ -184,9 +183,10 @@ def ensure_schema(engine: Engine) -> int:
                     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK_KEY})")
                 return _ensure_schema(connection, where)
     except SQLAlchemyError as exc:
+        reason = _summary(exc, engine.url)
         raise WarehouseError(
-            f"warehouse {where}: cannot create or check the tables ({_summary(exc, engine.url)}); "
-            "check that the database user may create tables"
+            f"warehouse {where}: cannot create or check the tables ({reason}); "
+            + (write_fault_fix(reason) or "check that the database user may create tables")
         ) from None
 
 
@@ -222,7 +222,24 @@ def _check_version(stored: int, where: str) -> None:
         )
 
 
+#: How SQLite and PostgreSQL report a write the disk refused (full, quota, the file-size limit).
+_WRITE_FAULTS = (
+    "disk i/o error", "database or disk is full", "no space left", "file too large", "disk quota",
+)  # fmt: skip
+
+
+def write_fault_fix(reason: str) -> str | None:
+    """The fix when ``reason`` is a refused write, else None; what was written before stays intact."""
+    if not any(fault in reason.lower() for fault in _WRITE_FAULTS):
+        return None
+    return (
+        "the database file could not be written (disk full, or the file-size limit, ulimit -f, too low); "
+        "free space or raise the limit and run it again: the rows already stored are intact"
+    )
+
+
 def _summary(exc: SQLAlchemyError, url: URL) -> str:
     if isinstance(exc, DBAPIError):
         return _one_line(exc, url)
-    return str(exc).strip().splitlines()[0]
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return mask_secrets(first, [None if url.password is None else str(url.password)])

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from tradeloop import Settings, new_run_id, utc_now
+from tradeloop._secrets import mask_secrets
 from tradeloop.errors import TradeloopError, WarehouseError
 from warehouse._connect import (
     WRITE_OPTION,
@@ -23,6 +24,7 @@ from warehouse._connect import (
     ensure_schema,
     masked_url,
     prepare_engine,
+    write_fault_fix,
 )
 from warehouse._fields import (
     BACKTEST_FIELDS,
@@ -477,9 +479,9 @@ class Warehouse:
         reason = str(orig if orig is not None else exc).strip().splitlines()
         password = self._engine.url.password
         line = reason[0] if reason else type(exc).__name__
-        if password:
-            line = line.replace(str(password), "***")
-        return WarehouseError(f"warehouse {self.url}: {action} failed: {line}")
+        line = mask_secrets(line, [None if password is None else str(password)])
+        fix = write_fault_fix(line)
+        return WarehouseError(f"warehouse {self.url}: {action} failed: {line}" + (f"; {fix}" if fix else ""))
 
     def _read(self, query: Select[Any]) -> list[RowMapping]:
         with self._translating("read"), self._engine.connect() as connection:

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Bump whenever a change to the loaders, the generator or the entry format changes what an entry holds.
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"  # 2: files mixing epoch units or repeating a header name are refused
 _METADATA_KEY = b"tradeloop"
 _ROW_COLUMN = "row"
 

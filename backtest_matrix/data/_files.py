@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
+import errno
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -87,16 +89,57 @@ def _read_table(path: Path, where: str) -> pd.DataFrame:
         )
     if not path.is_file():
         raise DataSourceError(f"{where}: is not a file; pass the path of a .csv or .parquet file")
+    is_csv = path.suffix.lower() in CSV_SUFFIXES
+    kind = "CSV" if is_csv else "Parquet"
     try:
-        if path.suffix.lower() in CSV_SUFFIXES:
-            return pd.read_csv(path)
-        frame = pd.read_parquet(path)
+        if is_csv:
+            _check_header(_csv_header(path), where)
+            frame = pd.read_csv(path)
+        else:
+            frame = pd.read_parquet(path)
+    except MemoryError:
+        raise _out_of_memory(path, where, kind) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        kind = "CSV" if path.suffix.lower() in CSV_SUFFIXES else "Parquet"
-        raise DataSourceError(f"{where}: cannot be read as {kind} ({exc}); check the file") from exc
+        reason = " ".join(str(exc).split())  # pandas ends some messages in a newline
+        if getattr(exc, "errno", None) == errno.ENOMEM or "out of memory" in reason.lower():
+            raise _out_of_memory(path, where, kind) from None
+        raise DataSourceError(f"{where}: cannot be read as {kind} ({reason}); check the file") from None
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()
+    if frame.empty:
+        raise DataSourceError(
+            f"{where}: the {kind} file has no rows of bars (columns {[str(c) for c in frame.columns]}); "
+            "export the data again, with at least one bar"
+        )
     return frame
+
+
+def _out_of_memory(path: Path, where: str, kind: str) -> DataSourceError:
+    size = path.stat().st_size
+    return DataSourceError(
+        f"{where}: ran out of memory reading the {kind} file ({size:,} bytes), not a fault of the file; "
+        "raise the memory limit (ulimit -v, the runner's memory) or load fewer days (--days)"
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The names in the first line of a CSV file, as written (pandas renames duplicates to ``name.1``)."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        first = next(csv.reader(handle), [])
+    return [name.strip() for name in first]
+
+
+def _check_header(names: list[str], where: str) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        key = _normalised(name)
+        if key and key in seen:
+            shown = repr(name) if seen[key] == name else f"{seen[key]!r} and {name!r}"
+            raise DataSourceError(
+                f"{where}: the header names column {shown} twice (header: {names}); "
+                "rename or drop one of them, so that no value is taken from the wrong column"
+            )
+        seen[key] = name
 
 
 def _timestamp_key(columns: dict[str, str], timestamp_column: str | None, where: str) -> str | None:
@@ -171,6 +214,15 @@ def _resolve_fields(
             mapping[field] = found
             continue
         unused = [c for c in present if c != exclude and c not in mapping.values()]
+        taken = _find(present, FIELD_ALIASES[field], {exclude})
+        if taken is not None:
+            owner = next(other for other, column in mapping.items() if column == taken)
+            problems.append(
+                f"no column for {field!r}: its column {taken!r} is mapped to {owner!r} "
+                f"(--map {owner}={taken}); map {field!r} as well (--map {field}=<column>) or map {owner!r} "
+                "to another column."
+            )
+            continue
         problems.append(
             f"no column for {field!r} (looked for {', '.join(FIELD_ALIASES[field])}, any case)."
             f"{_did_you_mean(field, unused)} Map it with columns={{{field!r}: '<column>'}} "

@@ -144,7 +144,13 @@ def load_bars(
         With ``check=True``, when the bars fail a quality check; ``findings`` holds the errors.
     """
     request = _request(source, timeframe, days, bars, seed, start, columns, timestamp_column, unit, tz)
-    raw, from_cache = _raw_bars(request, cache_dir)
+    try:
+        raw, from_cache = _raw_bars(request, cache_dir)
+    except MemoryError:
+        raise DataSourceError(
+            f"{source}: ran out of memory while loading it, not a fault of the data; raise the memory limit "
+            "(ulimit -v, the runner's memory) or load fewer days (--days)"
+        ) from None
     native = _native_timeframe(request, raw)
     report = check_bars(
         raw.frame,

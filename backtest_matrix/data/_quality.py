@@ -97,7 +97,8 @@ def check_bars(
     -------
     QualityReport
         Errors: ``nan``, ``inf``, ``non_positive_price``, ``high_below_body``, ``low_above_body``,
-        ``negative_volume``, ``duplicate_timestamp``, ``non_monotonic_timestamp``, ``gap`` (more missing
+        ``negative_volume``, ``duplicate_timestamp``, ``non_monotonic_timestamp``, ``off_grid_timestamp`` (a
+        bar whose distance to the previous one is not a whole number of bars), ``gap`` (more missing
         bars than ``config.max_missing_bars`` between two bars of ``config.calendar``) and ``short_history``
         (last - first + one bar spans less than ``config.required_days``). Warnings: ``zero_volume``.
     """
@@ -112,6 +113,7 @@ def check_bars(
     _check_prices(checker, values)
     _check_volume(checker, values["volume"])
     _check_order(checker)
+    _check_grid(checker, step)
     _check_gaps(checker, step, config)
     _check_history(checker, step, config)
     ordered = sorted(checker.findings, key=lambda f: f.severity != "error")
@@ -225,6 +227,42 @@ def _check_order(checker: _Checker) -> None:
         ),
         "sort the file by time (ascending) at the source; the loader sorts, but out-of-order rows often mean "
         "mixed or mislabelled data",
+    )
+
+
+def _check_grid(checker: _Checker, step: pd.Timedelta) -> None:
+    """Bars whose distance to the previous distinct bar is not a whole number of timeframes.
+
+    Such a series has no timeframe: alternating UTC offsets, or a mislabelled zone, give spacings like 29 h
+    and 19 h, and whatever the loader inferred from them would be wrong.
+    """
+    stamps = checker.stamps
+    if len(stamps) < 2 or step.value <= 0:
+        return
+    order = np.argsort(stamps, kind="stable")
+    ordered = stamps[order]
+    distinct = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    positions, times = order[distinct], ordered[distinct]
+    spacing = np.diff(times)
+    off = np.flatnonzero(spacing % int(step.value) != 0)
+    label = format_timeframe(step)
+
+    def describe(k: int, _position: int) -> tuple[str, str]:
+        previous = int(positions[off[k]])
+        gap = pd.Timedelta(int(spacing[off[k]]), unit="ns")
+        return (
+            f"{gap} after the previous bar ({checker.timestamp(previous)}, row {checker.rows[previous]}) "
+            f"is not a whole number of {label} bars",
+            str(gap),
+        )
+
+    checker.emit(
+        "off_grid_timestamp",
+        "timestamp",
+        positions[off + 1],
+        describe,
+        f"every bar must sit on the {label} grid: check the timestamps' UTC offsets (mixed offsets such as "
+        "+00:00 and -05:00 in one file?) or pass the zone of naive times (CLI: --tz), or the timeframe",
     )
 
 

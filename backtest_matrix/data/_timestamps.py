@@ -21,6 +21,8 @@ TIMESTAMP_UNITS: tuple[TimestampUnit, ...] = ("s", "ms", "iso", "auto")
 # milliseconds (1e11 ms is 1973); larger values would be micro- or nanoseconds, which are refused.
 _SECONDS_BELOW = 1e11
 _MILLISECONDS_BELOW = 1e14
+# What a nanosecond timestamp holds (1677-09-21 to 2262-04-11), in each epoch unit.
+_EPOCH_LIMIT = {"s": 9.2e9, "ms": 9.2e12}
 # An explicit UTC offset after a time of day: "...10:00Z", "...10:00+01:00", "...10:00-0500".
 _OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}:?\d{2})$")
 
@@ -64,6 +66,10 @@ def parse_timestamps(
         raise DataSourceError(f"{where}: unit {unit!r} is not one of {list(TIMESTAMP_UNITS)}")
     validate_tz(tz, where)
     values = values.reset_index(drop=True)
+    if len(values) == 0:
+        raise DataSourceError(
+            f"{where}: column {column!r} holds no rows (a header only?); the file needs at least one bar"
+        )
     empty = np.flatnonzero(values.isna().to_numpy())
     if len(empty):
         raise DataSourceError(
@@ -88,23 +94,48 @@ def _looks_numeric(values: pd.Series) -> bool:
 def _from_epoch(values: pd.Series, unit: TimestampUnit, where: str, column: str) -> pd.DatetimeIndex:
     numbers = pd.to_numeric(values, errors="coerce")
     _raise_first_bad(numbers.isna().to_numpy(), values, where, column, "an epoch number")
+    magnitude = np.abs(numbers.to_numpy(dtype=np.float64))
     if unit == "auto":
-        largest = float(np.abs(numbers.to_numpy(dtype=np.float64)).max())
-        if largest >= _MILLISECONDS_BELOW:
-            raise DataSourceError(
-                f"{where}: column {column!r}: epoch numbers up to {largest:.0f} are too large for seconds or "
-                "milliseconds (micro- or nanoseconds?); convert them to seconds or milliseconds"
-            )
-        unit = "s" if largest < _SECONDS_BELOW else "ms"
+        unit = _epoch_unit(magnitude, values, where, column)
     epoch_unit: Literal["s", "ms"] = "s" if unit == "s" else "ms"
-    try:
-        parsed = pd.to_datetime(numbers, unit=epoch_unit, utc=True)
-    except (OverflowError, ValueError) as exc:
+    limit = _EPOCH_LIMIT[epoch_unit]
+    outside = np.flatnonzero(~(magnitude < limit))
+    if len(outside):
+        row = int(outside[0])
+        value = _shown(values.iloc[row])
         raise DataSourceError(
-            f"{where}: column {column!r}: epoch numbers cannot be read as unit {unit!r} ({exc}); "
-            "check the unit (s or ms)"
-        ) from exc
-    return utc_index(parsed)
+            f"{where}: row {row + 1}, column {column!r}: epoch {value} is outside the dates "
+            f"tradeloop can hold (1677 to 2262) as unit {epoch_unit!r}; fix the value or pass the right unit "
+            "(CLI: --unit s or --unit ms)"
+        )
+    return utc_index(pd.to_datetime(numbers, unit=epoch_unit, utc=True))
+
+
+def _epoch_unit(magnitude: np.ndarray, values: pd.Series, where: str, column: str) -> Literal["s", "ms"]:
+    """Seconds or milliseconds, judged per row; a column that mixes them is refused at its odd row."""
+    classes = np.where(magnitude < _SECONDS_BELOW, 0, np.where(magnitude < _MILLISECONDS_BELOW, 1, 2))
+    too_large = np.flatnonzero(classes == 2)
+    if len(too_large):
+        row = int(too_large[0])
+        value = _shown(values.iloc[row])
+        raise DataSourceError(
+            f"{where}: row {row + 1}, column {column!r}: epoch {value} is too large for seconds "
+            "or milliseconds (micro- or nanoseconds?); convert the column to seconds or milliseconds"
+        )
+    seconds = int(np.count_nonzero(classes == 0))
+    unit: Literal["s", "ms"] = "s" if seconds * 2 >= len(classes) else "ms"
+    odd = np.flatnonzero(classes != (0 if unit == "s" else 1))
+    if len(odd):
+        row = int(odd[0])
+        other = "milliseconds" if unit == "s" else "seconds"
+        majority = "seconds" if unit == "s" else "milliseconds"
+        value = _shown(values.iloc[row])
+        raise DataSourceError(
+            f"{where}: row {row + 1}, column {column!r}: epoch {value} looks like {other} while "
+            f"the column's other values look like {majority} ({len(odd)} row(s) like it); fix the value, or "
+            "pass the unit (CLI: --unit s or --unit ms)"
+        )
+    return unit
 
 
 def _from_iso(strings: pd.Series, tz: str, where: str, column: str) -> pd.DatetimeIndex:
@@ -144,7 +175,13 @@ def _raise_first_bad(bad: np.ndarray, values: pd.Series, where: str, column: str
     if len(positions):
         row = int(positions[0])
         more = f" ({len(positions) - 1} more rows like it)" if len(positions) > 1 else ""
+        value = _shown(values.iloc[row])
         raise DataSourceError(
-            f"{where}: row {row + 1}, column {column!r}: cannot parse timestamp {values.iloc[row]!r} as "
+            f"{where}: row {row + 1}, column {column!r}: cannot parse timestamp {value} as "
             f"{expected}{more}; fix the value or pass the right unit= ('s', 'ms', 'iso') and tz="
         )
+
+
+def _shown(value: object) -> str:
+    """A cell's value as the file holds it (a NumPy scalar shown as a plain number)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)

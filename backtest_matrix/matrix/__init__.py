@@ -29,6 +29,8 @@ from backtest_matrix.matrix._merge import (
 )
 from backtest_matrix.matrix._neighbourhood import draw_neighbourhood
 from backtest_matrix.matrix._plan import (
+    DEFAULT_MAX_CELLS,
+    MAX_SHARDS,
     OVERHEAD_BARS,
     ParamSet,
     Plan,
@@ -46,7 +48,9 @@ from backtest_matrix.matrix._runner import (
     DEFAULT_MEMORY_LIMIT_MB,
     MatrixRunError,
     ShardReport,
+    prepare_out_dir,
     run_shard,
+    shard_lock,
     shard_log_path,
     shard_tasks,
 )
@@ -63,8 +67,10 @@ from backtest_matrix.matrix._spec import (
 __all__ = [
     "DEFAULT_CELL_TIMEOUT_S",
     "DEFAULT_MATRIX_PATH",
+    "DEFAULT_MAX_CELLS",
     "DEFAULT_MEMORY_LIMIT_MB",
     "FAULTS_ENV",
+    "MAX_SHARDS",
     "OVERHEAD_BARS",
     "CellKey",
     "CellTask",
@@ -101,6 +107,7 @@ __all__ = [
     "parse_matrix_spec",
     "parse_shard",
     "plan",
+    "prepare_out_dir",
     "read_faults",
     "record_from_row",
     "record_sort_key",
@@ -109,6 +116,7 @@ __all__ = [
     "robust_z",
     "run_cell",
     "run_shard",
+    "shard_lock",
     "shard_log_path",
     "shard_tasks",
     "unique_run_id",

@@ -13,6 +13,7 @@ which only damage from outside (an editor, a disk fault, a bad merge) can leave.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tradeloop._atomic import file_lock, fsync_directory
+from tradeloop._atomic import file_lock, fsync_directory, write_all, write_error
 from tradeloop._provenance import canonical_json, json_safe
 from tradeloop.errors import DataError
 
@@ -143,27 +144,47 @@ class ResultLog:
         ------
         ValueError
             A record is not a mapping or has no string ``cell_hash`` (a programming error).
+        WriteError
+            The log cannot be written (disk full, file-size limit, permissions); the message names the log
+            and the cause, and the log is cut back to its last complete record.
         """
         data = b"".join(_encode(record, position) for position, record in enumerate(records, 1))
         if not data:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(self.path, exc, "cannot create the result log's directory") from None
         with file_lock(self.path):
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    os.ftruncate(fd, _end_of_last_complete_line(fd, size))
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view[:_WRITE_CHUNK])
-                    view = view[written:]
-                os.fsync(fd)
+                created = not self.path.exists()
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise write_error(self.path, exc, "cannot open the result log") from None
+            try:
+                self._append_locked(fd, data)
             finally:
                 os.close(fd)
             if created:
                 fsync_directory(self.path.parent)
+
+    def _append_locked(self, fd: int, data: bytes) -> None:
+        """Cut a torn tail, write, fsync; on failure cut back what this append wrote and raise."""
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            size = _end_of_last_complete_line(fd, size)
+            os.ftruncate(fd, size)
+        try:
+            for start in range(0, len(data), _WRITE_CHUNK):
+                write_all(fd, data[start : start + _WRITE_CHUNK], self.path)
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a partial line would be cut by the next append anyway
+                os.ftruncate(fd, size)
+            records = data.count(b"\n")
+            raise write_error(
+                self.path, exc, f"cannot append {records} result record(s) to the result log"
+            ) from None
 
     # -- reading ---------------------------------------------------------------------------------------
 

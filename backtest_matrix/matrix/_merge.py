@@ -166,6 +166,12 @@ def find_logs(paths: Iterable[Path | str]) -> list[Path]:
     return unique
 
 
+def _check_readable(log: ResultLog, summary: ResultLogSummary) -> None:
+    """A log whose complete lines are all corrupt is not a result log: refuse it, not merge 0 cells."""
+    if summary.corrupt and not summary.records and not summary.duplicates:
+        log.read(strict=True)  # raises, naming the file, the first bad line and the fix
+
+
 def record_sort_key(record: Mapping[str, Any]) -> tuple[str, ...]:
     """Strategy, symbol, timeframe, window, param set, then the hash: a stable order for merged records."""
     return tuple(
@@ -194,7 +200,8 @@ def merge_logs(paths: Iterable[Path | str]) -> MergeResult:
     Raises
     ------
     DataError
-        A path is missing, no log was found, or a record lacks a field the merge needs (named with its file).
+        A path is missing, no log was found, a log holds only corrupt lines, no log holds any record, or a
+        record lacks a field the merge needs (named with its file).
     """
     files = find_logs(paths)
     first: dict[str, dict[str, Any]] = {}
@@ -205,6 +212,7 @@ def merge_logs(paths: Iterable[Path | str]) -> MergeResult:
     for path in files:
         log = ResultLog(path)
         logs[path] = log.summary()
+        _check_readable(log, logs[path])
         duplicates += logs[path].duplicates
         for record in log.read():
             _check_record(record, path)
@@ -217,6 +225,11 @@ def merge_logs(paths: Iterable[Path | str]) -> MergeResult:
             elif key not in conflicts:
                 conflicts.append(key)
     records = sorted(first.values(), key=record_sort_key)
+    if not records:
+        raise DataError(
+            f"matrix merge: the {len(files)} log(s) ({', '.join(str(f) for f in files)}) hold no result "
+            "record; run `tradeloop matrix run` into them first, or pass the right directories"
+        )
     counts = Counter(str(record["status"]) for record in records)
     return MergeResult(
         records=records,

@@ -34,6 +34,8 @@ from tradeloop import canonical_json
 from tradeloop.errors import SettingsError
 
 __all__ = [
+    "DEFAULT_MAX_CELLS",
+    "MAX_SHARDS",
     "OVERHEAD_BARS",
     "ParamSet",
     "Plan",
@@ -46,6 +48,12 @@ __all__ = [
     "plan",
     "window_slice",
 ]
+
+#: The most cells a plan holds unless the caller raises it (CLI: --max-cells): about 8 minutes of one shard
+#: on 2 workers at the measured ~200 cells/s, and ~140 MB of logs.
+DEFAULT_MAX_CELLS = 100_000
+#: GitHub Actions runs at most 256 jobs of one matrix.
+MAX_SHARDS = 256
 
 #: Fixed cost of one backtest in bar-equivalents: benchmarks/matrix.py measured one cell at 12.8 ms on a
 #: 19-bar window and 16.7 ms on a 5,031-bar one (2 vCPUs, loaded), so the fixed part (wrapper, regime KPIs,
@@ -204,7 +212,9 @@ def parameter_sets(spec: MatrixSpec, strategy: str, symbol: str) -> tuple[ParamS
     return (first, *(ParamSet(f"n{i:0{width}d}", values) for i, values in enumerate(neighbours, 1)))
 
 
-def plan(spec: MatrixSpec, shards: int, *, cache_dir: Path | None = None) -> Plan:
+def plan(
+    spec: MatrixSpec, shards: int, *, cache_dir: Path | None = None, max_cells: int = DEFAULT_MAX_CELLS
+) -> Plan:
     """Expand ``spec`` into work units and deal them to ``shards`` shards.
 
     Parameters
@@ -216,6 +226,8 @@ def plan(spec: MatrixSpec, shards: int, *, cache_dir: Path | None = None) -> Pla
     cache_dir
         The bars' Parquet cache (``Settings.cache_dir``); the plan loads every (source, timeframe) once to
         count the bars of each window and to hash the data.
+    max_cells
+        The most cells the matrix may hold; a larger one is refused before anything is loaded or drawn.
 
     Returns
     -------
@@ -224,12 +236,21 @@ def plan(spec: MatrixSpec, shards: int, *, cache_dir: Path | None = None) -> Pla
     Raises
     ------
     SettingsError
-        ``shards`` below 1.
+        ``shards`` outside 1 … 256, or more cells than ``max_cells``.
     DataError
         A source cannot be loaded or fails its quality checks.
     """
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        raise SettingsError(f"--shards must be a whole number >= 1, got {shards!r}")
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise SettingsError(
+            f"--shards must be a whole number from 1 to {MAX_SHARDS} (the most jobs of one GitHub Actions "
+            f"matrix), got {shards!r}"
+        )
+    if spec.cell_count > max_cells:
+        raise SettingsError(
+            f"{spec.source}: the matrix has {spec.cell_count:,} cells, above the cap of {max_cells:,}; fewer "
+            f"strategies, symbols, windows or neighbourhood.samples, or raise the cap with --max-cells "
+            f"{spec.cell_count}"
+        )
     version = engine_version()
     loaded: dict[tuple[str, str], LoadedBars] = {}
     sets = {

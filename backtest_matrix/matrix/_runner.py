@@ -13,6 +13,7 @@ inputs, so any number of shards and workers gives the same records (the order of
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
@@ -34,14 +35,18 @@ from backtest_matrix.matrix._faults import fault_for, read_faults
 from backtest_matrix.matrix._log import ResultLog, ResultLogSummary
 from backtest_matrix.matrix._plan import Plan
 from backtest_matrix.matrix._worker import EXIT_MEMORY, worker_main
-from tradeloop.errors import SettingsError, TradeloopError
+from tradeloop._atomic import write_error
+from tradeloop._locks import exclusive_lock
+from tradeloop.errors import SettingsError, TradeloopError, WriteError
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT_S",
     "DEFAULT_MEMORY_LIMIT_MB",
     "MatrixRunError",
     "ShardReport",
+    "prepare_out_dir",
     "run_shard",
+    "shard_lock",
     "shard_log_path",
     "shard_tasks",
 ]
@@ -156,26 +161,35 @@ def run_shard(
     ------
     SettingsError
         A shard, worker count, timeout or memory limit out of range, or a bad ``TRADELOOP_MATRIX_FAULTS``.
+    WriteError
+        ``out_dir`` cannot be a directory, or a record cannot be appended to the log (disk full, file-size
+        limit): the run stops at once, naming the log and the cause.
+    LockError
+        Another run is writing the same shard log.
+    MatrixRunError
+        Workers die before running any cell, or the log lacks cells of the shard after the run.
     """
     _check_arguments(plan, shard_index, shard_count, workers, cell_timeout_s, memory_limit_mb)
     label = f"{shard_index}/{shard_count}"
     info = dataclasses.replace(info, shard=label)
-    log = ResultLog(shard_log_path(out_dir, shard_index, shard_count))
+    log = ResultLog(shard_log_path(prepare_out_dir(out_dir), shard_index, shard_count))
     tasks = shard_tasks(plan, shard_index, read_faults())
-    done = log.done_cell_hashes()
-    todo = [task for task in tasks if task.cell_hash not in done]
-    done_before = len(tasks) - len(todo)
-    if echo is not None:
-        echo(f"done {done_before}, remaining {len(todo)}")
-    started = time.perf_counter()
-    pool = _Pool(info, workers, cell_timeout_s, memory_limit_mb or None, log)
-    with Progress(
-        TextColumn(f"matrix {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not progress, transient=True,
-    ) as bar:  # fmt: skip
-        task_id = bar.add_task("cells", total=len(todo))
-        pool.on_record = lambda _record: bar.advance(task_id)
-        pool.run(todo)
+    with shard_lock(log.path):
+        done = log.done_cell_hashes()
+        todo = [task for task in tasks if task.cell_hash not in done]
+        done_before = len(tasks) - len(todo)
+        if echo is not None:
+            echo(f"done {done_before}, remaining {len(todo)}")
+        started = time.perf_counter()
+        pool = _Pool(info, workers, cell_timeout_s, memory_limit_mb or None, log)
+        with Progress(
+            TextColumn(f"matrix {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, disable=not progress, transient=True,
+        ) as bar:  # fmt: skip
+            task_id = bar.add_task("cells", total=len(todo))
+            pool.on_record = lambda _record: bar.advance(task_id)
+            pool.run(todo)
+        summary = _check_complete(log, tasks)
     counts = pool.counts
     return ShardReport(
         log_path=log.path,
@@ -188,8 +202,43 @@ def run_shard(
         timeouts=counts["timeout"],
         workers=pool.used_workers,
         elapsed_s=time.perf_counter() - started,
-        summary=log.summary(),
+        summary=summary,
     )
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create the shard logs' directory; a path that cannot be one is refused before any work starts."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WriteError(f"--out {out_dir}: is a file, not a directory; name a directory for the shard logs")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out_dir, exc, "cannot create the shard logs' directory (--out)") from None
+    return out_dir
+
+
+def shard_lock(log_path: Path) -> contextlib.AbstractContextManager[None]:
+    """The one-writer lock of a shard log: a second run of the same shard into the same folder is refused."""
+    return exclusive_lock(
+        log_path.parent / f".{log_path.name}.run.lock",
+        f"matrix run: shard log {log_path} is being written by another run",
+        fix="wait for it to finish (a re-run then resumes), or write this run's logs to another --out",
+    )
+
+
+def _check_complete(log: ResultLog, tasks: list[CellTask]) -> ResultLogSummary:
+    """The log's summary once the run is over; every cell of the shard must be in it."""
+    summary = log.summary()
+    held = log.done_cell_hashes()
+    missing = [task for task in tasks if task.cell_hash not in held]
+    if missing:
+        raise MatrixRunError(
+            f"{log.path}: holds {len(tasks) - len(missing)} of the shard's {len(tasks)} cells after the run "
+            f"(first missing: {missing[0].strategy}/{missing[0].symbol}/{missing[0].window}/"
+            f"{missing[0].param_set}); run the same command again to run the missing cells"
+        )
+    return summary
 
 
 def _check_arguments(
@@ -341,11 +390,14 @@ class _Pool:
                 self._on_death(slot)
 
     def _drain(self, slot: _Slot) -> None:
-        try:
-            while slot.conn.poll():
-                self._handle(slot, *slot.conn.recv())
-        except (EOFError, OSError):
-            return
+        while True:
+            try:
+                if not slot.conn.poll():
+                    return
+                message = slot.conn.recv()
+            except (EOFError, OSError):  # the worker's end of the pipe closed: _on_death records its cell
+                return
+            self._handle(slot, *message)  # a record that cannot be appended stops the run (WriteError)
 
     def _handle(self, slot: _Slot, kind: str, payload: Any) -> None:
         now = time.monotonic()

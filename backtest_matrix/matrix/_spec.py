@@ -155,6 +155,12 @@ class MatrixSpec:
         """Whether ``strategy`` trades ``symbol`` live."""
         return (strategy, symbol) in self.live
 
+    @property
+    def cell_count(self) -> int:
+        """How many backtests the matrix holds, counted without building any of them."""
+        pairs = sum(len(symbols) for symbols in self.strategies.values())
+        return pairs * len(self.timeframes) * len(self.windows) * (1 + self.neighbourhood.samples)
+
 
 def load_matrix_spec(
     path: Path | str = DEFAULT_MATRIX_PATH, *, live_params: LiveParams | None = None

@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
+from tradeloop._atomic import write_error
+from tradeloop._secrets import environment_secrets, install_log_masking, mask_secrets
 from tradeloop._settings import DEFAULT_HOME, Settings
 from tradeloop.cli._context import CliContext
 from tradeloop.errors import TradeloopError
@@ -19,20 +22,52 @@ EXIT_ERROR = 2  # a TradeloopError (bad input, missing file, ...) or a usage err
 
 
 class _ErrorHandlingGroup(TyperGroup):
-    """Turns a :class:`TradeloopError` into one line on stderr and exit code 2 (``--debug`` re-raises)."""
+    """Turns an error into one line on stderr and exit code 2 (``--debug`` re-raises).
+
+    A :class:`TradeloopError` carries its own message. An ``OSError`` or ``MemoryError`` that no writer or
+    reader translated is a fault of the environment (a full disk, a file-size limit, exhausted memory), not
+    a bug, so it gets the same one-line treatment naming the file and the cause. Every line is masked
+    (:func:`tradeloop._secrets.mask_secrets`): no password or token reaches the output.
+    """
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context class is private
         try:
             return super().invoke(ctx)
-        except TradeloopError as exc:
+        except UsageError as exc:  # a bad option of a command: one line too, naming the option and --help
+            if isinstance(ctx.obj, CliContext) and ctx.obj.debug:
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else "tradeloop"
+            message = f"{exc.format_message()} (see `{where} --help`)"
+            _fail(ctx, "UsageError", message)
+        except (TradeloopError, OSError, MemoryError) as exc:
             obj = ctx.obj
             if isinstance(obj, CliContext) and obj.debug:
                 raise
-            message = " ".join(str(exc).split("\n")[0].split())
-            if isinstance(obj, CliContext) and obj.json_output:
-                obj.emit_json({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}})
-            typer.echo(f"error: {message}", err=True)
-            ctx.exit(EXIT_ERROR)
+            _fail(ctx, *_describe(exc))
+
+
+def _fail(ctx: Any, kind: str, text: str) -> None:
+    """Print ``error: <text>`` on one line (masked; a JSON error document too under --json), exit 2."""
+    message = mask_secrets(" ".join(text.split()), environment_secrets())
+    obj = ctx.obj
+    if isinstance(obj, CliContext) and obj.json_output:
+        obj.emit_json({"ok": False, "error": {"type": kind, "message": message}})
+    typer.echo(f"error: {message}", err=True)
+    ctx.exit(EXIT_ERROR)
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """The error's type name and its message, for an error the product did not raise on purpose too."""
+    if isinstance(exc, TradeloopError):
+        return type(exc).__name__, str(exc)
+    if isinstance(exc, MemoryError):
+        return "MemoryError", (
+            f"out of memory ({exc or 'an allocation was refused'}); use smaller inputs (fewer bars, cells or "
+            "combinations) or raise the memory limit"
+        )
+    assert isinstance(exc, OSError)
+    where = exc.filename if exc.filename is not None else "a file"
+    return type(exc).__name__, str(write_error(where, exc, "input/output failed"))
 
 
 app = typer.Typer(
@@ -73,6 +108,7 @@ def _root(
         bool, typer.Option("--debug", help="Show full tracebacks instead of one-line errors.")
     ] = False,
 ) -> None:
+    install_log_masking()
     # The context exists before settings are validated, so --debug and --json apply to their errors too.
     ctx.obj = CliContext(
         settings=Settings(home=Path(DEFAULT_HOME), repo=Path()), json_output=json_output, debug=debug

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -44,12 +45,21 @@ SlippageOpt = Annotated[float, typer.Option("--slippage-bps", help="Slippage per
 DirectionOpt = Annotated[str, typer.Option("--direction", help="long or long_short.")]
 
 
+#: The most combinations ``sweep`` evaluates unless --max-combinations raises it (about 170 MB of results).
+DEFAULT_MAX_COMBINATIONS = 1_000_000
+
+
 def _parse_assignments(pairs: list[str] | None, option: str) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise StrategyError(f"{option} {pair!r} is not NAME=VALUE; write e.g. {option} ema_fast=12")
+        if name.strip() in parsed:
+            raise StrategyError(
+                f"{option} {name.strip()} is given twice ({name.strip()}={parsed[name.strip()]} and {pair}); "
+                "give each parameter once"
+            )
         parsed[name.strip()] = value.strip()
     return parsed
 
@@ -140,23 +150,42 @@ def _data(cli: CliContext, source: str, timeframe: str | None, days: float | Non
     )  # fmt: skip
 
 
-def _grid(cls: type[Strategy], specs: dict[str, str]) -> dict[str, np.ndarray]:
+def _grid(cls: type[Strategy], specs: dict[str, str], max_combinations: int) -> dict[str, np.ndarray]:
+    """The grid's axes; its size is computed and checked against the cap before any axis is allocated."""
     import numpy as np
 
-    axes: dict[str, np.ndarray] = {}
+    ranges: dict[str, tuple[float, float, float]] = {}
     for name, spec in specs.items():
         parts = spec.split(":")
         if len(parts) != 3:
             raise StrategyError(f"--grid {name}={spec!r} is not LO:HI:STEP; write e.g. --grid {name}=5:50:5")
         low, high, step = (_number(part, f"--grid {name}") for part in parts)
-        if step <= 0 or high < low:
-            raise StrategyError(f"--grid {name}={spec!r}: need LO <= HI and STEP > 0")
-        axes[name] = np.round(np.arange(low, high + step / 2, step), 10)
-    return axes
+        if not all(math.isfinite(v) for v in (low, high, step)) or step <= 0 or high < low:
+            raise StrategyError(f"--grid {name}={spec!r}: need finite LO <= HI and STEP > 0")
+        ranges[name] = (low, high, step)
+    sizes = {name: math.floor((high - low) / step + 0.5) + 1 for name, (low, high, step) in ranges.items()}
+    _check_cap(math.prod(sizes.values()), max_combinations, "--grid " + " x ".join(map(str, sizes.values())))
+    return {
+        name: np.round(np.arange(low, high + step / 2, step), 10)
+        for name, (low, high, step) in ranges.items()
+    }
+
+
+def _check_cap(count: int, cap: int, what: str) -> None:
+    if count > cap:
+        raise StrategyError(
+            f"{what} gives {count:,} combinations, above the cap of {cap:,}; narrow the ranges, widen the "
+            f"steps, or raise the cap with --max-combinations {count}"
+        )
 
 
 def _combinations(
-    cls: type[Strategy], grid: dict[str, str], random: int | None, seed: int, fixed: dict[str, float]
+    cls: type[Strategy],
+    grid: dict[str, str],
+    random: int | None,
+    seed: int,
+    fixed: dict[str, float],
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
 ) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
@@ -164,10 +193,11 @@ def _combinations(
     if grid and random:
         raise StrategyError("use either --grid or --random, not both")
     if grid:
-        axes = _grid(cls, grid)
+        axes = _grid(cls, grid, max_combinations)
         mesh = np.meshgrid(*axes.values(), indexing="ij")
         frame = pd.DataFrame({name: values.ravel() for name, values in zip(axes, mesh, strict=True)})
     elif random:
+        _check_cap(random, max_combinations, f"--random {random}")
         rng = np.random.default_rng(seed)
         columns = {}
         for param in cls.params:
@@ -194,8 +224,11 @@ def sweep(
     data: DataOpt,
     grid: Annotated[list[str] | None, typer.Option("--grid", "-g", help="Axis: -g ema_fast=5:50:5.")] = None,
     random: Annotated[
-        int | None, typer.Option("--random", help="Sample N combinations in the hard bounds.")
+        int | None, typer.Option("--random", min=1, help="Sample N combinations in the hard bounds.")
     ] = None,
+    max_combinations: Annotated[
+        int, typer.Option("--max-combinations", min=1, help="Refuse a larger grid or sample.")
+    ] = DEFAULT_MAX_COMBINATIONS,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
     top: Annotated[int, typer.Option("--top", help="Rows shown, best first.", min=1)] = 10,
     sort: Annotated[str, typer.Option("--sort", help="KPI to rank by (descending).")] = "sharpe",
@@ -221,7 +254,7 @@ def sweep(
     if sort not in KPI_NAMES:
         raise StrategyError(unknown_name_message("--sort", "KPI", sort, KPI_NAMES))
     fixed = {k: _number(v, f"--param {k}") for k, v in _parse_assignments(param, "--param").items()}
-    combos = _combinations(cls, _parse_assignments(grid, "--grid"), random, seed, fixed)
+    combos = _combinations(cls, _parse_assignments(grid, "--grid"), random, seed, fixed, max_combinations)
     if combos.empty:
         raise StrategyError(
             f"no feasible combination for {cls.name}; check --grid ranges against its constraints"

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from tradeloop._provenance import canonical_json, json_safe
+from tradeloop._secrets import environment_secrets, mask_secrets
 from tradeloop._settings import Settings
 
 __all__ = ["CliContext", "get_context", "print_check", "quiet_optuna"]
@@ -27,6 +28,7 @@ class CliContext:
     def emit_json(self, payload: Any) -> None:
         """Write one JSON document to stdout (plain, so workflows can parse it). NaN and inf become null."""
         text = json.dumps(json.loads(canonical_json(json_safe(payload))), indent=2)
+        text = mask_secrets(text, environment_secrets())
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 

@@ -22,6 +22,8 @@ import typer
 from rich.table import Table
 
 from tradeloop._atomic import atomic_write_text
+from tradeloop._locks import exclusive_lock
+from tradeloop.cli._checks import check_optimizer_options, check_storage
 from tradeloop.cli._context import CliContext, get_context
 from tradeloop.errors import SettingsError
 
@@ -118,14 +120,61 @@ def cycle(
     ] = False,
 ) -> None:
     """Run the loop once on the embedded data: matrix, merge, propose, validate, pull request, summary."""
+    cli = get_context(ctx)
+    work = cli.settings.home / "cycle"
+    strategy, symbol, timeframe = _check_first(cli, strategy, symbol, cadence, matrix)
+    with exclusive_lock(
+        work / ".cycle.lock", f"cycle: home {cli.settings.home} is in use by another cycle",
+        fix="wait for that cycle to finish (this one then resumes its work), or pass another --home",
+    ):  # fmt: skip
+        _run_steps(
+            ctx, cli, work, strategy, symbol, timeframe, cadence, trials, seed, reps, workers, matrix, apply
+        )
+
+
+def _check_first(
+    cli: CliContext, strategy: str | None, symbol: str | None, cadence: str, matrix: Path | None
+) -> tuple[str, str, str]:
+    """Every option of the cycle, checked before its first step: the steps must not fail on them later."""
+    from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, DEFAULT_MAX_CELLS, load_matrix_spec
+    from gitops import load_constants
+    from optimizer import default_storage_url
+
+    check_optimizer_options(cadence=cadence)
+    target = _target(cli, strategy, symbol)
+    spec = load_matrix_spec(
+        matrix or DEFAULT_MATRIX_PATH, live_params=load_constants(cli.settings.constants_path).live_params
+    )
+    if spec.cell_count > DEFAULT_MAX_CELLS:
+        raise SettingsError(
+            f"{spec.source}: the matrix has {spec.cell_count:,} cells, above the cap of "
+            f"{DEFAULT_MAX_CELLS:,} that a cycle runs; use a smaller --matrix, or run "
+            "`tradeloop matrix run --max-cells N` on its own"
+        )
+    check_storage(default_storage_url(cli.settings.home))
+    return target
+
+
+def _run_steps(
+    ctx: typer.Context,
+    cli: CliContext,
+    work: Path,
+    strategy: str,
+    symbol: str,
+    timeframe: str,
+    cadence: str,
+    trials: int,
+    seed: int,
+    reps: int | None,
+    workers: int,
+    matrix: Path | None,
+    apply: bool,
+) -> None:
     from tradeloop.cli._matrix import run_command
     from tradeloop.cli._matrix_merge import merge
     from tradeloop.cli._propose import propose
     from tradeloop.cli._validate import validate
 
-    cli = get_context(ctx)
-    work = cli.settings.home / "cycle"
-    strategy, symbol, timeframe = _target(cli, strategy, symbol)
     steps = _Steps(ctx, cli)
     logs, proposal_path = work / "matrix-logs", work / "proposal" / "proposal.json"
     steps.run(1, "matrix", run_command, shard="1/1", out=logs, workers=workers, matrix=matrix,

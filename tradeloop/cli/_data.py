@@ -58,7 +58,12 @@ def _parse_mapping(pairs: list[str] | None) -> dict[str, str] | None:
         field_name, sep, column = pair.partition("=")
         if not sep or not field_name.strip() or not column.strip():
             raise DataSourceError(f"--map {pair!r} is not FIELD=COLUMN; write e.g. --map open=Open")
-        mapping[field_name.strip().lower()] = column.strip()
+        key = field_name.strip().lower()
+        if key in mapping:
+            raise DataSourceError(
+                f"--map {key} is given twice ({key}={mapping[key]} and {pair}); map each field once"
+            )
+        mapping[key] = column.strip()
     return mapping
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from tradeloop.cli._checks import check_out_dir, check_positive_seconds
 from tradeloop.cli._context import CliContext, get_context
 
 if TYPE_CHECKING:
@@ -35,6 +36,13 @@ MatrixOpt = Annotated[
 ]
 
 
+MaxCellsOpt = Annotated[
+    int,
+    typer.Option("--max-cells", min=1, help="Refuse a matrix with more cells (each is one backtest)."),
+]
+#: ``backtest_matrix.matrix.DEFAULT_MAX_CELLS``, repeated so that --help does not import the engine.
+DEFAULT_MAX_CELLS = 100_000
+
 #: The module the matrix's worker processes preload (``backtest_matrix.matrix._runner`` uses the same).
 _WORKER_MODULE = "backtest_matrix.matrix._worker"
 
@@ -58,10 +66,10 @@ def _spec_and_constants(cli: CliContext, matrix: Path | None) -> tuple[MatrixSpe
     return spec, constants
 
 
-def _plan(cli: CliContext, spec: MatrixSpec, shards: int) -> Plan:
+def _plan(cli: CliContext, spec: MatrixSpec, shards: int, max_cells: int) -> Plan:
     from backtest_matrix.matrix import plan
 
-    return plan(spec, shards, cache_dir=cli.settings.cache_dir.resolve())
+    return plan(spec, shards, cache_dir=cli.settings.cache_dir.resolve(), max_cells=max_cells)
 
 
 @matrix_app.command("plan")
@@ -69,11 +77,12 @@ def plan_command(
     ctx: typer.Context,
     shards: Annotated[int, typer.Option("--shards", help="How many shards (runners) to deal the cells to.")],
     matrix: MatrixOpt = None,
+    max_cells: MaxCellsOpt = DEFAULT_MAX_CELLS,
 ) -> None:
     """Deal the matrix's cells to N shards balanced by cost; --json prints the GitHub Actions matrix."""
     cli = get_context(ctx)
     spec, _ = _spec_and_constants(cli, matrix)
-    planned = _plan(cli, spec, shards)
+    planned = _plan(cli, spec, shards, max_cells)
     document = planned.to_json()
     if cli.json_output:
         cli.emit_json(document)
@@ -93,7 +102,7 @@ def run_command(
     ctx: typer.Context,
     shard: Annotated[str, typer.Option("--shard", help="Which shard of how many, e.g. 2/4.")],
     out: Annotated[Path, typer.Option("--out", help="Directory of the shard logs (shard-i-of-N.jsonl).")],
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 2,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 2,
     matrix: MatrixOpt = None,
     cell_timeout: Annotated[
         float, typer.Option("--cell-timeout", help="Seconds before a cell is killed and recorded timeout.")
@@ -101,11 +110,16 @@ def run_command(
     memory_limit: Annotated[
         int,
         typer.Option(
-            "--memory-limit", help="Address space a cell may add to its worker, in MiB (RLIMIT_AS; 0: none)."
+            "--memory-limit",
+            min=0,
+            help="Address space a cell may add to its worker, in MiB (RLIMIT_AS; 0: none).",
         ),
     ] = 2048,
+    max_cells: MaxCellsOpt = DEFAULT_MAX_CELLS,
 ) -> None:
     """Run one shard in worker processes; a re-run skips the cells already in its log."""
+    check_positive_seconds(cell_timeout, "--cell-timeout", "e.g. --cell-timeout 60")
+    check_out_dir(out, "--out")  # before any work: a file or an unwritable place is refused now
     _start_forkserver()
     from backtest_matrix.matrix import RunInfo, parse_shard, run_shard
     from tradeloop import git_sha, new_run_id
@@ -113,7 +127,7 @@ def run_command(
     cli = get_context(ctx)
     index, count = parse_shard(shard)
     spec, constants = _spec_and_constants(cli, matrix)
-    planned = _plan(cli, spec, count)
+    planned = _plan(cli, spec, count, max_cells)
     info = RunInfo(
         run_id=new_run_id(),
         git_sha=git_sha(cli.settings.repo),

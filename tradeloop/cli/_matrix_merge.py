@@ -41,10 +41,10 @@ def _shared(merge: MergeResult, field: str) -> str | None:
 
 
 def _append_summary(path: Path, markdown: str) -> None:
-    """Append (never replace): other steps write the same step summary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(markdown)
+    """Append (never replace): other steps write the same step summary file; a failed append is an error."""
+    from tradeloop._atomic import append_bytes
+
+    append_bytes(path, markdown.encode("utf-8"), "cannot append the markdown summary")
 
 
 def _copy_reports(directory: Path, files: list[Path]) -> list[Path]:

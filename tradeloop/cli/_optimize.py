@@ -9,6 +9,12 @@ import typer
 from rich.table import Table
 
 from tradeloop._provenance import Provenance
+from tradeloop.cli._checks import (
+    check_optimizer_options,
+    check_out_dir,
+    check_positive_seconds,
+    check_storage,
+)
 from tradeloop.cli._context import CliContext, get_context, quiet_optuna
 from tradeloop.errors import OptimizerError
 
@@ -86,10 +92,16 @@ def optimize(
     from backtest_matrix import load_bars
     from backtest_matrix.engine import EngineConfig
     from gitops import load_constants
-    from optimizer import Constraints, run_search
+    from optimizer import Constraints, default_storage_url, run_search
 
     cli = get_context(ctx)
     quiet_optuna(cli)
+    check_positive_seconds(timeout, "--timeout")
+    check_optimizer_options(cadence=cadence, objective=objective, sampler=sampler)
+    if out is not None:
+        check_out_dir(out, "--out")
+    storage = storage or default_storage_url(cli.settings.home)  # --home, not only TRADELOOP_HOME
+    check_storage(storage)
     constants = load_constants(cli.settings.constants_path)
     current = _current_params(constants, strategy, symbol, timeframe)
     loaded = load_bars(

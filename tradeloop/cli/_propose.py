@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, json_safe
+from tradeloop.cli._checks import check_options_first
 from tradeloop.cli._context import CliContext, get_context, quiet_optuna
 from tradeloop.errors import OptimizerError
 
@@ -149,6 +150,7 @@ def propose(
     quiet_optuna(cli)
     if cadence not in CADENCE_HOURS:
         raise OptimizerError(f"--cadence {cadence!r} is unknown; use one of {', '.join(CADENCE_HOURS)}")
+    check_options_first(out, objective, sampler, storage or default_storage_url(cli.settings.home))
     constants = load_constants(cli.settings.constants_path)
     entry = _live_entry(constants, strategy, symbol, timeframe)
     source = _source(constants, symbol, data, matrix)
