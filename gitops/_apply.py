@@ -143,8 +143,12 @@ def apply_proposal(
     live = parse_constants(constants_text)
     strategy, symbol = proposal["strategy"], proposal["symbol"]
     entry = _live_entry(live, proposal)
-    updates = _updates(entry, proposal)
     key = rollout_key(strategy, symbol)
+    if _already_live(entry, proposal):
+        summary = "no change: the live state already holds params_after (the proposal is on the base)"
+        return AppliedChange((), summary, live.config_hash, live.config_hash, {}, key)
+    _refuse_stale(entry, proposal)
+    updates = _updates(entry, proposal)
     if not updates:
         reason = proposal["reason"] or "the live state already holds params_after"
         return AppliedChange((), f"no change: {reason}", live.config_hash, live.config_hash, {}, key)
@@ -186,6 +190,21 @@ def _live_entry(live: LiveConstants, proposal: Mapping[str, Any]) -> Mapping[str
             f"proposal: timeframe is {timeframe!r} but LIVE_PARAMS.{strategy}.{symbol}.timeframe is "
             f"{entry['timeframe']!r}; propose again on {entry['timeframe']!r} bars"
         )
+    return entry
+
+
+def _already_live(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) -> bool:
+    """Whether the live entry already runs ``params_after`` (a merged proposal published again)."""
+    if proposal["status"] != "proposed":
+        return False
+    effective = _effective(proposal["strategy"], entry)
+    after = proposal["params_after"]
+    return all(name in effective and _equal(effective[name], value) for name, value in after.items())
+
+
+def _refuse_stale(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) -> None:
+    """Refuse a proposal made against other live values than the entry holds now."""
+    strategy, symbol = proposal["strategy"], proposal["symbol"]
     effective = _effective(strategy, entry)
     stale = [
         f"params_before.{name} is {value!r} but LIVE_PARAMS.{strategy}.{symbol}.{name} is "
@@ -198,7 +217,6 @@ def _live_entry(live: LiveConstants, proposal: Mapping[str, Any]) -> Mapping[str
             f"proposal is stale: {'; '.join(stale)}; the live state changed since `tradeloop propose` ran: "
             "propose again"
         )
-    return entry
 
 
 def _updates(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) -> dict[str, ParamValue]:

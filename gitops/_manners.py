@@ -29,7 +29,7 @@ from typing import Any, Literal
 from gitops._apply import ALLOWED_PATHS, AppliedChange, apply_proposal, check_allowed_paths
 from gitops._documents import parse_proposal, proposal_hash
 from gitops._forge import Forge, PullRequest
-from gitops._git import build_commit
+from gitops._git import build_commit, run_git
 from gitops._memory import AUTOCLOSED_SUFFIX, GuardrailMemory, read_memory
 from gitops._pr_body import parse_pr_metadata, render_pr_body
 from gitops._pr_text import branch_name, commit_message, risk_label
@@ -118,6 +118,9 @@ def publish_proposal(
         hands_off = _hands_off_reason(forge, open_pr)
         if hands_off:
             return outcome("none", hands_off, open_pr)
+        kept = _kept_reason(forge, open_pr, digest, base, base_sha)
+        if kept:
+            return outcome("none", kept, open_pr)
     with tempfile.TemporaryDirectory(prefix="tradeloop-apply-") as scratch:
         applied, files = _apply_on_base(forge, Path(scratch), base_sha, proposal, open_pr)
     if not applied.changed:
@@ -164,6 +167,31 @@ def _autoclose(forge: Forge, pr: PullRequest, base: str) -> None:
             branch=pr.branch, base=base, title=pr.title + AUTOCLOSED_SUFFIX, body=pr.body, existing=pr
         )
     forge.close(pr, delete_branch=True)
+
+
+def _kept_reason(forge: Forge, pr: PullRequest, digest: str, base: str, base_sha: str) -> str | None:
+    """Why the open ``pr`` already says what this proposal says, so nothing is pushed, or ``None``.
+
+    Pushing a new commit drops the pull request's statuses and the ``validate`` label's result; Renovate
+    rebases only when a branch conflicts (``rebaseWhen: conflicted``). So the same proposal is left as it
+    is when its branch sits on the current base, or when the base moved without touching the state files.
+    """
+    if (parse_pr_metadata(pr.body) or {}).get("proposal_hash") != digest:
+        return None
+    tip = forge.resolve(pr.branch)
+    parent = run_git(forge.repo, "rev-parse", f"{tip}^1", what="git rev-parse")
+    same = f"#{pr.number} already proposes this ({digest[:12]})"
+    if parent == base_sha:
+        return f"{same} on the current {base}: nothing pushed, its checks and labels stay"
+    moved = run_git(
+        forge.repo, "diff", "--name-only", parent, base_sha, "--", *ALLOWED_PATHS, what="git diff"
+    )
+    if moved.strip():
+        return None
+    return (
+        f"{same}; {base} moved without touching the state files, so the branch is not rebased and its "
+        "checks stay"
+    )
 
 
 def _hands_off_reason(forge: Forge, pr: PullRequest) -> str | None:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gitops._apply import check_allowed_paths
 from gitops._constants import CONSTANTS_FILE, LiveConstants, parse_constants
-from gitops._forge import Forge
+from gitops._forge import Forge, PullRequest
 from gitops._forge_github import GitHubForge
 from gitops._git import rev_parse, revert_commit, run_git
-from gitops._memory import pair_identity
+from gitops._memory import AUTOCLOSED_SUFFIX, pair_identity
 from gitops._param_checks import effective_params
 from tradeloop.errors import ForgeError
 
@@ -46,6 +46,7 @@ class RollbackOutcome:
     branch: str | None = None
     pr_number: int | None = None
     url: str | None = None
+    closed_pr: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,11 +75,13 @@ def rollback_commit(
         config_hash_restored=after.config_hash if after else None,
         reverted_proposal_hashes=_identities(before, _entries(before, after)),
     )  # fmt: skip
-    if apply:
-        _advance_base(forge, base, base_sha, revert_sha)
-        return outcome
     branch = f"tradeloop/revert-{sha[:7]}"
     existing = forge.find_open_pr(branch)
+    if apply:
+        _advance_base(forge, base, base_sha, revert_sha)
+        if existing is not None:  # the revert is on the base now: the pull request proposing it is done
+            _close_revert_pr(forge, existing, base, revert_sha)
+        return replace(outcome, closed_pr=existing.number if existing else None)
     forge.push_branch(branch, revert_sha)
     body = _body(sha, files, outcome.entries, reason)
     title = f"Revert {sha[:7]}: roll back the live state"
@@ -150,6 +153,14 @@ def _entries(before: LiveConstants | None, after: LiveConstants | None) -> list[
                 if old.get(strategy, {}).get(symbol) != new.get(strategy, {}).get(symbol):
                     found.add((strategy, symbol))
     return sorted(found)
+
+
+def _close_revert_pr(forge: Forge, pr: PullRequest, base: str, revert_sha: str) -> None:
+    """Close the revert pull request an earlier run opened, as tradeloop's own decision, branch deleted."""
+    title = pr.title if pr.title.endswith(AUTOCLOSED_SUFFIX) else pr.title + AUTOCLOSED_SUFFIX
+    body = f"{pr.body}\n\nApplied directly on `{base}` as {revert_sha[:12]} (`tradeloop rollback --apply`)."
+    pr = forge.open_or_update(branch=pr.branch, base=base, title=title, body=body, existing=pr)
+    forge.close(pr, delete_branch=True)
 
 
 def _advance_base(forge: Forge, base: str, base_sha: str, revert_sha: str) -> None:

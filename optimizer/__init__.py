@@ -61,6 +61,7 @@ from optimizer._proposal import (
     blocking_reason,
     bound_proposal,
     clip_parameters,
+    round_towards,
     step_cap,
 )
 from optimizer._regime_kpis import REGIME_NAMES, masked_kpis, regime_kpis
@@ -166,6 +167,7 @@ __all__ = [
     "render_proposal_markdown",
     "risk_contributions",
     "risk_parity_weights",
+    "round_towards",
     "run_search",
     "run_worker",
     "schedule",

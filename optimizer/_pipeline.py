@@ -245,13 +245,14 @@ def bounded_search(
 
     bounds = {name: (space[name].low, space[name].high) for name in live}
     ints = {name for name in live if space[name].kind == "int"}
+    places = {name: digits for name in live if (digits := space[name].precision) is not None}
     window = cadence_window(bars, settings.cadence)
     clipped = clip_parameters(live, result.best_params, hard_bounds=bounds, int_params=ints,
-                              max_delta=guardrails.max_delta)  # fmt: skip
+                              max_delta=guardrails.max_delta, decimals=places)  # fmt: skip
     gains = expected_gains(live, clipped, sweep_evaluator(window, cls.name, score, engine_config))
     bounded = bound_proposal(
         live, result.best_params, strategy=strategy, symbol=symbol, hard_bounds=bounds, int_params=ints,
-        max_delta=guardrails.max_delta, max_knobs=guardrails.max_knobs, expected_gain=gains,
+        max_delta=guardrails.max_delta, decimals=places, max_knobs=guardrails.max_knobs, expected_gain=gains,
         history=history, now=now or datetime.now(UTC), cooldown_hours=guardrails.cooldown_hours,
         change_budget=ChangeBudget(guardrails.change_budget, guardrails.budget_window_hours),
         feasible=feasible,

@@ -35,6 +35,7 @@ __all__ = [
     "blocking_reason",
     "bound_proposal",
     "clip_parameters",
+    "round_towards",
     "step_cap",
 ]
 
@@ -141,8 +142,32 @@ def _limit_move(current: float, target: float, cap: float) -> float:
     return moved
 
 
+def round_towards(value: float, current: float, places: int) -> float:
+    """``value`` rounded to ``places`` decimals towards ``current``, so rounding never lengthens a move.
+
+    A value within 1e-9 of a step counts as on it (``0.1 * 1.2`` is 0.12, not 0.119). When no step lies
+    between ``current`` and ``value`` (a live value off the grid), the result is ``current``: no move.
+    """
+    scale = 10.0**places
+    scaled = value * scale
+    nearest = round(scaled)
+    if abs(scaled - nearest) < 1e-9:
+        steps = float(nearest)
+    else:
+        steps = float(math.floor(scaled) if value >= current else math.ceil(scaled))
+    rounded = float(round(steps / scale, places))
+    crossed = rounded < current <= value or value <= current < rounded
+    return current if crossed else rounded
+
+
 def _clip_one(
-    name: str, current: float, best: float, bounds: tuple[float, float], is_int: bool, max_delta: float
+    name: str,
+    current: float,
+    best: float,
+    bounds: tuple[float, float],
+    is_int: bool,
+    max_delta: float,
+    places: int | None = None,
 ) -> ClippedValue:
     low, high = bounds
     if not low <= current <= high:
@@ -156,9 +181,12 @@ def _clip_one(
     capped = _limit_move(current, best, cap)
     bounded = min(max(capped, low), high)
     proposed = bounded
-    if is_int:
+    places = 0 if is_int else places
+    if places is not None:
         # Towards the current value, so that rounding never takes the move past the cap or the bounds.
-        proposed = float(math.floor(bounded) if bounded >= current else math.ceil(bounded))
+        proposed = round_towards(bounded, current, places)
+        if not low <= proposed <= high:  # a bound with more decimals than the parameter's precision
+            proposed = current
     binding: Binding = "bound" if bounded != capped else ("cap" if capped != best else "none")
     return ClippedValue(name, current, best, proposed, cap, low, high, binding)
 
@@ -170,8 +198,11 @@ def clip_parameters(
     hard_bounds: Mapping[str, tuple[float, float]],
     int_params: Collection[str] = (),
     max_delta: float = 0.2,
+    decimals: Mapping[str, int] | None = None,
 ) -> dict[str, ClippedValue]:
     """Each parameter of ``current`` clipped towards ``best`` (parameters ``best`` lacks stay put).
+
+    Integers, and parameters with ``decimals`` places of precision, are rounded towards the current value.
 
     Raises
     ------
@@ -191,7 +222,10 @@ def clip_parameters(
         target = float(best.get(name, now_value))
         if not (math.isfinite(now_value) and math.isfinite(target)):
             raise OptimizerError(f"parameter {name}: values must be finite, got {now_value!r} -> {target!r}")
-        clipped[name] = _clip_one(name, now_value, target, hard_bounds[name], name in int_params, max_delta)
+        places = (decimals or {}).get(name)
+        clipped[name] = _clip_one(
+            name, now_value, target, hard_bounds[name], name in int_params, max_delta, places
+        )
     return clipped
 
 
@@ -290,6 +324,7 @@ def bound_proposal(
     hard_bounds: Mapping[str, tuple[float, float]],
     int_params: Collection[str] = (),
     max_delta: float = 0.2,
+    decimals: Mapping[str, int] | None = None,
     max_knobs: int,
     expected_gain: Mapping[str, float],
     history: Iterable[AppliedChange] = (),
@@ -306,8 +341,9 @@ def bound_proposal(
         The live values and the search's best, by parameter name (numbers only; no ``timeframe``).
     strategy, symbol
         Whose proposal this is; ``history`` entries of other pairs are ignored.
-    hard_bounds, int_params
-        ``(low, high)`` per parameter and the names of the integer parameters.
+    hard_bounds, int_params, decimals
+        ``(low, high)`` per parameter, the names of the integer parameters, and the decimal places a
+        float parameter is proposed with (``Param.precision``).
     max_delta
         Largest fractional move per cycle (OPTIMIZER_MAX_DELTA); see :func:`step_cap` for a current of 0.
     max_knobs
@@ -339,7 +375,7 @@ def bound_proposal(
     if reason is not None:
         return BoundedProposal("no_change", reason, before, dict(before))
     clipped = clip_parameters(
-        current, best, hard_bounds=hard_bounds, int_params=int_params, max_delta=max_delta
+        current, best, hard_bounds=hard_bounds, int_params=int_params, max_delta=max_delta, decimals=decimals
     )
     moving = [value for value in clipped.values() if value.moves]
     if not moving:

@@ -57,6 +57,9 @@ class Param:
         The largest change allowed per optimisation cycle, in % of the current value.
     choices
         The allowed values of a ``choice`` parameter, ascending.
+    decimals
+        The precision a proposal writes a ``float`` parameter with (decimal places; default 2, so a
+        percentage moves in steps of 0.01); integers have 0.
     """
 
     name: str
@@ -67,6 +70,17 @@ class Param:
     max_step_pct: float = 20.0
     choices: tuple[float, ...] = ()
     doc: str = ""
+    decimals: int | None = None
+
+    @property
+    def precision(self) -> int | None:
+        """Decimal places of a proposed value: 0 for an integer, ``decimals`` (default 2) for a float,
+        None for a choice (its values are exact)."""
+        if self.kind == "int":
+            return 0
+        if self.kind == "choice":
+            return None
+        return 2 if self.decimals is None else self.decimals
 
     def coerce(self, value: Any, where: str) -> float:
         """Check ``value`` against the type and bounds; return it as a float."""

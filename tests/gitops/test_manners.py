@@ -137,3 +137,58 @@ def test_a_merged_pr_lets_the_next_proposal_open_a_new_one(github_env: GitHubEnv
     follow_up = make_proposal("ema_cross", "SP500", {"ema_fast": before["ema_fast"] - 1}, before=before)
     outcome = publish_proposal(forge, follow_up)
     assert outcome.action == "created" and outcome.pr_number != created.pr_number
+
+
+def _commit_on_main(env: GitHubEnv, files: dict[str, str], message: str) -> str:
+    """A person's commit on main in the bare repository (as a merged pull request would make)."""
+    from gitops import BotIdentity, build_commit
+
+    git("fetch", "--quiet", "origin", cwd=env.clone)
+    base = git("rev-parse", "origin/main", cwd=env.clone)
+    sha = build_commit(env.clone, base, {k: v.encode() for k, v in files.items()}, message, BotIdentity())
+    git("push", "--quiet", "origin", f"{sha}:refs/heads/main", cwd=env.clone)
+    return sha
+
+
+def test_an_identical_proposal_pushes_nothing_and_keeps_the_checks(
+    github_env: GitHubEnv, forge: GitHubForge
+) -> None:
+    proposal = realistic_proposal()
+    created = publish_proposal(forge, proposal, realistic_verdict(proposal))
+    tip = github_env.bare.branch_sha(BRANCH)
+    github_env.standin.statuses[str(tip)] = [{"context": "tradeloop/validation", "state": "success"}]
+    again = publish_proposal(forge, proposal, realistic_verdict(proposal))
+    assert (again.action, again.pr_number) == ("none", created.pr_number)
+    assert "already proposes this" in again.reason and "checks and labels stay" in again.reason
+    assert github_env.bare.branch_sha(BRANCH) == tip  # no new commit: the status is still on the head
+    assert github_env.standin.statuses[str(tip)][0]["state"] == "success"
+    assert len(github_env.standin.calls("PATCH", rf"{PULLS}/\d+")) == 0
+
+
+def test_a_base_that_moves_elsewhere_does_not_rebase_but_one_touching_the_state_files_does(
+    github_env: GitHubEnv, forge: GitHubForge
+) -> None:
+    proposal = realistic_proposal()
+    publish_proposal(forge, proposal)
+    tip = github_env.bare.branch_sha(BRANCH)
+    _commit_on_main(github_env, {"README.md": "# trading bot\n\nmore words\n"}, "docs")
+    kept = publish_proposal(forge, proposal)
+    assert kept.action == "none" and "not rebased" in kept.reason
+    assert github_env.bare.branch_sha(BRANCH) == tip
+    flags = (github_env.clone / "feature_flags.json").read_text()
+    tuned = flags.replace('"min_confidence": 0.6', '"min_confidence": 0.7')
+    _commit_on_main(github_env, {"feature_flags.json": tuned}, "a person tunes the prediction engine")
+    rebased = publish_proposal(forge, proposal)
+    assert rebased.action == "updated" and github_env.bare.branch_sha(BRANCH) != tip
+    new_tip = github_env.bare.branch_sha(BRANCH)
+    assert github_env.bare.commit(str(new_tip)).parents == (github_env.bare.branch_sha("main"),)
+
+
+def test_a_proposal_already_on_the_base_is_none(github_env: GitHubEnv, forge: GitHubForge) -> None:
+    proposal = realistic_proposal()
+    created = publish_proposal(forge, proposal)
+    assert created.pr_number is not None
+    github_env.standin.merge_pr(created.pr_number)
+    outcome = publish_proposal(forge, proposal)
+    assert outcome.action == "none" and "already holds params_after" in outcome.reason
+    assert github_env.standin.open_prs() == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer import AppliedChange, ChangeBudget, bound_proposal, step_cap
+from optimizer import AppliedChange, ChangeBudget, bound_proposal, clip_parameters, round_towards, step_cap
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 NAMES = ("alpha", "beta", "gamma", "delta", "eps")
@@ -126,3 +126,38 @@ def test_unblocked_proposal_takes_the_largest_gains_first(
             max_knobs=5, expected_gain=gains, now=NOW, cooldown_hours=6, change_budget=ChangeBudget(6, 168),
         )  # fmt: skip
         assert name not in {change.parameter for change in probe.changes}
+
+
+@given(
+    current=st.floats(0.01, 100.0),
+    best=st.floats(0.0, 200.0),
+    places=st.integers(0, 4),
+)
+def test_a_proposed_float_has_its_parameters_precision_and_stays_within_the_cap(
+    current: float, best: float, places: int
+) -> None:
+    clipped = clip_parameters(
+        {"x": current}, {"x": best}, hard_bounds={"x": (0.0, 200.0)}, max_delta=0.2, decimals={"x": places}
+    )["x"]
+    # On the parameter's grid, or not moved at all (a live value off the grid with no step towards best).
+    assert clipped.proposed == round(clipped.proposed, places) or clipped.proposed == current
+    assert abs(clipped.proposed - current) <= clipped.cap + 1e-12
+    assert (
+        min(current, best) - 1e-12 <= clipped.proposed <= max(current, best) + 1e-12
+        or clipped.proposed == current
+    )
+
+
+def test_rounding_goes_towards_the_live_value_and_ignores_float_noise() -> None:
+    assert round_towards(0.1 * 1.2, 0.1, 3) == 0.12  # not 0.12000000000000001, not 0.119
+    assert round_towards(4.037018021955038, 3.5, 2) == 4.03
+    assert round_towards(4.037018021955038, 5.0, 2) == 4.04
+    assert round_towards(4.8, 4.0, 2) == 4.8  # 4.8 * 100 is 479.99999999999994
+
+
+def test_the_optimizer_proposes_values_written_at_their_declared_precision() -> None:
+    from backtest_matrix.strategies import get_strategy
+
+    space = {param.name: param for param in get_strategy("rsi_reversion").space()}
+    assert space["trade_fraction"].precision == 3 and space["oversold"].precision == 2
+    assert space["rsi_period"].precision == 0

@@ -152,6 +152,19 @@ def test_rollback_opens_a_revert_pr_and_records_it(gh: GitHubEnv, tmp_path: Path
     assert pr.head == branch and "drawdown breach" in pr.body
     [rollout] = get_warehouse(None).rollouts("ema_cross", "SP500")
     assert (rollout.status, rollout.stage, rollout.pr_number) == ("rolled_back", "COLD", pr.number)
+    # Applied directly later: the revert PR it had opened is closed (tradeloop's own close), branch deleted.
+    code, out, err = invoke(gh.clone, "--json", "rollback", "--commit", merge, "--apply")
+    assert code == 0, err
+    applied = json.loads(out)
+    assert (applied["action"], applied["closed_pr"]) == ("committed", pr.number)
+    assert gh.standin.open_prs() == [] and gh.bare.branch_sha(branch) is None
+    assert gh.standin.pulls[pr.number].title.endswith(" - autoclosed")
+    assert (
+        parse_constants(gh.bare.file_at("main", CONSTANTS) or "").live_params["ema_cross"]["SP500"][
+            "ema_fast"
+        ]
+        == 12
+    )
 
 
 def test_rollback_refuses_a_commit_outside_the_allowlist(gh: GitHubEnv) -> None:

@@ -252,8 +252,9 @@ def rollback(
         cli.emit_json({"forge": target.kind, "proposals_reverted": reverted, **outcome.as_dict()})
         return
     where = f" #{outcome.pr_number} {outcome.url}" if outcome.pr_number else f" onto {outcome.base}"
+    closed = f"; closed the revert PR #{outcome.closed_pr} it had opened" if outcome.closed_pr else ""
     cli.console.print(
-        f"{outcome.action}{where}: reverts {outcome.commit[:12]} with {outcome.revert_sha[:12]}"
+        f"{outcome.action}{where}: reverts {outcome.commit[:12]} with {outcome.revert_sha[:12]}{closed}"
     )
 
 
