@@ -135,6 +135,13 @@ LIVE_PARAMS: Final = {
         },
     },
     "rsi_reversion": {
+        "DEMO": {
+            "timeframe": "15m",
+            "overbought": 55.0,
+            "oversold": 35.0,
+            "rsi_period": 6,
+            "trade_fraction": 0.1,
+        },
         "SP500": {
             "timeframe": "1d",
             "exit_tp0_pct": 4.5,

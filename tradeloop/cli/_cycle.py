@@ -1,8 +1,8 @@
 """``tradeloop cycle``: the whole loop on one machine, on the embedded data.
 
-matrix run -> matrix merge (warehouse, flags, nightly report) -> propose (analyzer, budgeted search,
-guardrails, re-backtest) -> validate -> pull request through the local forge (a dry run unless
-``--apply``) -> summary.
+matrix run -> matrix merge (warehouse, flags, nightly report) -> for every live pair: propose (analyzer,
+holdout, budgeted search, guardrails, re-backtest) -> validate -> pull request through the local forge (a
+dry run unless ``--apply``) -> summary.
 
 Each step is the same command a workflow runs, called in-process, so the cycle and the workflows cannot drift
 apart. Everything lands in ``<home>/cycle/``: the matrix logs and the Optuna study are kept there, so a second
@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,13 +45,14 @@ KPI_ROWS = (
 class _Steps:
     """Runs each step's command in-process; with --json, collects each step's JSON document instead."""
 
-    def __init__(self, ctx: typer.Context, cli: CliContext) -> None:
-        self.ctx, self.cli = ctx, cli
+    def __init__(self, ctx: typer.Context, cli: CliContext, label: str = "") -> None:
+        self.ctx, self.cli, self.label = ctx, cli, label
         self.results: dict[str, Any] = {}
 
     def run(self, number: int, name: str, command: Callable[..., None], **options: Any) -> int:
         if not self.cli.json_output:
-            self.cli.console.rule(f"[bold]{number}/{len(STEPS)} {name}")
+            suffix = f" · {self.label}" if self.label else ""
+            self.cli.console.rule(f"[bold]{number}/{len(STEPS)} {name}{suffix}")
         exit_code = 0
         buffer = io.StringIO()
         with self._captured(buffer):
@@ -71,7 +73,51 @@ class _Steps:
             yield
 
 
-def _target(cli: CliContext, strategy: str | None, symbol: str | None) -> tuple[str, str, str]:
+AUTO_CADENCE = "auto"
+
+
+@dataclass
+class _PairRun:
+    """One live pair's way through propose, validate and the pull request."""
+
+    strategy: str
+    symbol: str
+    timeframe: str
+    cadence: str
+    folder: Path
+    proposal: dict[str, Any] = field(default_factory=dict)
+    verdict: dict[str, Any] | None = None
+    body_path: Path | None = None
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}/{self.symbol} {self.timeframe}"
+
+    @property
+    def decision(self) -> str:
+        return self.verdict["decision"] if self.verdict else "none"
+
+    @property
+    def outcome(self) -> str:
+        return (
+            "validated: pull request ready"
+            if self.decision == "pass"
+            else _why_not(self.proposal, self.verdict)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy, "symbol": self.symbol, "timeframe": self.timeframe,
+            "cadence": self.cadence, "decision": self.decision, "outcome": self.outcome,
+            "proposal_status": self.proposal.get("status"), "proposal": str(self.folder / "proposal.json"),
+            "verdict": str(self.folder / "verdict.json") if self.verdict else None,
+            "pr_body": None if self.body_path is None else str(self.body_path), "steps": self.steps,
+        }  # fmt: skip
+
+
+def _targets(cli: CliContext, strategy: str | None, symbol: str | None) -> list[tuple[str, str, str]]:
+    """The live pairs to run: every one, or those ``--strategy`` / ``--symbol`` select."""
     from gitops import load_constants
 
     live = load_constants(cli.settings.constants_path).live_params
@@ -83,24 +129,35 @@ def _target(cli: CliContext, strategy: str | None, symbol: str | None) -> tuple[
             f"config/constants.py: LIVE_PARAMS has no live pair {strategy or '*'}/{symbol or '*'}; "
             f"live pairs: {listed}; pass --strategy and --symbol of one of them"
         )
-    return chosen[0]
+    return chosen
+
+
+def pair_cadence(cadence: str, timeframe: str) -> str:
+    """``auto``: weekly (the whole history and the full bounds) for daily or longer bars, else daily."""
+    if cadence != AUTO_CADENCE:
+        return cadence
+    from backtest_matrix.data import parse_timeframe
+
+    return "weekly" if parse_timeframe(timeframe).total_seconds() >= 86_400 else "daily"
 
 
 def cycle(
     ctx: typer.Context,
     strategy: Annotated[
-        str | None, typer.Option("--strategy", "-s", help="Live strategy to optimise. \\[default: the first]")
+        str | None,
+        typer.Option("--strategy", "-s", help="Only this live strategy. \\[default: every live pair]"),
     ] = None,
     symbol: Annotated[
-        str | None, typer.Option("--symbol", help="Its live symbol. \\[default: the first]")
+        str | None, typer.Option("--symbol", help="Only this live symbol. \\[default: every live pair]")
     ] = None,
     cadence: Annotated[
         str,
         typer.Option(
             "--cadence",
-            help="Optimizer cadence; weekly searches the whole history, which daily bars need.",
+            help="Optimizer cadence: 6h, daily, weekly, or auto (weekly for daily bars, which need the whole "
+            "history; daily for intraday bars).",
         ),
-    ] = "weekly",
+    ] = AUTO_CADENCE,
     trials: Annotated[int, typer.Option("--trials", min=1, help="Stage B trials (the search budget).")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the search and the bootstraps.")] = 0,
     reps: Annotated[
@@ -116,32 +173,46 @@ def cycle(
     ] = None,
     apply: Annotated[
         bool,
-        typer.Option("--apply", help="Commit the proposal on its branch (local forge). Default: dry run."),
+        typer.Option(
+            "--apply", help="Commit each validated proposal on its branch (local forge). Default: dry run."
+        ),
     ] = False,
 ) -> None:
-    """Run the loop once on the embedded data: matrix, merge, propose, validate, pull request, summary."""
+    """Run the loop once on the embedded data: matrix, merge, then propose, validate and the pull request for
+    every live pair, and a summary."""
     cli = get_context(ctx)
     work = cli.settings.home / "cycle"
-    strategy, symbol, timeframe = _check_first(cli, strategy, symbol, cadence, matrix)
+    targets = _check_first(cli, strategy, symbol, cadence, matrix)
     with exclusive_lock(
         work / ".cycle.lock", f"cycle: home {cli.settings.home} is in use by another cycle",
         fix="wait for that cycle to finish (this one then resumes its work), or pass another --home",
     ):  # fmt: skip
-        _run_steps(
-            ctx, cli, work, strategy, symbol, timeframe, cadence, trials, seed, reps, workers, matrix, apply
-        )
+        options = _Options(cadence, trials, seed, reps, workers, matrix, apply)
+        _run_steps(ctx, cli, work, targets, options)
+
+
+@dataclass(frozen=True)
+class _Options:
+    cadence: str
+    trials: int
+    seed: int
+    reps: int | None
+    workers: int
+    matrix: Path | None
+    apply: bool
 
 
 def _check_first(
     cli: CliContext, strategy: str | None, symbol: str | None, cadence: str, matrix: Path | None
-) -> tuple[str, str, str]:
+) -> list[tuple[str, str, str]]:
     """Every option of the cycle, checked before its first step: the steps must not fail on them later."""
     from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, DEFAULT_MAX_CELLS, load_matrix_spec
     from gitops import load_constants
     from optimizer import default_storage_url
 
-    check_optimizer_options(cadence=cadence)
-    target = _target(cli, strategy, symbol)
+    if cadence != AUTO_CADENCE:
+        check_optimizer_options(cadence=cadence)
+    targets = _targets(cli, strategy, symbol)
     spec = load_matrix_spec(
         matrix or DEFAULT_MATRIX_PATH, live_params=load_constants(cli.settings.constants_path).live_params
     )
@@ -152,77 +223,70 @@ def _check_first(
             "`tradeloop matrix run --max-cells N` on its own"
         )
     check_storage(default_storage_url(cli.settings.home))
-    return target
+    return targets
 
 
 def _run_steps(
-    ctx: typer.Context,
-    cli: CliContext,
-    work: Path,
-    strategy: str,
-    symbol: str,
-    timeframe: str,
-    cadence: str,
-    trials: int,
-    seed: int,
-    reps: int | None,
-    workers: int,
-    matrix: Path | None,
-    apply: bool,
+    ctx: typer.Context, cli: CliContext, work: Path, targets: list[tuple[str, str, str]], options: _Options
 ) -> None:
     from tradeloop.cli._matrix import run_command
     from tradeloop.cli._matrix_merge import merge
-    from tradeloop.cli._propose import propose
-    from tradeloop.cli._validate import validate
 
     steps = _Steps(ctx, cli)
-    logs, proposal_path = work / "matrix-logs", work / "proposal" / "proposal.json"
-    steps.run(1, "matrix", run_command, shard="1/1", out=logs, workers=workers, matrix=matrix,
+    logs = work / "matrix-logs"
+    steps.run(1, "matrix", run_command, shard="1/1", out=logs, workers=options.workers, matrix=options.matrix,
               cell_timeout=60.0, memory_limit=2048)  # fmt: skip
     steps.run(2, "merge", merge, paths=[logs], run_id=None, report_dir=work / "report", summary=None,
               baseline_nights=7, min_nights=3, sharpe_drop=0.5, drift_z=3.5)  # fmt: skip
+    runs = [_run_pair(ctx, cli, work, target, options) for target in targets]
+    _finish(cli, steps, runs, work, options)
+
+
+def _run_pair(
+    ctx: typer.Context, cli: CliContext, work: Path, target: tuple[str, str, str], options: _Options
+) -> _PairRun:
+    from tradeloop.cli._propose import propose
+    from tradeloop.cli._validate import validate
+
+    strategy, symbol, timeframe = target
+    cadence = pair_cadence(options.cadence, timeframe)
+    run = _PairRun(strategy, symbol, timeframe, cadence, work / "proposals" / f"{strategy}-{symbol}")
+    steps = _Steps(ctx, cli, label=run.name)
+    proposal_path = run.folder / "proposal.json"
     steps.run(3, "propose", propose, strategy=strategy, symbol=symbol, timeframe=timeframe, cadence=cadence,
-              out=proposal_path, trials=trials, seed=seed, storage=None, data=None, objective="sharpe",
-              sampler="tpe", matrix=matrix)  # fmt: skip
-    proposal = json.loads(proposal_path.read_text(encoding="utf-8"))
-    verdict: dict[str, Any] | None = None
-    if proposal["status"] == "proposed":
-        steps.run(4, "validate", validate, proposal=proposal_path, out=proposal_path.parent, seed=seed,
-                  reps=reps, capital_usd=None, search_record=None)  # fmt: skip
-        verdict = json.loads((proposal_path.parent / "verdict.json").read_text(encoding="utf-8"))
-    body_path = _pull_request(steps, cli, proposal, verdict, proposal_path, apply)
-    _finish(cli, steps, proposal, verdict, work, body_path)
+              out=proposal_path, trials=options.trials, seed=options.seed, storage=None, data=None,
+              objective="sharpe", sampler="tpe", matrix=options.matrix)  # fmt: skip
+    run.proposal = json.loads(proposal_path.read_text(encoding="utf-8"))
+    if run.proposal["status"] == "proposed":
+        steps.run(4, "validate", validate, proposal=proposal_path, out=run.folder, seed=options.seed,
+                  reps=options.reps, capital_usd=None, search_record=None)  # fmt: skip
+        run.verdict = json.loads((run.folder / "verdict.json").read_text(encoding="utf-8"))
+    run.body_path = _pull_request(steps, cli, run, options.apply)
+    run.steps = steps.results
+    return run
 
 
-def _pull_request(
-    steps: _Steps,
-    cli: CliContext,
-    proposal: dict[str, Any],
-    verdict: dict[str, Any] | None,
-    proposal_path: Path,
-    apply: bool,
-) -> Path | None:
+def _pull_request(steps: _Steps, cli: CliContext, run: _PairRun, apply: bool) -> Path | None:
     """Open the pull request when the verdict passed; write the body it has (or would have) either way."""
     from gitops import render_pr_body
     from tradeloop.cli._pr import open_pr
 
-    if proposal["status"] != "proposed":
-        body_path = None
-    else:
+    body_path = None
+    if run.proposal["status"] == "proposed":
         body = render_pr_body(
-            proposal, verdict, run_url=None, report_url=None, base_branch="main", commit_sha=None
+            run.proposal, run.verdict, run_url=None, report_url=None, base_branch="main", commit_sha=None
         )
-        body_path = proposal_path.parent / "pr-body.md"
+        body_path = run.folder / "pr-body.md"
         atomic_write_text(body_path, body)
-    if verdict is None or verdict["decision"] != "pass":
+    if run.decision != "pass":
         if not cli.json_output:
-            cli.console.rule(f"[bold]5/{len(STEPS)} pull request")
-            cli.console.print("no pull request: " + _why_not(proposal, verdict))
+            cli.console.rule(f"[bold]5/{len(STEPS)} pull request · {run.name}")
+            cli.console.print("no pull request: " + run.outcome)
         return body_path
-    verdict_path = proposal_path.parent / "verdict.json"
-    steps.run(5, "pull request", open_pr, proposal=proposal_path, verdict=verdict_path, forge="local",
-              base=None, label=None, max_open_prs=5, run_url=None, report_url=None, dry_run=not apply,
-              remote="origin", github_repository=None)  # fmt: skip
+    steps.run(5, "pull request", open_pr, proposal=run.folder / "proposal.json",
+              verdict=run.folder / "verdict.json", forge="local", base=None, label=None, max_open_prs=5,
+              run_url=None, report_url=None, dry_run=not apply, remote="origin",
+              github_repository=None)  # fmt: skip
     return body_path
 
 
@@ -234,46 +298,59 @@ def _why_not(proposal: dict[str, Any], verdict: dict[str, Any] | None) -> str:
     return f"validation failed ({', '.join(failed)})"
 
 
-def _finish(
-    cli: CliContext,
-    steps: _Steps,
-    proposal: dict[str, Any],
-    verdict: dict[str, Any] | None,
-    work: Path,
-    body_path: Path | None,
-) -> None:
+def _headline(runs: list[_PairRun]) -> _PairRun:
+    """The pair the summary leads with: a validated one, else one with a proposal, else the first."""
+    for wanted in ("pass", "fail"):
+        for run in runs:
+            if run.decision == wanted:
+                return run
+    return runs[0]
+
+
+def _finish(cli: CliContext, steps: _Steps, runs: list[_PairRun], work: Path, options: _Options) -> None:
     report = work / "report" / "report.html"
-    decision = verdict["decision"] if verdict else "none"
-    outcome = _why_not(proposal, verdict) if decision != "pass" else "validated: pull request ready"
+    lead = _headline(runs)
     if cli.json_output:
         cli.emit_json({
-            "ok": True, "decision": decision, "outcome": outcome, "proposal_status": proposal["status"],
-            "proposal": str(work / "proposal" / "proposal.json"), "report": str(report),
-            "pr_body": None if body_path is None else str(body_path), "steps": steps.results,
+            "ok": True, "decision": lead.decision, "outcome": lead.outcome,
+            "proposal_status": lead.proposal["status"], "proposal": str(lead.folder / "proposal.json"),
+            "report": str(report), "pr_body": None if lead.body_path is None else str(lead.body_path),
+            "steps": {**steps.results, **lead.steps}, "pairs": [run.as_dict() for run in runs],
         })  # fmt: skip
         return
     console = cli.console
     console.rule("[bold]cycle")
-    console.print(f"verdict: [bold]{decision}[/bold]: {outcome}")
-    if proposal["status"] == "proposed":
-        console.print(_kpi_table(proposal))
+    table = Table("pair", "cadence", "outcome", title="live pairs")
+    for run in runs:
+        table.add_row(run.name, run.cadence, run.outcome)
+    console.print(table)
+    console.print(f"verdict: [bold]{lead.decision}[/bold] ({lead.name}): {lead.outcome}")
+    if lead.proposal["status"] == "proposed":
+        console.print(_kpi_table(lead.proposal, lead.verdict))
     console.print(f"report:  {report}")
-    console.print(f"PR body: {body_path if body_path else '(no change proposed)'}")
+    console.print(f"PR body: {lead.body_path if lead.body_path else '(no change proposed)'}")
+    if lead.decision == "pass" and not options.apply:
+        console.print(
+            f"dry run: nothing committed; apply it with `tradeloop cycle --apply --strategy {lead.strategy} "
+            f"--symbol {lead.symbol}` (commits the change on its branch through the local forge)"
+        )
 
 
-def _kpi_table(proposal: dict[str, Any]) -> Table:
+def _kpi_table(proposal: dict[str, Any], verdict: dict[str, Any] | None) -> Table:
+    """Live vs proposed on the search bars, and on the holdout the search never saw (from the verdict)."""
     before, after = proposal["kpis_before"]["overall"], proposal["kpis_after"]["overall"]
-    title = f"{proposal['strategy']}/{proposal['symbol']} {proposal['timeframe']}: before -> after"
-    table = Table("KPI", "before", "after", "Δ", title=title)
+    held = (verdict or {}).get("kpis") or {}
+    title = f"{proposal['strategy']}/{proposal['symbol']} {proposal['timeframe']}: live -> proposed"
+    table = Table("KPI", "search bars: live", "proposed", "holdout: live", "proposed", title=title)
     for key, label in KPI_ROWS:
-        old, new = before.get(key), after.get(key)
         digits = 0 if key == "trades" else 3  # a count, even when the engine reports it as a float
-        delta = ""
-        if isinstance(old, int | float) and isinstance(new, int | float):
-            delta = f"{new - old:+.{digits}f}"
-        table.add_row(label, _number(old, digits), _number(new, digits), delta)
+        values = (before.get(key), after.get(key), held.get("baseline", {}).get(key),
+                  held.get("candidate", {}).get(key))  # fmt: skip
+        table.add_row(label, *(_number(value, digits) for value in values))
     return table
 
 
 def _number(value: Any, digits: int) -> str:
+    if value is None:
+        return "—"
     return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
