@@ -147,10 +147,17 @@ class GuardrailMemory:
         return [c for c in self.changes if (c.strategy, c.symbol) == (strategy, symbol)]
 
     def applied_changes(self) -> list[AppliedChange]:
-        """The changes as the optimizer's guardrails count them (cooldown and change budget)."""
+        """The changes as the optimizer's guardrails count them (cooldown and change budget).
+
+        A pair that appears in ``LIVE_PARAMS`` moves no parameter: adding it starts no cooldown.
+        """
         from optimizer import AppliedChange
 
-        return [AppliedChange(c.strategy, c.symbol, c.at, tuple(sorted(c.parameters))) for c in self.changes]
+        return [
+            AppliedChange(c.strategy, c.symbol, c.at, tuple(sorted(c.parameters)))
+            for c in self.changes
+            if c.parameters
+        ]
 
     def rejection_for(self, proposal: Mapping[str, Any]) -> Rejection | None:
         """The rejection that forbids ``proposal`` (same proposal hash or config hash), or ``None``."""

@@ -242,3 +242,23 @@ def test_a_shallow_clone_is_refused_with_the_fix(gh: GitHubEnv, tmp_path: Path) 
     result = runner.invoke(app, ["--repo", str(shallow), "state", "memory"])
     assert result.exit_code == 2
     assert "is a shallow clone" in result.stderr and "fetch-depth: 0" in result.stderr
+
+
+def test_adding_a_live_pair_starts_no_cooldown(gh: GitHubEnv, tmp_path: Path) -> None:
+    """A pair that appears in LIVE_PARAMS moves no parameter: the optimizer may tune it at once."""
+    from gitops import BotIdentity, build_commit
+
+    text = (gh.clone / CONSTANTS).read_text()
+    added = text.replace(
+        '    "rsi_reversion": {\n',
+        '    "rsi_reversion": {\n        "DEMO2": {\n            "timeframe": "15m",\n'
+        '            "rsi_period": 6,\n        },\n',
+        1,
+    )
+    base = git("rev-parse", "origin/main", cwd=gh.clone)
+    sha = build_commit(gh.clone, base, {CONSTANTS: added.encode()}, "add a live pair", BotIdentity())
+    git("push", "--quiet", "origin", f"{sha}:refs/heads/main", cwd=gh.clone)
+    memory = read_memory(fresh_clone(gh, tmp_path), "HEAD")
+    [addition] = memory.changes_of("rsi_reversion", "DEMO2")
+    assert addition.parameters == {} and addition.commit == sha
+    assert [c for c in memory.applied_changes() if c.symbol == "DEMO2"] == []
