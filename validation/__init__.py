@@ -4,6 +4,7 @@ from validation._ab import ABResult, paired_ab
 from validation._bootstrap import PairedBootstrapCI, paired_bootstrap_ci, stationary_block_length
 from validation._calibration import (
     SCENARIOS,
+    Budget,
     CalibrationResult,
     Repetition,
     Scenario,
@@ -79,6 +80,7 @@ __all__: list[str] = [
     "SPA",
     "ABResult",
     "BarWindows",
+    "Budget",
     "CalibrationResult",
     "CpcvPaths",
     "CpcvSplit",

@@ -42,6 +42,7 @@ __all__ = [
     "LOOK_STEP",
     "SCENARIOS",
     "TRUTH_BARS",
+    "Budget",
     "CalibrationResult",
     "Repetition",
     "Scenario",
@@ -152,11 +153,15 @@ class CalibrationResult:
 
 
 @dataclass(frozen=True)
-class _Budget:
+class Budget:
+    """How big each repetition is: bars of the market, the search's budget, bootstrap resamples, the
+    sample of configurations for N and PBO (the defaults are the benchmark's small budgets)."""
+
     bars: int = DEFAULT_BARS
     prescreen_n: int = 2_000
     trials: int = 12
     reps: int = 200
+    sample_size: int = 500
 
 
 def summarise(scenario: Scenario, outcomes: list[Repetition], margin: float) -> CalibrationResult:
@@ -172,10 +177,16 @@ def summarise(scenario: Scenario, outcomes: list[Repetition], margin: float) -> 
 
 
 def run_repetition(
-    scenario: Scenario, index: int, thresholds: Thresholds, *, seed: int = 0, bars: int = DEFAULT_BARS
+    scenario: Scenario,
+    index: int,
+    thresholds: Thresholds,
+    *,
+    seed: int = 0,
+    bars: int = DEFAULT_BARS,
+    budget: Budget | None = None,
 ) -> Repetition:
     """Repetition ``index`` of ``scenario``: its own market seed, the optimizer, validation, the truth."""
-    return _repetition(scenario, seed * 100_003 + index, thresholds, _Budget(bars=bars))
+    return _repetition(scenario, seed * 100_003 + index, thresholds, budget or Budget(bars=bars))
 
 
 def run_scenario(
@@ -191,7 +202,7 @@ def run_scenario(
     return summarise(scenario, outcomes, thresholds.min_sharpe_improvement)
 
 
-def _repetition(scenario: Scenario, seed: int, thresholds: Thresholds, budget: _Budget) -> Repetition:
+def _repetition(scenario: Scenario, seed: int, thresholds: Thresholds, budget: Budget) -> Repetition:
     step = int(LOOK_STEP * budget.bars)
     market = generate_reverting(
         bars=budget.bars + step * (scenario.looks - 1), deviation_pct=scenario.deviation_pct, seed=seed
@@ -206,7 +217,7 @@ def _repetition(scenario: Scenario, seed: int, thresholds: Thresholds, budget: _
 
 
 def _look(
-    scenario: Scenario, bars: pd.DataFrame, seed: int, thresholds: Thresholds, budget: _Budget
+    scenario: Scenario, bars: pd.DataFrame, seed: int, thresholds: Thresholds, budget: Budget
 ) -> Repetition:
     engine = EngineConfig(fee_bps=thresholds.fee_bps, slippage_bps=thresholds.slippage_bps)
     request = ProposalRequest(
@@ -225,7 +236,7 @@ def _look(
         return Repetition(False, False, math.nan)
     verdict = validate_proposal(
         document, bars, thresholds, search_record=outcome.record, seed=seed, reps=budget.reps,
-        settings=WalkForwardSettings(sample_size=500),
+        settings=WalkForwardSettings(sample_size=budget.sample_size),
     )  # fmt: skip
     return Repetition(True, verdict.passed, _true_improvement(scenario, document, seed, thresholds))
 

@@ -322,7 +322,7 @@ def _finish(cli: CliContext, steps: _Steps, runs: list[_PairRun], work: Path, op
     console.rule("[bold]cycle")
     table = Table("pair", "cadence", "outcome", title="live pairs")
     for run in runs:
-        table.add_row(run.name, run.cadence, run.outcome)
+        table.add_row(run.name, run.cadence, run.outcome.split(";")[0])  # the reason's first clause
     console.print(table)
     console.print(f"verdict: [bold]{lead.decision}[/bold] ({lead.name}): {lead.outcome}")
     if lead.proposal["status"] == "proposed":
