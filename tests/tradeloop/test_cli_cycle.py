@@ -152,3 +152,29 @@ def test_apply_commits_the_validated_proposal_on_its_branch(tmp_path: Path) -> N
     changed = _git("diff", "--name-only", f"main...{branch}", cwd=repo).split()
     assert set(changed) <= {"config/constants.py", "feature_flags.json"} and "config/constants.py" in changed
     assert _git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo) == "main"  # the working tree was not switched
+
+
+def test_the_shipped_cycle_reaches_a_validated_pull_request_for_the_demo_pair(tmp_path: Path) -> None:
+    """The README's main job on the shipped state and matrix: the daily pairs end honestly in "not enough
+    out-of-sample data", the demo pair in a validated proposal and the pull request it would open."""
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    shutil.copy(ROOT / "config" / "constants.py", repo / "config" / "constants.py")
+    shutil.copy(ROOT / "feature_flags.json", repo / "feature_flags.json")
+    _git("init", "-q", "-b", "main", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "live", cwd=repo)
+    result = CliRunner().invoke(
+        app, ["--json", "--repo", str(repo), "--home", str(tmp_path / "home"), "cycle", "--trials", "12"]
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    pairs = {f"{p['strategy']}/{p['symbol']}": p for p in document["pairs"]}
+    assert set(pairs) == {"ema_cross/NASDAQ", "ema_cross/SP500", "rsi_reversion/DEMO", "rsi_reversion/SP500"}
+    demo = pairs.pop("rsi_reversion/DEMO")
+    assert (demo["decision"], demo["cadence"]) == ("pass", "daily"), demo["outcome"]
+    assert demo["steps"]["pull request"]["action"] == "created" and demo["steps"]["pull request"]["dry_run"]
+    assert Path(demo["pr_body"]).read_text(encoding="utf-8").startswith("**tradeloop** proposes")
+    for pair in pairs.values():
+        assert pair["outcome"].startswith("no change proposed: not enough out-of-sample data"), pair
+    assert (document["decision"], document["pr_body"]) == ("pass", demo["pr_body"])

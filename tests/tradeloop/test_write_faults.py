@@ -45,6 +45,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OLD = "previous content\n"
 CAUSES = {"ENOSPC": "No space left on device, ENOSPC", "EFBIG": "File too large, EFBIG"}
 PAIR = ["--strategy", "ema_cross", "--symbol", "SP500", "--timeframe", "1d", "--cadence", "weekly"]
+#: EMA 4/10 trades often enough for the 2014-2018 holdout to judge a proposal (the shipped 12/26 does not).
+CHURNING = {"timeframe": "1d", "ema_fast": 4, "ema_slow": 10, "exit_tp0_pct": 4.0, "stop_loss_pct": 2.0,
+            "trade_fraction": 0.1}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +68,16 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     proposal = root / "proposal.json"
+    churning = make_repo(root / "churning", {"ema_cross": {"SP500": CHURNING}})
+    for git in (["init", "-q", "-b", "main"], ["add", "-A"],
+                ["-c", "user.name=t", "-c", "user.email=t@x.invalid", "commit", "-qm", "live"]):  # fmt: skip
+        subprocess.run(["git", *git], cwd=churning, check=True)
     made = CliRunner().invoke(
-        app, ["--repo", str(REPO_ROOT), "--home", str(root / "home"), "propose", *PAIR, "--trials", "2",
+        app, ["--repo", str(churning), "--home", str(root / "home"), "propose", *PAIR, "--trials", "2",
               "--out", str(proposal)],
     )  # fmt: skip
     assert made.exit_code == 0, made.stderr
+    assert json.loads(proposal.read_text())["status"] == "proposed"  # something for validate to judge
     return {"logs": root / "logs", "proposal": proposal, "repo": repo}
 
 
