@@ -22,6 +22,7 @@ SMALL_MATRIX = """\
 symbols:
   SP500: sp500
   NASDAQ: nasdaq
+  DEMO: reverting
 strategies:
   ema_cross: [SP500]
 timeframes: [1d]
@@ -43,30 +44,8 @@ neighbourhood:
   samples: 1
   seed: 7
 """
-# The planted market's live pair: RSI 6 with bands 35/55 churns into costs (tests/validation/proposals.py).
-_SHIPPED_RSI = """\
-    "rsi_reversion": {
-        "SP500": {
-            "timeframe": "1d",
-            "exit_tp0_pct": 4.5,
-            "overbought": 70.0,
-            "oversold": 30.0,
-            "rsi_period": 14,
-            "stop_loss_pct": 3.0,
-            "trade_fraction": 0.05,
-        },
-    },"""
-_PLANTED_RSI = """\
-    "rsi_reversion": {
-        "DEMO": {
-            "timeframe": "15m",
-            "overbought": 55.0,
-            "oversold": 35.0,
-            "rsi_period": 6,
-            "trade_fraction": 0.1,
-        },
-    },"""
-PLANTED_LIVE = {_SHIPPED_RSI: _PLANTED_RSI}
+# The shipped demo pair (RSI 6, bands 35/55) on the tests' shorter planted market (a Parquet file).
+PLANTED_LIVE: dict[str, str] = {}
 
 
 def _git(*args: str, cwd: Path) -> str:
