@@ -1,4 +1,5 @@
-"""The shipped live parameters name real strategies and parameters, within bounds, and backtest."""
+"""The shipped live parameters name real strategies and parameters, within bounds, and backtest on the data
+source the shipped matrix gives their symbol."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from backtest_matrix.data import load_bars
 from backtest_matrix.engine import backtest
+from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, load_matrix_spec
 from backtest_matrix.strategies import get_strategy
 from gitops import load_constants
 
@@ -26,6 +28,7 @@ def test_live_parameters_resolve_and_run(strategy: str, symbol: str, params: dic
     values = get_strategy(strategy).resolve(
         params, where=f"config/constants.py: LIVE_PARAMS.{strategy}.{symbol}"
     )
-    bars = load_bars(symbol.lower(), timeframe=str(timeframe)).bars
+    source = load_matrix_spec(DEFAULT_MATRIX_PATH, live_params=CONSTANTS.live_params).sources[symbol]
+    bars = load_bars(source, timeframe=str(timeframe)).bars
     result = backtest(bars, strategy, values)
     assert result.kpis["trades"] > 0

@@ -18,6 +18,7 @@ symbols:
   SP500: sp500
   NASDAQ: nasdaq
   BTC: synthetic
+  DEMO: reverting
 strategies:
   ema_cross: [SP500, BTC]
 timeframes: [1d]

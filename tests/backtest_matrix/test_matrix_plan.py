@@ -41,8 +41,9 @@ def test_every_unit_is_in_exactly_one_shard(default_plans: dict[int, Plan]) -> N
         assert sorted(set(planned.assignment)) == list(range(1, shards + 1))
         dealt = [unit.key for i in range(1, shards + 1) for unit in planned.shard(i)]
         assert sorted(dealt) == sorted(unit.key for unit in planned.units)
-        assert len(set(dealt)) == len(dealt) == 48  # 4 strategies x 3 symbols x 1 timeframe x 4 windows
-        assert planned.cells == 48 * 9  # the base set and 8 neighbours
+        # 4 strategies x 3 symbols x 1d x 4 windows, and the demo pair (live) at its own 15m x 4 windows
+        assert len(set(dealt)) == len(dealt) == 52
+        assert planned.cells == 52 * 9  # the base set and 8 neighbours
 
 
 def test_the_same_inputs_give_the_same_plan(default_plans: dict[int, Plan], cache_dir: Path) -> None:
@@ -72,6 +73,9 @@ def test_costs_count_bars_and_parameter_sets(default_plans: dict[int, Plan]) -> 
     assert month.window_end == full.window_end == "2018-12-31T00:00:00+00:00"
     assert [cell.param_set for cell in full.cells] == ["live", *(f"n{i:02d}" for i in range(1, 9))]
     assert units["mtf_ema/BTC/1d/full"].cells[0].param_set == "base"
+    demo = units["rsi_reversion/DEMO/15m/full"]  # the live demo pair joins at its own timeframe only
+    assert demo.cells[0].param_set == "live" and demo.bars == 35_040
+    assert not any(key.startswith("rsi_reversion/DEMO/1d/") for key in units)
 
 
 def test_json_is_a_github_actions_matrix(default_plans: dict[int, Plan]) -> None:
@@ -79,8 +83,8 @@ def test_json_is_a_github_actions_matrix(default_plans: dict[int, Plan]) -> None
     assert set(document) == {"shard", "include"}  # any other key would become a matrix axis
     assert document["shard"] == ["1/3", "2/3", "3/3"]
     assert [entry["shard"] for entry in document["include"]] == document["shard"]
-    assert sum(entry["cells"] for entry in document["include"]) == 432
-    assert sum(entry["units"] for entry in document["include"]) == 48
+    assert sum(entry["cells"] for entry in document["include"]) == 468
+    assert sum(entry["units"] for entry in document["include"]) == 52
     assert all(
         entry["cost"] == default_plans[3].shard_cost(i) for i, entry in enumerate(document["include"], 1)
     )
@@ -91,7 +95,7 @@ def test_cell_hashes_do_not_depend_on_sharding_and_are_unique(default_plans: dic
         return {cell.cell_hash for unit in planned.units for cell in unit.cells}
 
     assert hashes(default_plans[1]) == hashes(default_plans[3]) == hashes(default_plans[4])
-    assert len(hashes(default_plans[1])) == 432
+    assert len(hashes(default_plans[1])) == 468
 
 
 def test_cell_hash_covers_its_inputs_only() -> None:

@@ -26,6 +26,7 @@ symbols:
   SP500: sp500
   NASDAQ: nasdaq
   BTC: synthetic
+  DEMO: reverting
 strategies:
   ema_cross: [SP500, BTC]
 timeframes: [1h, 1d]
@@ -52,7 +53,7 @@ def test_shipped_file_parses_with_shipped_live_params() -> None:
     live = live_params()
     spec = load_matrix_spec(DEFAULT_MATRIX_PATH, live_params=live)
     assert isinstance(spec, MatrixSpec)
-    assert spec.sources == {"SP500": "sp500", "NASDAQ": "nasdaq", "BTC": "synthetic"}
+    assert spec.sources == {"SP500": "sp500", "NASDAQ": "nasdaq", "BTC": "synthetic", "DEMO": "reverting"}
     assert spec.windows == (
         WindowSpec("30d", 30),
         WindowSpec("90d", 90),
@@ -68,8 +69,12 @@ def test_shipped_file_parses_with_shipped_live_params() -> None:
                 if name != "timeframe":
                     assert spec.base_params[strategy][symbol][name] == value
     cells = list(spec.cells())
-    assert len(cells) == sum(len(s) for s in spec.strategies.values()) * len(spec.timeframes) * 4
-    assert {cell.source for cell in cells} == {"sp500", "nasdaq", "synthetic"}
+    pairs = [(strategy, symbol) for strategy, symbols in spec.strategies.items() for symbol in symbols]
+    assert len(cells) == sum(len(spec.pair_timeframes(*pair)) for pair in pairs) * 4
+    assert {cell.source for cell in cells} == {"sp500", "nasdaq", "synthetic", "reverting"}
+    # The demo pair is live but not listed: it runs at its own 15m bars only, never resampled to 1d.
+    assert spec.pair_timeframes("rsi_reversion", "DEMO") == ("15m",)
+    assert spec.pair_timeframes("ema_cross", "SP500") == ("1d",)
 
 
 def test_shipped_file_parses_without_live_params() -> None:
@@ -184,9 +189,9 @@ def test_live_params_problems_are_reported() -> None:
 def test_unreadable_yaml_names_file_and_line() -> None:
     message = error_of(GOOD.replace("timeframes: [1h, 1d]", "timeframes: [1h, 1d"))
     assert message.startswith(f"{SOURCE}:") and "not valid YAML" in message
-    assert any(f"{SOURCE}:{line}:" in message for line in range(7, 10)), message
+    assert any(f"{SOURCE}:{line}:" in message for line in range(8, 11)), message
     duplicate = error_of(GOOD + "windows: [full]\n")
-    assert f"{SOURCE}:10:" in duplicate and "duplicate key 'windows'" in duplicate
+    assert f"{SOURCE}:11:" in duplicate and "duplicate key 'windows'" in duplicate
 
 
 def test_missing_file_is_a_settings_error(tmp_path: Path) -> None:

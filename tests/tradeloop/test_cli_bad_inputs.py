@@ -64,7 +64,7 @@ def _repo(tmp: Path) -> Path:
 
 def _matrix(tmp: Path, source: str, samples: int = 1, symbols: int = 0) -> Path:
     """A matrix of the live pairs (their symbols on ``source``) and ema_cross on ``symbols`` more symbols."""
-    names = ["SP500", "NASDAQ", *[f"S{i}" for i in range(symbols)]]
+    names = ["SP500", "NASDAQ", "DEMO", *[f"S{i}" for i in range(symbols)]]
     lines = ["symbols:", *[f"  {name}: {source}" for name in names], "strategies:"]
     lines += [f"  ema_cross: [{', '.join(names)}]", "timeframes: [1d]", "windows: [full]"]
     lines += ["neighbourhood:", f"  samples: {samples}", "  seed: 7"]

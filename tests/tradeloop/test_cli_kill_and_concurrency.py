@@ -37,6 +37,7 @@ SMALL_MATRIX = """\
 symbols:
   SP500: sp500
   NASDAQ: nasdaq
+  DEMO: reverting
 strategies:
   ema_cross: [SP500]
 timeframes: [1d]

@@ -222,6 +222,7 @@ MATRIX = """\
 symbols:
   SP500: sp500
   NASDAQ: nasdaq
+  DEMO: reverting
 strategies:
   ema_cross: [SP500, NASDAQ]
 timeframes: [1d]
