@@ -332,39 +332,43 @@ def _actions(proposal: Mapping[str, Any], hash_: str) -> list[Block]:
 
 
 def _kpi_blocks(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> list[Block]:
-    data = proposal["data"]
+    """Live vs proposed on the proposal's own bars and, with a verdict, on the holdout; then per regime."""
     before, after = proposal["kpis_before"], proposal["kpis_after"]
     held = (verdict or {}).get("kpis") or {}
     sources = [(before["overall"], after["overall"])]
-    spans = _spans(proposal, verdict)
-    bars = f"the {kpi_bars(proposal)} (in sample)" if proposal.get("holdout") else "the same bars"
+    header: tuple[str, ...] = ("KPI", "Live", "Proposed", "Δ")
     if held.get("baseline") and held.get("candidate"):
         sources.append((held["baseline"], held["candidate"]))
-        header: tuple[str, ...] = ("KPI", "Search: live", "Proposed", "Δ", "Holdout: live", "Proposed", "Δ")
-        where = f"on {bars} and on the holdout the search never saw"
-    else:
-        header = ("KPI", "Live", "Proposed", "Δ")
-        where = f"on {bars}"
-    intro = (
-        f"Live parameters and this proposal backtested {where}: `{cell(data['source'])}` "
-        f"{cell(data['timeframe'])}, data hash `{cell(data['data_hash'])}`"
-        + (
-            f"; search bars {spans[1]}, holdout {spans[0]}."
-            if spans
-            else f", {_Span(data['start'], data['end'], data['bars'])}."
-        )
-    )
+        header = ("KPI", "Search: live", "Proposed", "Δ", "Holdout: live", "Proposed", "Δ")
     rows = [
-        [label, *(cell_ for side in sources for cell_ in _kpi_cells(key, *side))]
+        [label, *(shown for side in sources for shown in _kpi_cells(key, *side))]
         for label, key in KPI_COLUMNS
         if any(key in side for pair in sources for side in pair)
     ]
     head, lines = table(header, "l" + "r" * (len(header) - 1), rows)
+    intro = _kpi_intro(proposal, verdict, on_holdout=len(sources) > 1)
     blocks = [Block(["### KPIs: live → proposed", "", intro, "", *head], lines, priority=_KPIS, name="kpis")]
     regimes = sorted(set(before["regimes"]) | set(after["regimes"]))
     if regimes:
         blocks.append(_regime_block(regimes, before["regimes"], after["regimes"]))
     return blocks
+
+
+def _kpi_intro(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None, *, on_holdout: bool) -> str:
+    data = proposal["data"]
+    where = f"the {kpi_bars(proposal)} (in sample)" if proposal.get("holdout") else "the same bars"
+    if on_holdout:
+        where += " and on the holdout the search never saw"
+    spans = _spans(proposal, verdict)
+    ranges = (
+        f"search bars {spans[1]}, holdout {spans[0]}"
+        if spans
+        else str(_Span(data["start"], data["end"], data["bars"]))
+    )
+    return (
+        f"Live parameters and this proposal backtested on {where}: `{cell(data['source'])}` "
+        f"{cell(data['timeframe'])}, data hash `{cell(data['data_hash'])}`; {ranges}."
+    )
 
 
 def _kpi_cells(key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, str, str]:
