@@ -191,7 +191,9 @@ def _p_holdout(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     margin = (verdict.get("holdout") or {}).get("margin")
     beyond = f" by more than {fmt_sig(margin)}" if margin is not None else ""
     label = f"Paired Sharpe test p: does the proposal beat live{beyond}? (one-sided, gating)"
-    return None if p is None else (label, "holdout", fmt_sig(p))
+    statistic = (verdict.get("holdout") or {}).get("statistic")
+    shown = fmt_sig(p) + (f" (z = {fmt_sig(statistic)})" if statistic is not None else "")
+    return None if p is None else (label, "holdout", shown)
 
 
 def _sharpe_gain(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
@@ -250,6 +252,15 @@ def _min_track_record(proposal: Mapping[str, Any], verdict: Verdict) -> Row | No
         if holdout.get("bars") is not None:
             shown += f" (the holdout has {fmt_count(holdout['bars'])})"
     return (f"Holdout bars the paired test needs{at} (minimum track record)", "holdout", shown)
+
+
+def _looks(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
+    holdout = verdict.get("holdout") or {}
+    if holdout.get("earlier_looks") is None:
+        return None
+    looks = holdout["earlier_looks"]
+    shown = "none: the first look" if looks == 0 else fmt_count(looks)
+    return ("Earlier validations of this pair that looked at these holdout bars", "holdout", shown)
 
 
 def _overfitting_figure(
@@ -326,6 +337,7 @@ _STATISTICS: Sequence[Callable[[Mapping[str, Any], Verdict], Row | None]] = (
     _p_ledoit_wolf,
     _stepm,
     _min_track_record,
+    _looks,
     _overfitting_figure("psr", "Probabilistic Sharpe ratio: P(true Sharpe > 0)", "holdout"),
     _overfitting_figure("dsr", "Deflated Sharpe ratio (DSR)", "search (in sample)"),
     _effective_trials,

@@ -548,3 +548,14 @@ def test_branch_names_are_valid_git_refs(strategy: str, symbol: str, timeframe: 
     result = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True, check=False)
     assert result.returncode == 0, name
     assert "/" not in name.removeprefix("tradeloop/opt/")
+
+
+def test_the_body_counts_earlier_looks_at_the_holdout() -> None:
+    label = "| Earlier validations of this pair that looked at these holdout bars | holdout |"
+    assert f"{label} none: the first look |" in realistic_body()
+    proposal = reviewed_proposal()
+    verdict = realistic_verdict(proposal)
+    verdict["holdout"]["earlier_looks"] = 3
+    assert f"{label} 3 |" in render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    verdict["holdout"]["earlier_looks"] = None
+    assert label not in render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
