@@ -93,9 +93,23 @@ from gitops._pr_proposal import (
     restore_search_record,
 )
 from gitops._pr_report import VALIDATION_MARKER, ReportOutcome, report_verdict, verdict_comment
-from gitops._pr_text import BRANCH_PREFIX, RiskLabel, branch_name, commit_message, risk_label
+from gitops._pr_text import (
+    BRANCH_PREFIX,
+    RiskChange,
+    RiskLabel,
+    branch_name,
+    commit_message,
+    risk_change,
+    risk_label,
+)
 from gitops._records import record_memory, record_proposal
-from gitops._rollback import RollbackOutcome, record_rollback, rollback_commit
+from gitops._rollback import (
+    RollbackOutcome,
+    merge_commit_of,
+    record_rollback,
+    rollback_commit,
+    rollback_pull_request,
+)
 from gitops._schema import feature_flags_schema
 from gitops._state import (
     StateReport,
@@ -151,6 +165,7 @@ __all__ = [
     "RegimeLoadouts",
     "Rejection",
     "ReportOutcome",
+    "RiskChange",
     "RiskLabel",
     "RollbackOutcome",
     "Rollout",
@@ -185,6 +200,7 @@ __all__ = [
     "load_proposal",
     "load_state",
     "load_verdict",
+    "merge_commit_of",
     "pair_identity",
     "parse_constants",
     "parse_feature_flags",
@@ -205,8 +221,10 @@ __all__ = [
     "render_pr_body",
     "report_verdict",
     "restore_search_record",
+    "risk_change",
     "risk_label",
     "rollback_commit",
+    "rollback_pull_request",
     "rollout_key",
     "save_constants",
     "save_feature_flags",

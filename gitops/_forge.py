@@ -23,7 +23,12 @@ CommentAction = Literal["created", "updated"]
 
 @dataclass(frozen=True)
 class PullRequest:
-    """A pull request as the manners see it (forge-neutral)."""
+    """A pull request as the manners see it (forge-neutral).
+
+    ``merge_commit`` is the commit that brought a merged pull request onto its base (GitHub's
+    ``merge_commit_sha``: the merge commit, the squash commit, or the last rebased commit), ``None`` while
+    it is not merged.
+    """
 
     number: int
     branch: str
@@ -35,6 +40,7 @@ class PullRequest:
     head_sha: str
     url: str
     labels: tuple[str, ...] = field(default_factory=tuple)
+    merge_commit: str | None = None
 
 
 class Forge(ABC):

@@ -160,6 +160,8 @@ class GitHubForge(Forge):
             head_sha=pull.head.sha,
             url=pull.html_url,
             labels=tuple(label.name for label in pull.labels),
+            # An open pull request has a merge_commit_sha too (its test merge): only a merge counts.
+            merge_commit=pull.merge_commit_sha if pull.merged else None,
         )
 
     def _gh_pull(self, pr: PullRequest) -> GhPullRequest:

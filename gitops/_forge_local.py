@@ -2,7 +2,9 @@
 
 A "pull request" is an entry of ``<home>/forge/pulls.json`` (written atomically under a lock) and its
 body a markdown file ``pr-<branch>.md`` in the run directory. A pull request whose head commit the base
-branch already contains counts as merged, so merging locally (``git merge``) closes it.
+branch already contains counts as merged, so merging locally (``git merge``) closes it; its
+``merge_commit`` is recorded then: the commit of the base's first-parent chain that brought the head in (a
+merge commit, or the head itself after a fast-forward).
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class LocalForge(Forge):
             raw["head_sha"] = head
             if base and head and _is_ancestor(self.repo, head, base):
                 raw["state"], raw["merged"] = "closed", True
+                raw["merge_commit"] = _merge_commit(self.repo, head, base)
         return raw
 
     def _all(self) -> list[PullRequest]:
@@ -229,6 +232,15 @@ def _on_branch(repo: Path) -> bool:
     return True
 
 
+def _merge_commit(repo: Path, head: str, base: str) -> str:
+    """The commit of ``base``'s first-parent chain that brought ``head`` in: ``head`` after a fast-forward."""
+    chain = run_git(repo, "rev-list", "--first-parent", "--ancestry-path", f"{head}..{base}").split()
+    if not chain:
+        return head
+    oldest = chain[-1]
+    return head if run_git(repo, "rev-parse", f"{oldest}^1") == head else oldest
+
+
 def _is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     try:
         run_git(repo, "merge-base", "--is-ancestor", ancestor, descendant)
@@ -272,6 +284,9 @@ def _pull_problem(raw: Any) -> str | None:
         return f"state must be 'open' or 'closed', got {raw['state']!r}"
     if not all(isinstance(label, str) for label in raw["labels"]):
         return f"labels must be a list of strings, got {raw['labels']!r}"
+    merge_commit = raw.get("merge_commit")
+    if merge_commit is not None and not isinstance(merge_commit, str):
+        return f"merge_commit must be a commit sha or null, got {merge_commit!r}"
     comments = raw.get("comments", [])
     if not isinstance(comments, list) or not all(isinstance(c, str) for c in comments):
         return "comments must be a list of strings"

@@ -20,6 +20,7 @@ Every run reports ``created``, ``updated``, ``closed`` or ``none`` with the reas
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -138,14 +139,21 @@ def publish_proposal(
     sha = build_commit(forge.repo, base_sha, files, commit_message(proposal), forge.identity)
     metadata = {"proposal_hash": digest, "config_hash": applied.config_hash_after,
                 "run_id": proposal["run_id"], "commit_sha": sha}  # fmt: skip
-    body = render_pr_body(proposal, verdict, run_url=run_url, report_url=report_url, base_branch=base,
-                          commit_sha=None, metadata=metadata)  # fmt: skip
+    body = functools.partial(render_pr_body, proposal, verdict, run_url=run_url, report_url=report_url,
+                             base_branch=base, commit_sha=None, metadata=metadata)  # fmt: skip
     action: PublishAction = "created" if open_pr is None else "updated"
     if dry_run:
         return outcome(action, "dry run: nothing pushed, opened or edited", open_pr, commit_sha=sha)
     forge.push_branch(branch, sha)
     title = commit_message(proposal).splitlines()[0]
-    pr = forge.open_or_update(branch=branch, base=base, title=title, body=body, existing=open_pr)
+    number = open_pr.number if open_pr else None
+    pr = forge.open_or_update(
+        branch=branch, base=base, title=title, body=body(pr_number=number), existing=open_pr
+    )
+    if number is None:  # the rollback plan names "the merge commit of #N" once N exists
+        pr = forge.open_or_update(
+            branch=branch, base=base, title=title, body=body(pr_number=pr.number), existing=pr
+        )
     forge.add_labels(pr, list(dict.fromkeys([*AUTO_LABELS, risk_label(proposal), *labels])))
     reason = applied.summary.splitlines()[0] if applied.summary else "proposal applied"
     return outcome(action, reason, pr, commit_sha=sha)

@@ -9,25 +9,37 @@ cuts inside a line, so a table keeps its header and whole rows and every ``<deta
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
     "ESSENTIAL",
+    "SIGNIFICANT_DIGITS",
     "Block",
     "cell",
     "fit_blocks",
+    "fmt_count",
+    "fmt_date",
     "fmt_delta",
     "fmt_number",
+    "fmt_sig",
     "fmt_value",
+    "round_figures",
     "table",
     "text",
 ]
 
 ESSENTIAL = 1_000
+#: Figures (KPIs, statistics, gate figures) are shown to this many significant digits.
+SIGNIFICANT_DIGITS = 3
 _MAX_CELL = 300
 _MAX_TEXT = 2_000
 _BLOCK_SEPARATOR = "\n\n"
+_SCIENTIFIC_BELOW = 1e-3
+_ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
+# A decimal number standing alone in free text (not part of a version, a date or an identifier).
+_FREE_FIGURE = re.compile(r"(?<![\w.])-?\d+\.\d+(?:e[+-]?\d+)?(?![\w.])")
 
 
 @dataclass
@@ -82,25 +94,82 @@ def _finite(value: object) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def fmt_number(value: object, digits: int = 2) -> str:
-    """``1,234.57``; integers without decimals (``2,263``); ``n/a`` for None, NaN or non-numbers."""
+def fmt_sig(value: object, digits: int = SIGNIFICANT_DIGITS, *, sign: bool = False) -> str:
+    """A figure to ``digits`` significant digits: ``0.0734``, ``7.06``, ``12.9``, ``1,230``, ``2.87e-7``.
+
+    Trailing zeros are dropped from a figure the rounding did not change (``0.5``, ``20``) and kept where it
+    did (0.99996 reads ``1.00``, not a certain ``1``); magnitudes below 0.001 are written in scientific
+    notation; ``sign`` adds ``+`` to a positive figure. ``n/a`` for None, NaN or a non-number, ``∞`` for
+    infinity.
+    """
+    if isinstance(value, float) and math.isinf(value):
+        return ("+" if sign and value > 0 else "") + ("∞" if value > 0 else "-∞")
     number = _finite(value)
     if number is None:
         return "n/a"
-    if isinstance(value, int):
+    prefix = "+" if sign and number > 0 else ""
+    if number == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(number)))
+    if abs(number) < _SCIENTIFIC_BELOW:
+        mantissa, exponent = f"{number:.{digits - 1}e}".split("e")  # the format carries the round-up
+        exact = _same(float(f"{mantissa}e{exponent}"), number)
+        return f"{prefix}{_strip_zeros(mantissa) if exact else mantissa}e{int(exponent)}"
+    decimals = digits - 1 - magnitude
+    rounded = round(number, decimals)
+    if abs(rounded) >= 10 ** (magnitude + 1):  # 9.996 rounds up to 10.0: one decimal fewer
+        decimals -= 1
+    shown = f"{rounded:,.{max(decimals, 0)}f}"
+    return prefix + (_strip_zeros(shown) if _same(rounded, number) else shown)
+
+
+def _same(rounded: float, number: float) -> bool:
+    """Whether rounding left ``number`` as it was, up to float noise (7.1 - 7.9 is -0.8000000000000007)."""
+    return math.isclose(rounded, number, rel_tol=1e-9)
+
+
+def _strip_zeros(shown: str) -> str:
+    return shown.rstrip("0").rstrip(".") if "." in shown else shown
+
+
+def fmt_count(value: object) -> str:
+    """A count (trades, bars, configurations) as a whole number: ``1,004``, even when stored as ``1004.0``."""
+    number = _finite(value)
+    return "n/a" if number is None else f"{round(number):,}"
+
+
+def fmt_date(value: object) -> str:
+    """The date of an ISO time stamp (``2024-09-30T18:00:00+00:00`` → ``2024-09-30``); else a cell."""
+    shown = cell(value)
+    match = _ISO_DATE.fullmatch(shown)
+    return match.group(1) if match else shown
+
+
+def round_figures(free_text: str, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """``free_text`` with every stand-alone decimal figure rounded to ``digits`` significant digits.
+
+    Texts written upstream (rationales, gate details) carry figures such as ``76.1562``; a reviewer reads
+    ``76.2``. Integers, dates and identifiers are left alone.
+    """
+    return _FREE_FIGURE.sub(lambda match: fmt_sig(float(match.group()), digits).replace(",", ""), free_text)
+
+
+def fmt_number(value: object, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """A figure to ``digits`` significant digits (:func:`fmt_sig`); integers exact (``2,263``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return f"{number:,.{digits}f}"
+    return fmt_sig(value, digits)
 
 
-def fmt_delta(before: object, after: object, digits: int = 2) -> str:
-    """``after - before`` with its sign, or ``n/a``."""
+def fmt_delta(before: object, after: object, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """``after - before`` with its sign to ``digits`` significant digits, or ``n/a``."""
     low, high = _finite(before), _finite(after)
     if low is None or high is None:
         return "n/a"
+    if isinstance(before, int) and isinstance(after, int) and not isinstance(before | after, bool):
+        return f"{after - before:+,}"
     delta = high - low
-    if isinstance(before, int) and isinstance(after, int):
-        return f"{int(delta):+,}"
-    return f"{delta:+,.{digits}f}"
+    return "0" if delta == 0 else fmt_sig(delta, digits, sign=True)
 
 
 def fmt_value(value: object) -> str:

@@ -1,10 +1,17 @@
-"""The pull request body of a proposal: KPI tables, parameters, verdict, rationale, links, rollback plan.
+"""The pull request body of a proposal, written to be read in 30 seconds.
+
+From the top: what changes and the decision, the bars the decision rests on, the risk label and why, what the
+reviewer can do; then the KPIs, the parameters, the validation (gates grouped by their bars, a curated list
+of statistics, the folds), the rationale, the search, the artifacts and the rollback plan.
+
+Every figure is rounded to 3 significant digits, counts (trades, bars, configurations) are whole numbers,
+time stamps are dates, every row has a human label (no dictionary keys) and no local path is shown.
 
 The body stays under GitHub's limit of 65,536 characters (:data:`MAX_BODY_CHARS`). When it would not,
-rows are cut from the least important tables first (walk-forward folds, then search details, per-regime
-KPIs, analyzer flags, statistics, gates), each cut marked in place, and a note says so; whole rows only,
-so tables stay valid. The summary, the rollback plan and the hidden metadata comment always survive, the
-metadata comment last:
+rows are cut from the least important tables first (walk-forward folds, then search details, gate details,
+per-regime KPIs, analyzer flags, statistics, gates), each cut marked in place, and a note says so; whole
+rows only, so tables stay valid. The summary, what the reviewer can do, the artifacts, the rollback plan and
+the hidden metadata comment always survive, the metadata comment last:
 ``<!-- tradeloop:metadata {"config_hash": ..., "proposal_hash": ..., "run_id": ...} -->``.
 Later runs read it back with :func:`parse_pr_metadata`.
 """
@@ -14,12 +21,27 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gitops._documents import proposal_hash
-from gitops._markdown import Block, cell, fit_blocks, fmt_delta, fmt_number, fmt_value, table, text
+from gitops._markdown import (
+    Block,
+    cell,
+    fit_blocks,
+    fmt_count,
+    fmt_date,
+    fmt_delta,
+    fmt_sig,
+    fmt_value,
+    round_figures,
+    table,
+    text,
+)
 from gitops._names import rollout_key
-from gitops._pr_text import branch_name, commit_message, risk_label
+from gitops._pr_search import search_blocks
+from gitops._pr_text import branch_name, commit_message, kpi_bars, risk_change, risk_label
+from gitops._pr_validation import decision_text, gate_counts, verdict_blocks
 from tradeloop.errors import ProposalError
 
 # branch_name, commit_message and risk_label live in gitops._pr_text and are re-exported here too.
@@ -37,35 +59,31 @@ __all__ = [
 MAX_BODY_CHARS = 65_536
 METADATA_MARKER = "tradeloop:metadata"
 KPI_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Sharpe", "sharpe"),
+    ("Sharpe (annualised)", "sharpe"),
     ("Return [%]", "return_pct"),
     ("Max DD [%]", "max_drawdown_pct"),
+    ("Worst day [%]", "worst_day_pct"),
     ("Win rate [%]", "win_rate_pct"),
     ("Profit factor", "profit_factor"),
     ("Trades", "trades"),
 )
+_COUNT_KPIS = frozenset({"trades", "bars"})
 _METADATA = re.compile(r"<!-- " + re.escape(METADATA_MARKER) + r" (\{.*?\}) -->")
 _MIN_HASH_CHARS = 16
-_OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
-_P_VALUE_NAMES = {
-    "holdout_sharpe": "paired Sharpe test on the holdout (one-sided, gating)",
-    "ledoit_wolf": "Ledoit–Wolf Sharpe difference on the holdout (two-sided)",
-    "spa_lower": "SPA (lower) of the search, in sample",
-    "spa_consistent": "SPA (consistent) of the search, in sample",
-    "spa_upper": "SPA (upper) of the search, in sample",
-    "reality_check": "White's Reality Check of the search, in sample",
+_SHORT_HASH = 16
+_FLAG_KINDS = {"underperformance": "Underperformance", "drift": "Drift", "regime_change": "Regime change"}
+_FLAG_METRICS = {
+    "sharpe": "Sharpe",
+    "return_pct": "return [%]",
+    "nightly_return_pct_ks_pvalue": "KS test p of the nightly returns",
+    "nightly_return_pct_psi": "PSI of the nightly returns",
+    "regime_modal_share": "share of the most frequent regime",
+    "bar_return_ks_pvalue": "KS test p of the bar returns",
+    "bar_return_psi": "PSI of the bar returns",
 }
-_CI_NAMES = {"sharpe_diff": "Sharpe difference", "mean_return_diff_pct": "Mean return difference [%]"}
-_OVERFITTING_NAMES = {
-    "psr": "Probabilistic Sharpe Ratio (PSR)",
-    "dsr": "Deflated Sharpe Ratio (DSR)",
-    "pbo": "Probability of backtest overfitting (PBO)",
-    "min_trl_bars": "Holdout bars the paired test needs at 80 % power",
-    "n_trials": "Effective trials N of the DSR (clusters of tried configurations)",
-    "n_trials_raw": "Configurations the search tried",
-}
-# Lower priorities are cut first when the body is too long.
-_FOLDS, _SEARCH, _REGIMES, _FLAGS, _STATS, _GATES, _PARAMS, _KPIS = 10, 15, 30, 40, 50, 60, 70, 80
+_BINDINGS = {"cap": "the cap", "bound": "the hard bound", "none": "nothing"}
+# Lower priorities are cut first when the body is too long (the validation section's are in _pr_validation).
+_REGIMES, _FLAGS, _PARAMS, _KPIS = 30, 40, 70, 80
 
 
 def render_pr_body(
@@ -76,6 +94,7 @@ def render_pr_body(
     report_url: str | None,
     base_branch: str,
     commit_sha: str | None,
+    pr_number: int | None = None,
     metadata: Mapping[str, Any] | None = None,
     max_chars: int = MAX_BODY_CHARS,
 ) -> str:
@@ -87,11 +106,15 @@ def render_pr_body(
         Checked documents (:func:`gitops.load_proposal`, :func:`gitops.load_verdict`); ``verdict`` is
         ``None`` before validation ran.
     run_url, report_url
-        Links to the workflow run and the report, when there are any.
+        Links to the workflow run and the report, when there are any (a URL, or a path relative to the
+        body's file for the local forge).
     base_branch
         The branch the PR merges into (named in the rollback plan).
     commit_sha
-        The commit to revert, when known; otherwise the plan gives the command for the merge commit.
+        The merge commit to revert, when known; the rollback plan names it.
+    pr_number
+        The pull request's number, when known: the rollback plan says ``tradeloop rollback --pr N``, which
+        finds the merge commit of #N through the forge.
     metadata
         Extra or overriding entries of the hidden metadata comment; by default it holds the proposal
         hash, the proposal's ``config_hash_after`` as ``config_hash``, and the run id.
@@ -117,13 +140,14 @@ def render_pr_body(
     )
     blocks = [
         _summary(proposal, verdict, base_branch),
-        *_kpi_blocks(proposal),
+        *_actions(proposal, hash_),
+        *_kpi_blocks(proposal, verdict),
         *_parameter_blocks(proposal),
-        *_verdict_blocks(verdict),
+        *verdict_blocks(proposal, verdict),
         *_rationale_blocks(proposal),
-        *_search_blocks(proposal),
+        *search_blocks(proposal),
         _artifacts(proposal, hash_, run_url, report_url),
-        _rollback(proposal, base_branch, commit_sha),
+        _rollback(proposal, base_branch, commit_sha, pr_number),
     ]
     budget = max_chars - len(comment) - 2
     fitted, cut = fit_blocks(blocks, budget - len(_truncation_note(max_chars).render()) - 2)
@@ -187,80 +211,200 @@ def _pair(proposal: Mapping[str, Any]) -> str:
     return f"`{proposal['strategy']}` on `{proposal['symbol']}` ({proposal['timeframe']})"
 
 
-def _decision(verdict: Mapping[str, Any] | None) -> str:
-    if verdict is None:
-        return "⏳ not run yet"
-    return "✅ **pass**" if verdict["decision"] == "pass" else "❌ **fail**"
+# -- the first screen: summary, bars, risk, actions ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A range of bars: first and last time stamp and the bar count."""
+
+    start: Any
+    end: Any
+    bars: Any
+
+    def __str__(self) -> str:
+        return f"{fmt_date(self.start)} → {fmt_date(self.end)} ({fmt_count(self.bars)} bars)"
+
+
+def _spans(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> tuple[_Span, _Span] | None:
+    """The holdout and the search bars, from the verdict when it has them, else from the proposal."""
+    held, searched = (verdict or {}).get("holdout") or {}, (verdict or {}).get("search") or {}
+    plan = proposal.get("holdout") or {}
+    holdout = _Span(
+        held.get("start") or plan.get("start"), held.get("end") or plan.get("end"),
+        held.get("bars", plan.get("bars")),
+    )  # fmt: skip
+    search = _Span(
+        searched.get("start") or plan.get("search_start"), searched.get("end") or plan.get("search_end"),
+        searched.get("bars", plan.get("search_bars")),
+    )  # fmt: skip
+    if holdout.start is None or search.start is None:
+        return None
+    return holdout, search
 
 
 def _summary(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None, base: str) -> Block:
-    before = proposal["kpis_before"]["overall"]
-    after = proposal["kpis_after"]["overall"]
-    bars = proposal["data"]["bars"]
     if proposal["status"] == "no_change":
         line = f"**tradeloop** proposes **no change** for {_pair(proposal)}: {text(proposal['reason'] or '')}"
         return Block([line])
     count = len(proposal["changes"])
+    decision = decision_text(verdict)
+    if verdict is not None:
+        gating, failed = gate_counts(verdict)
+        decision += f" ({gating - len(failed)} of {gating} gating gates pass)"
     line = (
         f"**tradeloop** proposes {count} parameter {'change' if count == 1 else 'changes'} for "
-        f"{_pair(proposal)}, into `{cell(base)}`: Sharpe {fmt_number(before.get('sharpe'))} → "
-        f"{fmt_number(after.get('sharpe'))} ({fmt_delta(before.get('sharpe'), after.get('sharpe'))}) on the "
-        f"same {fmt_number(bars)} bars. Validation: {_decision(verdict)}. Risk: `{risk_label(proposal)}`."
+        f"{_pair(proposal)}, into `{cell(base)}`. Validation: {decision}. Risk: `{risk_label(proposal)}`."
     )
-    return Block([line])
+    return Block(
+        [line, "", _evidence(proposal, verdict), "", _judged_on(proposal, verdict), "", _risk(proposal)]
+    )
 
 
-def _kpi_blocks(proposal: Mapping[str, Any]) -> list[Block]:
-    data = proposal["data"]
-    before, after = proposal["kpis_before"], proposal["kpis_after"]
-    intro = (
-        f"Live parameters and this proposal backtested on the same bars: `{cell(data['source'])}` "
-        f"{cell(data['timeframe'])}, {_when(data['start'])} → {_when(data['end'])} "
-        f"({fmt_number(data['bars'])} bars, data hash `{cell(data['data_hash'])}`)."
+def _evidence(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> str:
+    """The headline figures: on the holdout when validated, else on the proposal's own bars."""
+    held = (verdict or {}).get("kpis") or {}
+    before, after = held.get("baseline"), held.get("candidate")
+    where = "On the holdout"
+    if not before or not after:
+        before, after = proposal["kpis_before"]["overall"], proposal["kpis_after"]["overall"]
+        where = f"On the {kpi_bars(proposal)} (in sample)" if proposal.get("holdout") else "On the same bars"
+    return (
+        f"{where}, live → proposed: Sharpe {fmt_sig(before.get('sharpe'))} → {fmt_sig(after.get('sharpe'))} "
+        f"({fmt_delta(before.get('sharpe'), after.get('sharpe'))}, annualised), max drawdown "
+        f"{fmt_sig(before.get('max_drawdown_pct'))} % → {fmt_sig(after.get('max_drawdown_pct'))} %, "
+        f"{fmt_count(before.get('trades'))} → {fmt_count(after.get('trades'))} trades."
     )
-    rows = [
-        (
-            label,
-            fmt_number(before["overall"].get(key)),
-            fmt_number(after["overall"].get(key)),
-            fmt_delta(before["overall"].get(key), after["overall"].get(key)),
+
+
+def _judged_on(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> str:
+    spans = _spans(proposal, verdict)
+    if spans is None:
+        data = proposal["data"]
+        window = _Span(data["start"], data["end"], data["bars"])
+        return f"**Judged on** the proposal's bars {window}: it recorded no holdout kept from the search."
+    holdout, search = spans
+    if verdict is None:
+        return (
+            f"**To be judged on** the holdout {holdout}, after the search's last bar; the search read only "
+            f"{search}."
         )
-        for label, key in KPI_COLUMNS
+    deciding = {gate.get("bars", "holdout") for gate in verdict["gates"] if gate["gating"]}
+    folds = " and the walk-forward folds' out-of-sample bars" if "walk-forward" in deciding else ""
+    checks = (
+        "there, only its own overfitting is checked"
+        if "search" in deciding
+        else "its own overfitting checks only inform (no search record)"
+    )
+    return (
+        f"**Judged on** bars the search never saw: the holdout {holdout}{folds}. The search read only "
+        f"{search}; {checks}."
+    )
+
+
+def _risk(proposal: Mapping[str, Any]) -> str:
+    return f"**Risk** {risk_change(proposal).explain()}."
+
+
+def _actions(proposal: Mapping[str, Any], hash_: str) -> list[Block]:
+    if proposal["status"] == "no_change":
+        return []
+    key = rollout_key(proposal["strategy"], proposal["symbol"])
+    return [
+        Block(
+            [
+                "### What you can do",
+                "",
+                "- **Validate**: add the label `validate`; the confirmatory validation runs on this pull "
+                "request and posts its verdict and the `tradeloop/validation` status.",
+                "- **Hold**: add the label `do-not-merge`; tradeloop stops touching this pull request (no "
+                "update, rebase or close).",
+                f"- **Decline**: close it without merging; this proposal (`{hash_[:_SHORT_HASH]}`) is never "
+                "proposed again. A different proposal for the pair may open a new pull request.",
+                f"- **Merge**: the rollout of `{key}` starts at `COLD` (no capital yet) and is promoted "
+                "COLD → WARM → LIMITED → FULL on live evidence only; the rollback plan is at the end.",
+            ]
+        )
     ]
-    head, lines = table(("KPI", "Before", "After", "Δ"), "lrrr", rows)
-    blocks = [Block(["### KPIs before → after", "", intro, "", *head], lines, priority=_KPIS, name="kpis")]
+
+
+# -- KPIs and parameters ----------------------------------------------------------------------------------
+
+
+def _kpi_blocks(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> list[Block]:
+    """Live vs proposed on the proposal's own bars and, with a verdict, on the holdout; then per regime."""
+    before, after = proposal["kpis_before"], proposal["kpis_after"]
+    held = (verdict or {}).get("kpis") or {}
+    sources = [(before["overall"], after["overall"])]
+    header: tuple[str, ...] = ("KPI", "Live", "Proposed", "Δ")
+    if held.get("baseline") and held.get("candidate"):
+        sources.append((held["baseline"], held["candidate"]))
+        header = ("KPI", "Search: live", "Proposed", "Δ", "Holdout: live", "Proposed", "Δ")
+    rows = [
+        [label, *(shown for side in sources for shown in _kpi_cells(key, *side))]
+        for label, key in KPI_COLUMNS
+        if any(key in side for pair in sources for side in pair)
+    ]
+    head, lines = table(header, "l" + "r" * (len(header) - 1), rows)
+    intro = _kpi_intro(proposal, verdict, on_holdout=len(sources) > 1)
+    blocks = [Block(["### KPIs: live → proposed", "", intro, "", *head], lines, priority=_KPIS, name="kpis")]
     regimes = sorted(set(before["regimes"]) | set(after["regimes"]))
     if regimes:
-        measured = {key for kpis in (*before["regimes"].values(), *after["regimes"].values()) for key in kpis}
-        columns = [(label, key) for label, key in KPI_COLUMNS if key in measured]
-        regime_rows = [
-            _regime_row(regime, before["regimes"], after["regimes"], columns) for regime in regimes
-        ]
-        header = ("Regime", "Bars", *(label for label, _ in columns))
-        head, lines = table(header, "lr" + "r" * len(columns), regime_rows)
-        note = "Per regime (before → after, Δ), on the bars of each regime:"
-        blocks.append(Block([note, "", *head], lines, priority=_REGIMES, name="regimes"))
+        blocks.append(_regime_block(regimes, before["regimes"], after["regimes"]))
     return blocks
 
 
-def _when(value: object) -> str:
-    """An ISO time as a date when it is midnight UTC (daily bars), else as given."""
-    shown = cell(value)
-    return shown.removesuffix("T00:00:00+00:00").removesuffix("T00:00:00Z")
+def _kpi_intro(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None, *, on_holdout: bool) -> str:
+    data = proposal["data"]
+    where = f"the {kpi_bars(proposal)} (in sample)" if proposal.get("holdout") else "the same bars"
+    if on_holdout:
+        where += " and on the holdout the search never saw"
+    spans = _spans(proposal, verdict)
+    ranges = (
+        f"search bars {spans[1]}, holdout {spans[0]}"
+        if spans
+        else str(_Span(data["start"], data["end"], data["bars"]))
+    )
+    return (
+        f"Live parameters and this proposal backtested on {where}: `{cell(data['source'])}` "
+        f"{cell(data['timeframe'])}, data hash `{cell(data['data_hash'])}`; {ranges}."
+    )
+
+
+def _kpi_cells(key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, str, str]:
+    old, new = before.get(key), after.get(key)
+    if key in _COUNT_KPIS:
+        delta = (
+            f"{round(new) - round(old):+,}"
+            if isinstance(old, int | float) and isinstance(new, int | float)
+            else "n/a"
+        )
+        return fmt_count(old), fmt_count(new), delta
+    return fmt_sig(old), fmt_sig(new), fmt_delta(old, new)
+
+
+def _regime_block(regimes: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any]) -> Block:
+    measured = {key for kpis in (*before.values(), *after.values()) for key in kpis}
+    columns = [(label, key) for label, key in KPI_COLUMNS if key in measured]
+    rows = [_regime_row(regime, before, after, columns) for regime in regimes]
+    header = ("Regime", "Bars", *(label for label, _ in columns))
+    head, lines = table(header, "lr" + "r" * len(columns), rows)
+    note = "Per regime (live → proposed, Δ), on the bars of each regime:"
+    return Block([note, "", *head], lines, priority=_REGIMES, name="regimes")
 
 
 def _regime_row(
     regime: str, before: Mapping[str, Any], after: Mapping[str, Any], columns: Sequence[tuple[str, str]]
 ) -> list[str]:
     old, new = before.get(regime, {}), after.get(regime, {})
-    bars = new.get("bars", old.get("bars"))
-    cells = [
-        f"{fmt_number(old.get(key))} → {fmt_number(new.get(key))} ({fmt_delta(old.get(key), new.get(key))})"
-        if key in old or key in new
-        else "—"
-        for _, key in columns
-    ]
-    return [regime, fmt_number(bars), *cells]
+    cells = []
+    for _, key in columns:
+        if key not in old and key not in new:
+            cells.append("—")
+            continue
+        was, now, delta = _kpi_cells(key, old, new)
+        cells.append(f"{was} → {now} ({delta})")
+    return [regime.replace("_", " "), fmt_count(new.get("bars", old.get("bars"))), *cells]
 
 
 def _parameter_blocks(proposal: Mapping[str, Any]) -> list[Block]:
@@ -272,11 +416,11 @@ def _parameter_blocks(proposal: Mapping[str, Any]) -> list[Block]:
             f"`{change['parameter']}`",
             fmt_value(change["current"]),
             fmt_value(change["proposed"]),
-            f"{change['delta_pct']:+.2f}",
-            f"±{fmt_value(change['cap_pct'])}",
+            fmt_sig(change["delta_pct"], sign=True),
+            f"±{fmt_sig(change['cap_pct'])}",
             change["bound"],
-            change["binding"],
-            fmt_value(change["expected_gain"]),
+            _BINDINGS.get(change["binding"], change["binding"]),
+            fmt_sig(change["expected_gain"], sign=True),
         )
         for change in changes
     ]
@@ -292,180 +436,77 @@ def _parameter_blocks(proposal: Mapping[str, Any]) -> list[Block]:
     )
     head, lines = table(header, "lrrrrllr", rows)
     where = f"`LIVE_PARAMS[{proposal['strategy']!r}][{proposal['symbol']!r}]` in `config/constants.py`"
-    reasons = [f"- `{change['parameter']}`: {text(change['rationale'], 500)}" for change in changes]
+    reasons = [
+        f"- `{change['parameter']}`: {text(round_figures(str(change['rationale'])), 500)}"
+        for change in changes
+    ]
     return [
         Block([f"### Parameters: {where}", "", *head], lines, priority=_PARAMS, name="parameters"),
         Block(["Why each parameter moves:", ""], reasons, priority=_PARAMS - 1, name="reasons"),
     ]
 
 
-def _verdict_blocks(verdict: Mapping[str, Any] | None) -> list[Block]:
-    if verdict is None:
-        return [
-            Block(
-                [
-                    "### Validation: ⏳ not run yet",
-                    "",
-                    "Add the label `validate` to this pull request to run the confirmatory validation "
-                    "(walk-forward, block bootstrap, SPA, DSR, PBO); its verdict will appear here.",
-                ]
-            )
-        ]
-    gate_rows = [
-        (
-            gate["name"],
-            _figure(gate["figure"], gate["unit"]),
-            f"{_OPS[gate['op']]} {_figure(gate['threshold'], gate['unit'])}",
-            ("✅ pass" if gate["passed"] else "❌ fail") + ("" if gate["gating"] else " (informational)"),
-            gate["detail"],
-        )
-        for gate in verdict["gates"]
-    ]
-    head, lines = table(("Gate", "Figure", "Threshold", "Result", "Detail"), "lrrll", gate_rows)
-    blocks = [
-        Block(
-            [f"### Validation: {_decision(verdict)}", "", text(verdict["summary"]), "", *head],
-            lines,
-            priority=_GATES,
-            name="gates",
-        ),
-        _statistics(verdict),
-    ]
-    folds = verdict.get("folds") or []
-    if folds:
-        fold_rows = [
-            (
-                fold["fold"],
-                f"{fold.get('is_start', '?')} → {fold.get('is_end', '?')}",
-                f"{fold.get('oos_start', '?')} → {fold.get('oos_end', '?')}",
-                fmt_number(fold.get("sharpe")),
-                fmt_number(fold.get("max_drawdown_pct")),
-            )
-            for fold in folds
-        ]
-        head, lines = table(
-            ("Fold", "In sample", "Out of sample", "OOS Sharpe", "OOS Max DD [%]"), "rllrr", fold_rows
-        )
-        summary = f"<details><summary>Walk-forward folds ({len(folds)})</summary>"
-        blocks.append(Block([summary, "", *head], lines, ["", "</details>"], priority=_FOLDS, name="folds"))
-    return blocks
-
-
-def _figure(value: Any, unit: str) -> str:
-    shown = fmt_value(value)
-    return f"{shown} {unit}".strip() if unit and shown != "n/a" else shown
-
-
-def _statistics(verdict: Mapping[str, Any]) -> Block:
-    level = verdict["cis"]["level"]
-    rows: list[tuple[str, str]] = [
-        (f"p-value: {_P_VALUE_NAMES.get(name, name)}", fmt_value(value))
-        for name, value in verdict["p_values"].items()
-    ]
-    rows += [
-        (
-            f"{_CI_NAMES.get(name, name)}, {fmt_value(level * 100)} % CI",
-            f"[{fmt_number(bounds[0], 3)}, {fmt_number(bounds[1], 3)}]" if bounds else "n/a",
-        )
-        for name, bounds in verdict["cis"].items()
-        if name != "level" and (bounds is None or isinstance(bounds, list | tuple))  # not block_length, reps
-    ]
-    effect = verdict["effect_size"]
-    rows.append(
-        (
-            "Effect size: Δ Sharpe (candidate − baseline)",
-            f"{fmt_delta(effect.get('baseline_sharpe'), effect.get('candidate_sharpe'), 3)} "
-            f"({fmt_number(effect.get('baseline_sharpe'), 3)} → "
-            f"{fmt_number(effect.get('candidate_sharpe'), 3)})",
-        )
-    )
-    rows += [
-        (_OVERFITTING_NAMES.get(name, name), fmt_value(value))
-        for name, value in verdict["overfitting"].items()
-    ]
-    superior = verdict.get("stepm_superior")
-    if superior is not None:
-        shown = ", ".join(str(index) for index in superior) or "none"
-        rows.append(("StepM: candidates superior to the live parameters", shown))
-    counted = (verdict.get("search") or {}).get("counted")
-    if counted:
-        rows.append(("How the DSR's N was counted", text(str(counted), 300)))
-    head, lines = table(("Statistic", "Value"), "lr", rows)
-    return Block(["Statistics:", "", *head], lines, priority=_STATS, name="statistics")
+# -- rationale ------------------------------------------------------------------------------------------
 
 
 def _rationale_blocks(proposal: Mapping[str, Any]) -> list[Block]:
     rationale = proposal["rationale"]
     flags = [
-        f"- **{flag['kind']}** · `{cell(flag['metric'])}` = {fmt_value(flag['figure'])} "
-        f"(threshold {fmt_value(flag['threshold'])}): {text(flag['message'], 500)}"
+        f"- **{_FLAG_KINDS.get(flag['kind'], str(flag['kind']).replace('_', ' ').capitalize())}**: "
+        f"{_flag_metric(str(flag['metric']))} {fmt_sig(flag['figure'])} (threshold "
+        f"{fmt_sig(flag['threshold'])}): {text(round_figures(str(flag['message'])), 500)}"
         for flag in rationale["flags"]
     ]
-    head = ["### Rationale", "", text(rationale["summary"])]
+    head = ["### Rationale", "", text(round_figures(str(rationale["summary"])))]
     if flags:
         head += ["", "Analyzer flags:", ""]
     return [Block(head, flags, priority=_FLAGS, name="rationale")]
 
 
-def _search_blocks(proposal: Mapping[str, Any]) -> list[Block]:
-    search = proposal.get("search")
-    if not isinstance(search, Mapping) or not search:
-        return []
-    rows = [(name.replace("_", " "), f"`{value}`") for name, value in search.items()]
-    guardrails = proposal.get("guardrails")
-    if isinstance(guardrails, Mapping):
-        rows += [
-            (f"guardrail: {name}", f"`{json.dumps(value, sort_keys=True)}`")
-            for name, value in guardrails.items()
-        ]
-    head, lines = table(("Search", "Value"), "ll", rows)
-    return [
-        Block(
-            ["<details><summary>Search and guardrails</summary>", "", *head],
-            lines,
-            ["", "</details>"],
-            priority=_SEARCH,
-            name="search",
-        )
-    ]
+def _flag_metric(metric: str) -> str:
+    return _FLAG_METRICS.get(metric, cell(metric).replace("_", " "))
+
+
+# -- artifacts and rollback -------------------------------------------------------------------------------
 
 
 def _artifacts(proposal: Mapping[str, Any], hash_: str, run_url: str | None, report_url: str | None) -> Block:
+    run = f"[workflow run]({text(run_url, 500)})" if run_url else "not available (run outside a workflow)"
+    report = f"[report]({text(report_url, 500)})" if report_url else "not available"
     return Block(
         [
             "### Artifacts",
             "",
-            f"- Workflow run: {text(run_url, 500) if run_url else 'not available (run outside a workflow)'}",
-            f"- Report: {text(report_url, 500) if report_url else 'not available'}",
+            f"- Workflow run: {run}",
+            f"- Report: {report}",
             f"- Proposal: run `{cell(proposal['run_id'])}`, code `{cell(proposal['git_sha'])}`, "
-            f"proposal hash `{hash_[:16]}`, config hash `{cell(proposal['config_hash_before'])}` → "
+            f"proposal hash `{hash_[:_SHORT_HASH]}`, config hash `{cell(proposal['config_hash_before'])}` → "
             f"`{cell(proposal['config_hash_after'])}`",
         ]
     )
 
 
-def _rollback(proposal: Mapping[str, Any], base: str, commit_sha: str | None) -> Block:
+def _rollback(proposal: Mapping[str, Any], base: str, commit_sha: str | None, pr_number: int | None) -> Block:
     key = rollout_key(proposal["strategy"], proposal["symbol"])
+    this = f"#{pr_number}" if pr_number is not None else "this pull request"
     if commit_sha:
+        sha = cell(commit_sha)
         revert = [
-            f"1. Revert this change on `{cell(base)}`:",
-            "",
-            "   ```sh",
-            f"   git revert {cell(commit_sha)}",
-            "   ```",
-            "",
-            f"   or let tradeloop open the revert PR: `tradeloop rollback --commit {cell(commit_sha)}`.",
+            f"1. Revert `{sha}`, the merge commit of {this}, on `{cell(base)}`: "
+            f"`tradeloop rollback --commit {sha}` opens the revert pull request (`--apply` commits it on "
+            f"`{cell(base)}`); by hand, `git revert {sha}` (add `-m 1` when it is a merge commit).",
+        ]
+    elif pr_number is not None:
+        revert = [
+            f"1. Revert the merge commit of #{pr_number} on `{cell(base)}`: `tradeloop rollback --pr "
+            f"{pr_number}` finds it through the forge and opens the revert pull request (`--apply` commits "
+            f"it on `{cell(base)}`); by hand, `git revert` that commit (with `-m 1` for a merge commit).",
         ]
     else:
         revert = [
-            f"1. Revert the merge commit of this PR on `{cell(base)}` (the commit is known once merged):",
-            "",
-            "   ```sh",
-            f"   git switch {cell(base)} && git pull",
-            "   git revert -m 1 <merge-commit-sha>   # a squash or rebase merge: git revert <commit-sha>",
-            "   ```",
-            "",
-            "   or let tradeloop open the revert PR: `tradeloop rollback --commit <merge-commit-sha>`.",
+            f"1. Revert the merge commit of this pull request on `{cell(base)}`: `tradeloop rollback --pr` "
+            "with this pull request's number finds it through the forge and opens the revert pull request "
+            f"(`--apply` commits it on `{cell(base)}`).",
         ]
     flag = (
         f"2. To take capital off the new parameters at once, without a revert: in `feature_flags.json`, "

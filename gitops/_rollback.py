@@ -1,5 +1,10 @@
 """``tradeloop rollback``: revert a live-state commit, as a pull request or (``--apply``) directly.
 
+The commit is named by its sha, or by the pull request that brought it (``--pr N``): the forge knows the
+merge commit of a merged pull request (GitHub's ``merge_commit_sha``; the local forge records it when the
+base comes to contain the branch), so a reviewer can roll back "the merge commit of #N" without looking it
+up.
+
 The revert is made by ``git revert`` in a temporary worktree on top of the base; a merge commit is
 reverted against its first parent. A commit that touches anything outside the allowlist is refused:
 reverting code is a human's job. Without ``apply`` the revert goes to the branch
@@ -25,7 +30,13 @@ from tradeloop.errors import ForgeError
 if TYPE_CHECKING:
     from warehouse import Warehouse
 
-__all__ = ["RollbackOutcome", "record_rollback", "rollback_commit"]
+__all__ = [
+    "RollbackOutcome",
+    "merge_commit_of",
+    "record_rollback",
+    "rollback_commit",
+    "rollback_pull_request",
+]
 
 ROLLBACK_LABELS = ("tradeloop", "rollback")
 
@@ -89,6 +100,32 @@ def rollback_commit(
     forge.add_labels(pr, list(ROLLBACK_LABELS))
     action: Literal["pr_opened", "pr_updated"] = "pr_opened" if existing is None else "pr_updated"
     return replace(outcome, action=action, branch=branch, pr_number=pr.number, url=pr.url)
+
+
+def merge_commit_of(forge: Forge, number: int) -> tuple[PullRequest, str]:
+    """Pull request ``number`` and its merge commit; ``ForgeError`` when it is not merged or has none."""
+    pr = forge.get_pr(number)
+    if not pr.merged:
+        state = "still open" if pr.state == "open" else "closed without merging"
+        raise ForgeError(
+            f"rollback --pr {number}: #{number} is {state}, so nothing of it is on {pr.base}; "
+            "close it instead, or name the commit to revert with --commit SHA"
+        )
+    if not pr.merge_commit:
+        raise ForgeError(
+            f"rollback --pr {number}: the {forge.kind} forge does not know the merge commit of #{number}; "
+            f"find it with `git log --first-parent {pr.base}` and pass --commit SHA"
+        )
+    return pr, pr.merge_commit
+
+
+def rollback_pull_request(
+    forge: Forge, number: int, *, base: str | None = None, apply: bool = False, reason: str | None = None
+) -> RollbackOutcome:
+    """Revert the merge commit of pull request ``number`` on ``base`` (default: the pull request's base)."""
+    pr, sha = merge_commit_of(forge, number)
+    why = reason or f"rollback of #{number}"
+    return rollback_commit(forge, sha, base=base or pr.base, apply=apply, reason=why)
 
 
 def record_rollback(warehouse: Warehouse, outcome: RollbackOutcome, reason: str | None = None) -> int:

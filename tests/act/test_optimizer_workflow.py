@@ -4,6 +4,7 @@ with the demo pair and the shipped thresholds."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,13 @@ def test_two_runs_open_one_pull_request_and_the_second_pushes_nothing(tmp_path: 
         [pull] = standin.open_prs()
         assert pull.head.startswith("tradeloop/") and pull.base == "main"
         assert {"tradeloop", "auto-optimizer"} <= set(pull.labels)
+        # The body links the run and the report artifact uploaded before the pull request was opened.
+        run_page = r"http[^)\s]*/acme/trading-bot/actions/runs/\d+"
+        assert re.search(rf"- Workflow run: \[workflow run\]\({run_page}\)", pull.body), pull.body
+        assert re.search(rf"- Report: \[report\]\({run_page}/artifacts/\d+\)", pull.body), pull.body
+        assert "`tradeloop rollback --pr 1`" in pull.body
+        report = next((tmp_path / "run1" / "artifacts").rglob("verdict.md"))
+        assert any(part.startswith("report-") for part in report.parts), report
         first_sha = standin.bare.branch_sha(pull.head)
         assert first_sha == pull.head_sha or first_sha is not None
         proposal = json.loads(next((tmp_path / "run1" / "artifacts").rglob("proposal.json")).read_text())

@@ -2,14 +2,19 @@
 
 The live values come from the shipped ``config/constants.py``, the hard bounds from the strategy's
 parameter space, and each ``changes`` entry from the optimizer's own guardrail code
-(:func:`optimizer.clip_parameters` and :class:`optimizer.ParamChange`). Only the KPI figures, p-values
-and intervals are fixed numbers of a plausible size, so that the golden PR body does not move whenever
-the engine or the statistics change.
+(:func:`optimizer.clip_parameters` and :class:`optimizer.ParamChange`); the verdict's gates come from
+validation's own :func:`validation.evaluate_gates` with the shipped thresholds. Only the KPI figures,
+p-values and intervals are fixed numbers of a plausible size, so that the golden PR body does not move
+whenever the engine or the statistics change.
+
+:func:`demo_documents` are real: the proposal and verdict ``tradeloop cycle`` wrote for the demo pair
+(``tests/gitops/golden/demo_*.json``).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ from backtest_matrix.strategies import get_strategy
 from gitops import edit_constants_text, parse_constants, proposal_hash
 from optimizer import ParamChange, clip_parameters
 from tradeloop import Provenance
+from validation import GateInputs, Thresholds, evaluate_gates
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTANTS_TEXT = (REPO_ROOT / "config" / "constants.py").read_text("utf-8")
@@ -166,6 +172,7 @@ KPIS_BEFORE: dict[str, Any] = {
         "sharpe": 0.48,
         "return_pct": 35.2,
         "max_drawdown_pct": 7.9,
+        "worst_day_pct": -0.62,
         "win_rate_pct": 41.3,
         "profit_factor": 1.21,
         "trades": 104,
@@ -182,6 +189,7 @@ KPIS_AFTER: dict[str, Any] = {
         "sharpe": 0.61,
         "return_pct": 44.1,
         "max_drawdown_pct": 7.1,
+        "worst_day_pct": -0.55,
         "win_rate_pct": 43.8,
         "profit_factor": 1.34,
         "trades": 97,
@@ -200,37 +208,89 @@ def realistic_proposal() -> dict[str, Any]:
     return make_proposal("ema_cross", "SP500", {"ema_fast": 13.4, "stop_loss_pct": 2.9})
 
 
-def realistic_verdict(proposal: Mapping[str, Any], n_folds: int = 6) -> dict[str, Any]:
-    """A passing verdict for ``proposal`` with the gates named after the validation constants."""
-    gates = [
-        ("min_trades", 97, 30, ">=", "trades", True, True, "fewest trades of the candidate over all folds"),
-        ("min_sharpe_improvement", 0.13, 0.05, ">=", "", True, True, "out-of-sample Sharpe gain, annualised"),
-        ("min_deflated_sharpe", 0.962, 0.95, ">=", "", True, True, "DSR after 143 effective trials"),
-        ("max_pbo", 0.21, 0.5, "<=", "", True, True, "CSCV with 16 blocks"),
-        ("max_fold_sharpe_cv", 0.74, 1.5, "<=", "", True, True, "coefficient of variation of fold Sharpes"),
-        ("max_drawdown_pct", 7.1, 8.0, "<=", "%", True, True, "deepest drawdown over the full period"),
-        ("min_win_rate_pct", 43.8, 40.0, ">=", "%", True, True, "share of winning trades"),
-        ("max_daily_loss_usd", 3.9, 5.0, "<=", "USD", True, True, "worst_day_pct x init_cash / 100"),
-        (
-            "spa_consistent_p",
-            0.018,
-            0.05,
-            "<",
-            "",
-            True,
-            False,
-            "studentized SPA against the live parameters",
-        ),
-    ]
+HOLDOUT: dict[str, Any] = {
+    "fraction": 0.25,
+    "boundary": "2016-09-30T00:00:00+00:00",
+    "start": "2016-09-30T00:00:00+00:00",
+    "end": "2018-12-31T00:00:00+00:00",
+    "bars": 566,
+    "search_start": "2010-01-04T00:00:00+00:00",
+    "search_end": "2016-09-29T00:00:00+00:00",
+    "search_bars": 1697,
+}
+
+
+def reviewed_proposal() -> dict[str, Any]:
+    """:func:`realistic_proposal` as ``tradeloop propose`` writes it today: a holdout, the search settings,
+    the search record and the guardrails in their full shape, and a local Optuna storage path."""
+    proposal = realistic_proposal()
+    proposal["holdout"] = dict(HOLDOUT)
+    proposal["search"] |= {
+        "storage": "sqlite:////home/quant/.tradeloop/optuna.db",
+        "settings": {"cadence": "daily", "objective": "sharpe", "sampler": "tpe", "trials": 200, "seed": 7,
+                     "top_k": 10, "prescreen_n": 20000, "prescreen_method": "sobol", "batch_size": 8},
+    }  # fmt: skip
+    proposal["search_record"] = {
+        "path": "proposal.search_record.json.gz",
+        "sha256": "5eed" * 16,
+        "configurations": 20200,
+        "stages": {"A": 20000, "B": 200},
+    }
+    proposal["guardrails"] = {
+        "max_delta": 0.2,
+        "max_knobs": 3,
+        "cooldown_hours": 6,
+        "change_budget": {"max_changes": 6, "window_hours": 168, "counts": "changed parameters"},
+        "min_trades": 30,
+        "holdout_fraction": 0.25,
+    }
+    return proposal
+
+
+def thresholds() -> Thresholds:
+    """The shipped validation thresholds."""
+    guardrails = LIVE.guardrails
+    return Thresholds.from_constants(guardrails, capital_usd=float(guardrails["TRADING_CAPITAL_USD"]))
+
+
+#: Figures of the passing verdict, each of a plausible size (unrounded, as validation writes them).
+GATE_INPUTS = GateInputs(
+    trades=61.0,
+    delta_sharpe=0.2512344,
+    holdout_p=0.0213781,
+    stepm_t=2.9014,
+    stepm_critical=2.2448509,
+    sharpe_diff_ci_low=0.0734444,
+    risk_params_changed=("stop_loss_pct",),
+    dsr=0.9623011,
+    pbo=0.2142857,
+    max_drawdown_pct=5.873911,
+    win_rate_pct=44.26229,
+    worst_day_pct=-0.388412,
+    fold_sharpe_cv=0.7391004,
+    max_fold_drawdown_pct=6.21783,
+    walk_forward_gain=0.1187,
+    spa_search_p=0.0181,
+)
+
+
+def realistic_verdict(proposal: Mapping[str, Any], n_folds: int = 5) -> dict[str, Any]:
+    """A passing verdict for ``proposal`` in the shape ``tradeloop validate`` writes, gates by validation."""
+    gates = [gate.as_dict() for gate in evaluate_gates(GATE_INPUTS, thresholds())]
+    gating = sum(gate["gating"] for gate in gates)
     folds = [
         {
             "fold": index,
-            "is_start": f"{2010 + index}-01-04",
-            "is_end": f"{2012 + index}-12-31",
-            "oos_start": f"{2013 + index}-01-02",
-            "oos_end": f"{2013 + index}-12-31",
-            "sharpe": round(0.35 + 0.07 * (index % 4), 2),
-            "max_drawdown_pct": round(3.1 + 0.6 * (index % 3), 2),
+            "is_start": f"{2010 + index}-01-04T00:00:00+00:00",
+            "is_end": f"{2012 + index}-12-31T00:00:00+00:00",
+            "oos_start": f"{2013 + index}-01-02T00:00:00+00:00",
+            "oos_end": f"{2013 + index}-12-31T00:00:00+00:00",
+            "sharpe": 0.35 + 0.0713 * (index % 4),
+            "baseline_sharpe": 0.31 + 0.0417 * (index % 3),
+            "max_drawdown_pct": 3.1 + 0.6123 * (index % 3),
+            "return_pct": 4.2 + 0.5 * (index % 2),
+            "is_sharpe": 0.52,
+            "params": dict(proposal.get("params_after") or {}),
         }
         for index in range(n_folds)
     ]
@@ -238,29 +298,117 @@ def realistic_verdict(proposal: Mapping[str, Any], n_folds: int = 6) -> dict[str
         "schema_version": 1,
         "kind": "tradeloop.verdict",
         "proposal_hash": proposal["proposal_hash"],
+        "strategy": proposal["strategy"],
+        "symbol": proposal["symbol"],
+        "timeframe": proposal["timeframe"],
         "created_at": "2030-01-15T07:12:00+00:00",
         "decision": "pass",
-        "summary": "all 8 gating gates pass; the Sharpe gain is significant at the 95 % level",
-        "gates": [
-            dict(
-                zip(
-                    ("name", "figure", "threshold", "op", "unit", "passed", "gating", "detail"),
-                    gate,
-                    strict=True,
-                )
-            )
-            for gate in gates
-        ],
+        "summary": f"pass: all {gating} gating gates passed",
+        "gates": gates,
         "p_values": {
-            "spa_lower": 0.011,
-            "spa_consistent": 0.018,
-            "spa_upper": 0.024,
-            "reality_check": 0.041,
-            "ledoit_wolf": 0.032,
+            "holdout_sharpe": GATE_INPUTS.holdout_p,
+            "ledoit_wolf": 0.0317702,
+            "spa_lower": 0.0112,
+            "spa_consistent": 0.0181,
+            "spa_upper": 0.0243,
+            "reality_check": 0.0411,
         },
-        "cis": {"sharpe_diff": [0.021, 0.244], "mean_return_diff_pct": [0.8, 16.9], "level": 0.95},
-        "effect_size": {"delta_sharpe": 0.13, "baseline_sharpe": 0.48, "candidate_sharpe": 0.61},
-        "overfitting": {"psr": 0.981, "dsr": 0.962, "pbo": 0.21, "min_trl_bars": 812.0, "n_trials": 143},
+        "cis": {
+            "sharpe_diff": [GATE_INPUTS.sharpe_diff_ci_low, 0.4403178],
+            "mean_return_diff_pct": [0.000812, 0.0169013],
+            "level": 0.95,
+            "block_length": 9,
+            "reps": 2000,
+        },
+        "effect_size": {
+            "delta_sharpe": 0.2512344,
+            "baseline_sharpe": 0.4123077,
+            "candidate_sharpe": 0.6635421,
+        },
+        "overfitting": {
+            "psr": 0.9810772,
+            "dsr": GATE_INPUTS.dsr,
+            "pbo": GATE_INPUTS.pbo,
+            "min_trl_bars": 411.37,
+            "min_trl_power": 0.8,
+            "n_trials": 143,
+            "n_trials_raw": 20200,
+            "n_trials_feasible": 9120,
+            "n_trials_sampled": 2000,
+            "selected_sharpe": 0.7021,
+            "sharpe_variance": 0.1934,
+            "expected_max_sharpe": 0.4988231,
+            "search_sharpe": 0.61,
+            "pbo_prob_oos_loss": 0.0714286,
+            "pbo_degradation_slope": -0.4123,
+            "observations": 566,
+            "confidence_level": 0.95,
+        },
         "folds": folds,
-        "stepm_superior": [0],
+        "stepm_superior": [0, 2, 3],
+        "walk_forward": {
+            "folds": n_folds,
+            "efficiency": 0.8123,
+            "sharpe_cv": GATE_INPUTS.fold_sharpe_cv,
+            "gain": GATE_INPUTS.walk_forward_gain,
+            "worst_fold": 0,
+            "worst_fold_sharpe": 0.35,
+            "max_fold_drawdown_pct": GATE_INPUTS.max_fold_drawdown_pct,
+            "oos_bars": 1132,
+            "changed_folds": min(n_folds, 4),
+        },
+        "kpis": {
+            "baseline": {
+                "sharpe": 0.4123077,
+                "return_pct": 9.81234,
+                "max_drawdown_pct": 6.40071,
+                "worst_day_pct": -0.41,
+                "win_rate_pct": 42.0,
+                "profit_factor": 1.16,
+                "trades": 64.0,
+            },
+            "candidate": {
+                "sharpe": 0.6635421,
+                "return_pct": 14.0291,
+                "max_drawdown_pct": 5.873911,
+                "worst_day_pct": GATE_INPUTS.worst_day_pct,
+                "win_rate_pct": 44.26229,
+                "profit_factor": 1.29,
+                "trades": 61.0,
+            },
+        },
+        "holdout": {
+            "boundary": HOLDOUT["boundary"],
+            "start": HOLDOUT["start"],
+            "end": HOLDOUT["end"],
+            "bars": HOLDOUT["bars"],
+            "fraction": 0.25,
+            "earlier_looks": 0,
+            "test": "ledoit-wolf",
+            "sharpe_diff": 0.2512344,
+            "margin": 0.05,
+            "se": 0.0911,
+            "statistic": 2.0263,
+            "min_trl_bars": 411.37,
+        },
+        "search": {
+            "start": HOLDOUT["search_start"],
+            "end": HOLDOUT["search_end"],
+            "bars": HOLDOUT["search_bars"],
+            "record": None,
+            "counted": (
+                "N = 143 clusters of correlated configurations in a uniform sample of 2,000 of the 9,120 "
+                "that met the hard constraints, of 20,200 tried; V from all 9,120"
+            ),
+        },
     }
+
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def demo_documents() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The proposal and verdict ``tradeloop cycle`` wrote for the demo pair (rsi_reversion/DEMO, 15m)."""
+    proposal = json.loads((GOLDEN_DIR / "demo_proposal.json").read_text(encoding="utf-8"))
+    verdict = json.loads((GOLDEN_DIR / "demo_verdict.json").read_text(encoding="utf-8"))
+    return proposal, verdict

@@ -157,12 +157,25 @@ def test_an_identical_proposal_pushes_nothing_and_keeps_the_checks(
     created = publish_proposal(forge, proposal, realistic_verdict(proposal))
     tip = github_env.bare.branch_sha(BRANCH)
     github_env.standin.statuses[str(tip)] = [{"context": "tradeloop/validation", "state": "success"}]
+    edits = len(github_env.standin.calls("PATCH", rf"{PULLS}/\d+"))  # the new body naming its number
     again = publish_proposal(forge, proposal, realistic_verdict(proposal))
     assert (again.action, again.pr_number) == ("none", created.pr_number)
     assert "already proposes this" in again.reason and "checks and labels stay" in again.reason
     assert github_env.bare.branch_sha(BRANCH) == tip  # no new commit: the status is still on the head
     assert github_env.standin.statuses[str(tip)][0]["state"] == "success"
-    assert len(github_env.standin.calls("PATCH", rf"{PULLS}/\d+")) == 0
+    assert len(github_env.standin.calls("PATCH", rf"{PULLS}/\d+")) == edits
+
+
+def test_a_new_pull_request_names_its_number_in_the_rollback_plan(
+    github_env: GitHubEnv, forge: GitHubForge
+) -> None:
+    proposal = realistic_proposal()
+    created = publish_proposal(forge, proposal, realistic_verdict(proposal))
+    [pr] = github_env.standin.open_prs()
+    assert f"`tradeloop rollback --pr {created.pr_number}`" in pr.body
+    assert f"the merge commit of #{created.pr_number}" in pr.body
+    assert len(github_env.standin.calls("POST", PULLS)) == 1
+    assert len(github_env.standin.calls("PATCH", rf"{PULLS}/\d+")) == 1  # one edit, once the number exists
 
 
 def test_a_base_that_moves_elsewhere_does_not_rebase_but_one_touching_the_state_files_does(

@@ -106,7 +106,7 @@ def test_a_cycle_runs_every_step_and_a_second_cycle_reuses_logs_and_study(tmp_pa
     if first["proposal_status"] == "proposed":
         assert first["steps"]["validate"]["decision"] == first["decision"]
         body = Path(first["pr_body"]).read_text(encoding="utf-8")
-        assert "tradeloop:metadata" in body and "git revert" in body
+        assert "tradeloop:metadata" in body and "`tradeloop rollback --pr`" in body
     else:
         assert first["outcome"].startswith("no change proposed: ")
 
@@ -131,6 +131,13 @@ def test_apply_commits_the_validated_proposal_on_its_branch(tmp_path: Path) -> N
     changed = _git("diff", "--name-only", f"main...{branch}", cwd=repo).split()
     assert set(changed) <= {"config/constants.py", "feature_flags.json"} and "config/constants.py" in changed
     assert _git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo) == "main"  # the working tree was not switched
+    # Both bodies, the cycle's and the local forge's, link the cycle's report relative to their own file.
+    report = Path(document["report"]).resolve()
+    forge_body = next((home / "runs").rglob("pr-tradeloop-opt-rsi_reversion-DEMO-15m.md"))
+    for body_path in (Path(document["pr_body"]), forge_body):
+        link = re.search(r"- Report: \[report\]\(([^)]+)\)", body_path.read_text(encoding="utf-8"))
+        assert link is not None and not Path(link[1]).is_absolute(), body_path
+        assert (body_path.parent / link[1]).resolve() == report
 
 
 def test_the_shipped_cycle_reaches_a_validated_pull_request_for_the_demo_pair(tmp_path: Path) -> None:

@@ -209,3 +209,75 @@ def test_local_rollback_apply_commits_the_revert(tmp_path: Path, monkeypatch: py
     assert git("status", "--porcelain", cwd=repo) == ""
     [rollout] = get_warehouse(None).rollouts("ema_cross", "SP500")
     assert rollout.status == "rolled_back"
+
+
+@pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
+def test_rollback_pr_reverts_the_merge_commit_of_a_merged_pr(
+    gh: GitHubEnv, tmp_path: Path, method: str
+) -> None:
+    invoke(gh.clone, "pr", "open", "--proposal", str(_write(tmp_path / "p.json", realistic_proposal())))
+    [opened] = gh.standin.open_prs()
+    assert "`tradeloop rollback --pr 1`" in opened.body  # the body the reviewer reads names the command
+    merged = gh.standin.merge_pr(1, method)
+    code, out, err = invoke(gh.clone, "--json", "rollback", "--pr", "1", "--reason", "drawdown breach")
+    assert code == 0, err
+    outcome = json.loads(out)
+    assert (outcome["pr"], outcome["commit"], outcome["action"]) == (1, merged, "pr_opened")
+    assert outcome["branch"] == f"tradeloop/revert-{merged[:7]}"
+    reverted = parse_constants(gh.bare.file_at(outcome["branch"], CONSTANTS) or "")
+    assert reverted.live_params["ema_cross"]["SP500"]["ema_fast"] == 12
+    [revert_pr] = gh.standin.open_prs()
+    assert "drawdown breach" in revert_pr.body and revert_pr.base == "main"
+    code, out, err = invoke(gh.clone, "rollback", "--pr", "1", "--apply")
+    assert code == 0, err
+    assert out.startswith(f"committed onto main: reverts the merge commit of #1, {merged[:12]},")
+    assert (
+        parse_constants(gh.bare.file_at("main", CONSTANTS) or "").live_params["ema_cross"]["SP500"][
+            "ema_fast"
+        ]
+        == 12
+    )
+
+
+def test_rollback_pr_refuses_a_pull_request_that_is_not_merged(gh: GitHubEnv, tmp_path: Path) -> None:
+    invoke(gh.clone, "pr", "open", "--proposal", str(_write(tmp_path / "p.json", realistic_proposal())))
+    code, _, err = invoke(gh.clone, "rollback", "--pr", "1")
+    assert code == 2 and "#1 is still open, so nothing of it is on main" in err
+    gh.standin.close_pr(1)
+    code, _, err = invoke(gh.clone, "rollback", "--pr", "1")
+    assert code == 2 and "#1 is closed without merging" in err
+    assert gh.standin.open_prs() == []
+
+
+@pytest.mark.parametrize(("args", "got"), [((), "neither"), (("--pr", "1", "--commit", "abc1234"), "both")])
+def test_rollback_needs_exactly_one_of_commit_or_pr(gh: GitHubEnv, args: tuple[str, ...], got: str) -> None:
+    code, _, err = invoke(gh.clone, "rollback", *args)
+    assert code == 2 and f"exactly one of --commit SHA or --pr N (got {got})" in err
+
+
+@pytest.mark.parametrize("merge", [("--ff-only",), ("--no-ff", "-m", "merge the proposal")])
+def test_local_rollback_pr_finds_the_merge_commit_the_forge_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merge: tuple[str, ...]
+) -> None:
+    from tests.github_standin._repo import seed_bare_repo
+    from tests.github_standin.fixtures import seed_files
+
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("TRADELOOP_GITHUB_TOKEN", raising=False)
+    bare = seed_bare_repo(tmp_path, seed_files())
+    repo = tmp_path / "work"
+    git("clone", "--quiet", str(bare.path), str(repo), cwd=tmp_path)
+    code, out, err = invoke(
+        repo, "--json", "pr", "open", "--proposal", str(_write(tmp_path / "p.json", realistic_proposal()))
+    )
+    assert code == 0, err
+    opened = json.loads(out)
+    git("-c", "user.name=A", "-c", "user.email=a@x", "merge", "--quiet", *merge, opened["branch"], cwd=repo)
+    merged = git(
+        "rev-parse", "HEAD", cwd=repo
+    )  # the merge commit, or the branch's commit after a fast-forward
+    code, out, err = invoke(repo, "--json", "rollback", "--pr", str(opened["pr_number"]), "--apply")
+    assert code == 0, err
+    outcome = json.loads(out)
+    assert (outcome["commit"], outcome["action"]) == (merged, "committed")
+    assert parse_constants((repo / CONSTANTS).read_text()).live_params["ema_cross"]["SP500"]["ema_fast"] == 12

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,33 +262,46 @@ def _run_pair(
         steps.run(4, "validate", validate, proposal=proposal_path, out=run.folder, seed=options.seed,
                   reps=options.reps, capital_usd=None, search_record=None)  # fmt: skip
         run.verdict = json.loads((run.folder / "verdict.json").read_text(encoding="utf-8"))
-    run.body_path = _pull_request(steps, cli, run, options.apply)
+    run.body_path = _pull_request(steps, cli, run, options.apply, work / "report" / "report.html")
     run.steps = steps.results
     return run
 
 
-def _pull_request(steps: _Steps, cli: CliContext, run: _PairRun, apply: bool) -> Path | None:
-    """Open the pull request when the verdict passed; write the body it has (or would have) either way."""
+def _pull_request(steps: _Steps, cli: CliContext, run: _PairRun, apply: bool, report: Path) -> Path | None:
+    """Open the pull request when the verdict passed; write the body it has (or would have) either way.
+
+    Both bodies link the cycle's report by a path relative to the body's own file, so the link opens from
+    wherever the home folder lies.
+    """
     from gitops import render_pr_body
     from tradeloop.cli._pr import open_pr
 
     body_path = None
     if run.proposal["status"] == "proposed":
-        body = render_pr_body(
-            run.proposal, run.verdict, run_url=None, report_url=None, base_branch="main", commit_sha=None
-        )
         body_path = run.folder / "pr-body.md"
+        body = render_pr_body(
+            run.proposal, run.verdict, run_url=None, report_url=_relative_link(report, body_path.parent),
+            base_branch="main", commit_sha=None,
+        )  # fmt: skip
         atomic_write_text(body_path, body)
     if run.decision != "pass":
         if not cli.json_output:
             cli.console.rule(f"[bold]5/{len(STEPS)} pull request · {run.name}")
             cli.console.print("no pull request: " + run.outcome)
         return body_path
+    forge_bodies = cli.settings.run_dir(run.proposal["run_id"])  # where the local forge writes its body
     steps.run(5, "pull request", open_pr, proposal=run.folder / "proposal.json",
               verdict=run.folder / "verdict.json", forge="local", base=None, label=None, max_open_prs=5,
-              run_url=None, report_url=None, dry_run=not apply, remote="origin",
-              github_repository=None)  # fmt: skip
+              run_url=None, report_url=_relative_link(report, forge_bodies), dry_run=not apply,
+              remote="origin", github_repository=None)  # fmt: skip
     return body_path
+
+
+def _relative_link(target: Path, start: Path) -> str | None:
+    """``target`` as a link relative to the folder ``start`` (``../../report/report.html``), if it exists."""
+    if not target.exists():
+        return None
+    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
 def _why_not(proposal: dict[str, Any], verdict: dict[str, Any] | None) -> str:

@@ -11,7 +11,7 @@ import typer
 
 from tradeloop._atomic import atomic_write_text
 from tradeloop.cli._context import CliContext, get_context, print_check
-from tradeloop.errors import ForgeError, ProposalError
+from tradeloop.errors import ForgeError, ProposalError, SettingsError
 
 if TYPE_CHECKING:
     from gitops import Forge
@@ -228,7 +228,13 @@ def report_pr(
 
 def rollback(
     ctx: typer.Context,
-    commit: Annotated[str, typer.Option("--commit", help="The commit (or merge commit) to revert.")],
+    commit: Annotated[
+        str | None, typer.Option("--commit", help="The commit (or merge commit) to revert.")
+    ] = None,
+    pr: Annotated[
+        int | None,
+        typer.Option("--pr", help="A merged pull request: revert its merge commit, found through the forge."),
+    ] = None,
     forge: ForgeOpt = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Commit the revert onto the base instead of opening a PR.")
@@ -240,22 +246,31 @@ def rollback(
     remote: RemoteOpt = "origin",
     github_repository: RepositoryOpt = None,
 ) -> None:
-    """Revert a live-state commit: open a revert PR, or commit the revert (--apply); record it."""
-    from gitops import record_rollback, rollback_commit
+    """Revert a live-state commit (--commit SHA) or a merged pull request's merge commit (--pr N): open a
+    revert PR, or commit the revert (--apply); record it."""
+    from gitops import record_rollback, rollback_commit, rollback_pull_request
     from warehouse import get_warehouse
 
     cli = get_context(ctx)
-    target = _forge(cli, forge, remote, github_repository)
-    outcome = rollback_commit(target, commit, base=base or "main", apply=apply, reason=reason)
+    if pr is not None and commit is None:
+        target = _forge(cli, forge, remote, github_repository)
+        outcome = rollback_pull_request(target, pr, base=base, apply=apply, reason=reason)
+    elif commit is not None and pr is None:
+        target = _forge(cli, forge, remote, github_repository)
+        outcome = rollback_commit(target, commit, base=base or "main", apply=apply, reason=reason)
+    else:
+        raise SettingsError(
+            "rollback: name what to revert with exactly one of --commit SHA or --pr N "
+            f"(got {'both' if commit else 'neither'}); e.g. `tradeloop rollback --pr 12`"
+        )
     reverted = record_rollback(get_warehouse(cli.settings), outcome, reason)
     if cli.json_output:
-        cli.emit_json({"forge": target.kind, "proposals_reverted": reverted, **outcome.as_dict()})
+        cli.emit_json({"forge": target.kind, "proposals_reverted": reverted, "pr": pr, **outcome.as_dict()})
         return
     where = f" #{outcome.pr_number} {outcome.url}" if outcome.pr_number else f" onto {outcome.base}"
     closed = f"; closed the revert PR #{outcome.closed_pr} it had opened" if outcome.closed_pr else ""
-    cli.console.print(
-        f"{outcome.action}{where}: reverts {outcome.commit[:12]} with {outcome.revert_sha[:12]}{closed}"
-    )
+    what = f"the merge commit of #{pr}, {outcome.commit[:12]}," if pr is not None else outcome.commit[:12]
+    cli.console.print(f"{outcome.action}{where}: reverts {what} with {outcome.revert_sha[:12]}{closed}")
 
 
 def _record_opened(cli: CliContext, proposal: dict[str, Any], number: int | None, url: str | None) -> None:

@@ -6,7 +6,9 @@ the hosted action does, with local parts only:
 - ``checkout``: clones the test's bare ``origin`` (``$TRADELOOP_ACT_ORIGIN``) at the event's commit;
 - ``setup-python``: a fresh venv that also sees the test runner's packages, so ``pip install .`` is offline;
 - ``upload-artifact`` / ``download-artifact``: act's artifact server (the v3 REST protocol of
-  ``@actions/artifact`` 1.x), so jobs exchange files only through artifacts, as on GitHub.
+  ``@actions/artifact`` 1.x), so jobs exchange files only through artifacts, as on GitHub; an upload sets
+  the outputs ``artifact-id`` and ``artifact-url`` (``<server>/<repo>/actions/runs/<run>/artifacts/<id>``)
+  as v4 does.
 
 Standard library only: it runs on the host's ``python3``.
 """
@@ -21,6 +23,7 @@ import sys
 import sysconfig
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +123,10 @@ def upload_artifact() -> None:
         json.dumps({"Size": sum(p.stat().st_size for p in files)}).encode(),
         {"Content-Type": "application/json"},
     )
+    artifact_id = created.get("containerId") or zlib.crc32(name.encode())
+    run_page = f"{_env('GITHUB_SERVER_URL')}/{_env('GITHUB_REPOSITORY')}/actions/runs/{_env('GITHUB_RUN_ID')}"
+    with Path(_env("GITHUB_OUTPUT")).open("a", encoding="utf-8") as outputs:
+        outputs.write(f"artifact-id={artifact_id}\nartifact-url={run_page}/artifacts/{artifact_id}\n")
     print(f"uploaded artifact {name!r}: {len(files)} file(s)")
 
 
