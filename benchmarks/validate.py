@@ -10,8 +10,8 @@ cycle's budget) and then validated ``--repeats`` times after one untimed warm-up
 
 - **embedded daily**: arch's S&P 500 bars (1999-2018), ``ema_cross`` at EMA 4/10 (the shipped 12/26 trades
   too little for the 2014-2018 holdout), weekly cadence (the whole history);
-- **planted 15m**: 24,000 bars of the seeded mean-reverting market, ``rsi_reversion`` churning at RSI 6,
-  bands 35/55, daily cadence.
+- **demo 15m**: the demo pair as ``tradeloop cycle`` runs it: a year (35,040 bars) of the seeded
+  ``reverting`` market, ``rsi_reversion`` churning at RSI 6, bands 35/55, daily cadence.
 
 Every validation uses the shipped constants (``BOOTSTRAP_REPLICATIONS`` resamples, 5 walk-forward folds
 each rerunning the whole bounded search, DSR/PBO over a 2,000-configuration sample). Target (issue 12): at
@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backtest_matrix import load_bars  # noqa: E402
-from backtest_matrix.data import generate_reverting  # noqa: E402
 from backtest_matrix.engine import EngineConfig  # noqa: E402
 from gitops import guardrails_from, load_constants  # noqa: E402
 from optimizer import ProposalRequest, make_proposal  # noqa: E402
@@ -48,7 +47,7 @@ CASES: dict[str, dict[str, Any]] = {
             "ema_fast": 4, "ema_slow": 10, "exit_tp0_pct": 4.0, "stop_loss_pct": 2.0, "trade_fraction": 0.1,
         },
     },
-    "planted 15m": {
+    "demo 15m": {
         "strategy": "rsi_reversion", "symbol": "DEMO", "timeframe": "15m", "cadence": "daily",
         "live": {"rsi_period": 6, "oversold": 35.0, "overbought": 55.0, "trade_fraction": 0.1},
     },
@@ -58,7 +57,7 @@ CASES: dict[str, dict[str, Any]] = {
 def _bars(name: str) -> Any:
     if name == "embedded daily":
         return load_bars("sp500", timeframe="1d").bars
-    return generate_reverting(bars=24_000, seed=0)
+    return load_bars("reverting", timeframe="15m").bars
 
 
 def measure(name: str, repeats: int) -> dict[str, Any]:
