@@ -131,8 +131,9 @@ class Rollout:
         When the base branch entered this stage (the commit that brought it), ``None`` when unknown.
     bars_in_stage
         Bars of the pair's timeframe since then.
-    analyzed
-        Whether an analysis was due and ran (one per interval of the stage).
+    analyzed, checked_at
+        Whether an analysis was due and ran (one per interval of the stage), and the end of the interval it
+        judged.
     checks, verdict
         The analysis (empty and ``None`` when none ran).
     action, pr_number, pr_url, pr_reason
@@ -150,6 +151,7 @@ class Rollout:
     since: datetime | None
     bars_in_stage: float
     analyzed: bool = False
+    checked_at: datetime | None = None
     checks: tuple[Check, ...] = ()
     verdict: Verdict | None = None
     action: PullRequestAction = "none"
@@ -177,6 +179,7 @@ class Rollout:
             "since": None if self.since is None else self.since.isoformat(),
             "bars_in_stage": self.bars_in_stage,
             "analyzed": self.analyzed,
+            "checked_at": None if self.checked_at is None else self.checked_at.isoformat(),
             "checks": [check.to_dict() for check in self.checks],
             "verdict": None
             if verdict is None

@@ -74,10 +74,11 @@ from gitops._feature_flags import (
     save_feature_flags,
     upgraded_document,
 )
-from gitops._forge import Forge, ForgeKind, PullRequest, StatusState
+from gitops._forge import Forge, ForgeKind, MergeMethod, PullRequest, StatusState
 from gitops._forge_github import GitHubForge, github_token
 from gitops._forge_local import LocalForge
 from gitops._git import BotIdentity, ChangedFile, build_commit
+from gitops._history import StateVersion, state_versions
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
 from gitops._memory import (
     AUTOCLOSED_SUFFIX,
@@ -176,6 +177,7 @@ __all__ = [
     "LiveConstants",
     "LiveParams",
     "LocalForge",
+    "MergeMethod",
     "NumberRange",
     "ParamMove",
     "ParamValue",
@@ -197,6 +199,7 @@ __all__ = [
     "Stage",
     "StateChange",
     "StateReport",
+    "StateVersion",
     "StatusState",
     "StrategyParams",
     "apply_proposal",
@@ -254,6 +257,7 @@ __all__ = [
     "save_feature_flags",
     "show_state",
     "stage_bars",
+    "state_versions",
     "upgraded_document",
     "validation_metadata",
     "verdict_comment",

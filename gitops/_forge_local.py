@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gitops._forge import CommentAction, Forge, PullRequest, StatusState
+from gitops._forge import CommentAction, Forge, MergeMethod, PullRequest, StatusState
 from gitops._git import BotIdentity, ChangedFile, changed_files, commit_identity, rev_parse, run_git
 from tradeloop import atomic_write_text, file_lock
 from tradeloop.errors import ForgeError
@@ -78,7 +78,7 @@ class LocalForge(Forge):
         return file_lock(self.state_path.with_name(self.state_path.name + ".edit"))
 
     def _pull(self, raw: dict[str, Any]) -> PullRequest:
-        fields = {k: v for k, v in raw.items() if k not in ("comments",)}
+        fields = {k: v for k, v in raw.items() if k not in ("comments", "auto_merge")}
         fields["labels"] = tuple(fields["labels"])
         return PullRequest(**fields)
 
@@ -222,6 +222,19 @@ class LocalForge(Forge):
 
     def pr_files(self, pr: PullRequest) -> list[ChangedFile]:
         return changed_files(self.repo, f"refs/heads/{pr.base}", pr.head_sha)
+
+    def enable_auto_merge(self, pr: PullRequest, *, method: MergeMethod = "merge") -> None:
+        """Record the request (``auto_merge`` in the pull request's entry): the local forge has no required
+        checks to wait for, so a person (or ``git merge``) still merges it."""
+        with self._edit():
+            state = self._load()
+            state["pulls"][str(pr.number)]["auto_merge"] = method
+            self._save(state)
+
+    def auto_merge(self, pr: PullRequest) -> str | None:
+        """The merge method auto-merge was requested with for ``pr``, or ``None``."""
+        method = self._load()["pulls"].get(str(pr.number), {}).get("auto_merge")
+        return None if method is None else str(method)
 
 
 def _on_branch(repo: Path) -> bool:
