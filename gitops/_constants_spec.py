@@ -103,7 +103,7 @@ DEFAULT_DWELL_BARS = {
     "LIMITED": {"1m": 1440, "5m": 288, "15m": 96, "1h": 24, "default": 20},
 }
 DEFAULT_DEADLINE_BARS = {
-    "COLD": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+    "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
     "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
     "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
 }

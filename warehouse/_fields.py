@@ -164,12 +164,12 @@ CHECK_FIELDS = (
     Field("figure", "float", required=False),
     Field("threshold", "float", required=False),
     Field("comparator", "str", choices=(">=", ">", "<=", "<")),
-    Field("unit", "str", max_length=16, default=lambda: ""),
-    Field("detail", "str", default=lambda: ""),
+    Field("unit", "str", required=False, max_length=16, default=lambda: ""),
+    Field("detail", "str", required=False, default=lambda: ""),
     Field("analysis_outcome", "str", choices=CHECK_OUTCOMES),
     Field("decision", "str", choices=ANALYSIS_DECISIONS),
     Field("failed_checks", "int", low=0),
-    Field("reason", "str", default=lambda: ""),
+    Field("reason", "str", required=False, default=lambda: ""),
 )
 
 REGIME_FIELDS = (
