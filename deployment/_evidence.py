@@ -31,7 +31,10 @@ def stage_mode(stage: str) -> str:
 
 
 def _series(points: list[tuple[datetime, float]]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    times = np.array([pd.Timestamp(at).value for at, _ in points], dtype=np.int64)
+    if not points:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    index = pd.DatetimeIndex([at for at, _ in points]).as_unit("ns")
+    times = np.asarray(index.asi8, dtype=np.int64)
     values = np.array([value for _, value in points], dtype=np.float64)
     return times, values
 

@@ -82,13 +82,14 @@ class LocalForge(Forge):
         fields["labels"] = tuple(fields["labels"])
         return PullRequest(**fields)
 
-    def _refresh(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Mark an open pull request merged once its base contains its head commit."""
+    def _refresh(self, raw: dict[str, Any], branches: dict[str, str]) -> dict[str, Any]:
+        """Mark an open pull request merged once its base contains its head commit (``branches``: every
+        local branch's sha, read once per listing)."""
         if raw["state"] == "open":
-            base = rev_parse(self.repo, f"refs/heads/{raw['base']}")
-            head = rev_parse(self.repo, f"refs/heads/{raw['branch']}") or raw["head_sha"]
+            base = branches.get(raw["base"])
+            head = branches.get(raw["branch"]) or raw["head_sha"]
             raw["head_sha"] = head
-            if base and head and _is_ancestor(self.repo, head, base):
+            if base and head and (head == base or _is_ancestor(self.repo, head, base)):
                 raw["state"], raw["merged"] = "closed", True
                 raw["merge_commit"] = _merge_commit(self.repo, head, base)
         return raw
@@ -96,9 +97,16 @@ class LocalForge(Forge):
     def _all(self) -> list[PullRequest]:
         with self._edit():
             state = self._load()
-            pulls = [self._refresh(raw) for raw in state["pulls"].values()]
+            branches = self._branches() if state["pulls"] else {}
+            pulls = [self._refresh(raw, branches) for raw in state["pulls"].values()]
             self._save(state)
         return [self._pull(raw) for raw in pulls]
+
+    def _branches(self) -> dict[str, str]:
+        """Every local branch's name and sha, in one ``git for-each-ref``."""
+        out = run_git(self.repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+        pairs = (line.split(" ", 1) for line in out.splitlines() if line)
+        return {ref.removeprefix("refs/heads/"): sha for sha, ref in pairs}
 
     # -- branches and commits ---------------------------------------------------------------------------
 

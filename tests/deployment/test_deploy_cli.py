@@ -262,3 +262,30 @@ def test_apply_writes_the_analysis_into_the_working_tree(deploy_repo: DeployRepo
     assert target.cli("state", "check").exit_code == 0
     refused = target.cli("deploy", "step", "--apply", "--forge", "local")
     assert refused.exit_code == 2 and "drop --forge or --apply" in refused.stderr
+
+
+def test_status_shows_stage_time_in_stage_last_checks_and_what_it_waits_for(deploy_repo: DeployRepo) -> None:
+    target = deploy_repo
+    empty = target.cli("deploy", "status")
+    assert empty.exit_code == 0 and "no rollouts" in empty.stdout
+    merge_optimizer_change(target)
+    held = _step(target, T0 + timedelta(hours=2))
+    assert held["verdict"]["decision"] == "hold"
+    result = target.cli("deploy", "status", now=T0 + timedelta(hours=2, minutes=30))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert (
+        "rsi_reversion/DEMO COLD (progressing) at 0 of the capital, 10.0 bars of 15m in stage since 2024-06-01"
+        in text
+    )
+    assert "waits for: trades" in text and "(needs >= 30)" in text
+    assert "next analysis: 2024-06-01T03:00:00+00:00" in text
+    document = target.cli("deploy", "status", now=T0 + timedelta(hours=2, minutes=30), json_output=True)
+    [row] = document["rollouts"]
+    assert (row["stage"], row["bars_in_stage"], row["last_analysis"]["decision"]) == ("COLD", 10.0, "hold")
+    assert {check["name"] for check in row["last_analysis"]["checks"]} >= {
+        "trades",
+        "sharpe",
+        "dwell",
+        "deadline",
+    }
