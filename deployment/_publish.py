@@ -214,11 +214,12 @@ def close_stale(
     if open_pr is None or _hands_off(forge, open_pr):
         return None
     data = parse_deploy_metadata(open_pr.body) or {}
-    if data.get("config_hash") == before.config_hash and data.get("from") == before.stage.value:
+    applies = data.get("config_hash") == before.config_hash and data.get("from") == before.stage.value
+    if applies and before.phase == "progressing":
         return None
     reason = (
         f"#{open_pr.number} moves from {data.get('from')} at config hash "
-        f"{str(data.get('config_hash'))[:12]}, but {base} has {key} at {before.stage.value} "
+        f"{str(data.get('config_hash'))[:12]}, but {base} has {key} {before.phase} at {before.stage.value} "
         f"({before.config_hash[:12]}): closed, the move no longer applies"
     )
     if not dry_run:

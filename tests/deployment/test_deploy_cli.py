@@ -275,8 +275,8 @@ def test_status_shows_stage_time_in_stage_last_checks_and_what_it_waits_for(depl
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert (
-        "rsi_reversion/DEMO COLD (progressing) at 0 of the capital, 10.0 bars of 15m in stage since 2024-06-01"
-        in text
+        "rsi_reversion/DEMO COLD (progressing) at 0 of the capital, 10.0 bars of 15m in stage since "
+        "2024-06-01" in text
     )
     assert "waits for: trades" in text and "(needs >= 30)" in text
     assert "next analysis: 2024-06-01T03:00:00+00:00" in text
@@ -289,3 +289,37 @@ def test_status_shows_stage_time_in_stage_last_checks_and_what_it_waits_for(depl
         "dwell",
         "deadline",
     }
+
+
+def test_a_declined_move_is_not_proposed_again_and_a_stale_one_is_closed(deploy_repo: DeployRepo) -> None:
+    target = deploy_repo
+    merge_optimizer_change(target)
+    first = _step(target, T0 + MONTH)
+    number = first["pull_request"]["number"]
+    forge = LocalForge(target.repo, home=target.home)
+    forge.close(forge.get_pr(number), delete_branch=True)  # a person says no
+    declined = _step(target, T0 + MONTH + timedelta(hours=1))
+    assert declined["verdict"]["decision"] == "promote"
+    assert declined["pull_request"]["action"] == "none"
+    assert f"#{number} made this move and was closed without merging" in declined["pull_request"]["reason"]
+    assert git(target.repo, "branch", "--list", BRANCH) == ""
+
+    # A move whose base moved on (the rollout failed by hand, say) is closed as tradeloop's own decision.
+    other = deploy_repo.repo.parent / "other-home"
+    fresh = DeployRepo(target.repo, other)
+    opened = _step(fresh, T0 + MONTH + timedelta(hours=2))
+    assert opened["pull_request"]["action"] == "created"
+    flags = load_feature_flags(target.repo / "feature_flags.json")
+    rollout = flags.rollout(*PAIR)
+    assert rollout is not None
+    from dataclasses import replace
+
+    failed = replace(rollout, phase="failed", updated_at=T0 + MONTH + timedelta(hours=2))
+    save_feature_flags(target.repo / "feature_flags.json", flags.with_rollout(*PAIR, failed),
+                       Provenance(run_id="by-hand", git_sha="nogit"))  # fmt: skip
+    git(target.repo, "commit", "-q", "-am", "fail the rollout by hand", at=T0 + MONTH + timedelta(hours=2))
+    closed = _step(fresh, T0 + MONTH + timedelta(hours=3))
+    assert closed["pull_request"]["action"] == "closed", closed
+    assert "the move no longer applies" in closed["pull_request"]["reason"]
+    pull = LocalForge(target.repo, home=other).get_pr(opened["pull_request"]["number"])
+    assert pull.state == "closed" and pull.title.endswith(" - autoclosed") and not pull.merged
