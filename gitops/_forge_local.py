@@ -78,7 +78,7 @@ class LocalForge(Forge):
         return file_lock(self.state_path.with_name(self.state_path.name + ".edit"))
 
     def _pull(self, raw: dict[str, Any]) -> PullRequest:
-        fields = {k: v for k, v in raw.items() if k not in ("comments", "auto_merge")}
+        fields = {k: v for k, v in raw.items() if k not in ("comments", "auto_merge", "checked")}
         fields["labels"] = tuple(fields["labels"])
         return PullRequest(**fields)
 
@@ -89,9 +89,14 @@ class LocalForge(Forge):
             base = branches.get(raw["base"])
             head = branches.get(raw["branch"]) or raw["head_sha"]
             raw["head_sha"] = head
+            pair = f"{head}..{base}"
+            if raw.get("checked") == pair:  # neither moved since the last listing found it not merged
+                return raw
             if base and head and (head == base or _is_ancestor(self.repo, head, base)):
                 raw["state"], raw["merged"] = "closed", True
                 raw["merge_commit"] = _merge_commit(self.repo, head, base)
+            else:
+                raw["checked"] = pair
         return raw
 
     def _all(self) -> list[PullRequest]:
