@@ -60,7 +60,9 @@ def known_config_hashes(constants: LiveConstants, flags: FeatureFlags) -> dict[t
         hashes = {item.config_hash for item in pair.sets} | {constants.config_hash}
         rollout = flags.rollout(pair.strategy, pair.symbol)
         if rollout is not None:
-            hashes |= {rollout.config_hash} | ({rollout.previous_config_hash} - {None})  # type: ignore[operator]
+            hashes.add(rollout.config_hash)
+            if rollout.previous_config_hash is not None:
+                hashes.add(rollout.previous_config_hash)
         known[(pair.strategy, pair.symbol)] = hashes
     return known
 
