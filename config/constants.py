@@ -102,14 +102,75 @@ SLIPPAGE_BPS: Final[float] = 5.0
 # Deployment: canary stages COLD -> WARM -> LIMITED -> FULL
 # ---------------------------------------------------------
 
-# Share of capital traded with the new parameters in each stage; FULL is 1.0.
-CANARY_FRACTIONS: Final = {"WARM": 0.1, "LIMITED": 0.5, "FULL": 1.0}
+# Share of capital traded with the new parameters in each stage: none in COLD (backtest) and WARM (paper
+# trading beside the live parameters), a canary share in LIMITED, all in FULL.
+CANARY_FRACTIONS: Final = {"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}
 
-# Minutes between two canary analyses.
+# Minutes between two canary analyses (at least one bar of the pair's timeframe).
 CANARY_INTERVAL_MINUTES: Final[int] = 60
 
-# Failed canary analyses (no data counts as failed) before the rollout is rolled back.
+# Failed canary analyses in one stage (no data counts as failed) before the rollout fails.
 CANARY_FAILURE_THRESHOLD: Final[int] = 3
+
+# COLD: lowest annualised Sharpe of the backtest on the bars since the rollout started.
+DEPLOY_COLD_MIN_SHARPE: Final[float] = 0.5
+
+# COLD: lowest share of winning trades in that backtest, in percent (and at least MIN_TRADES trades and a
+# positive PnL).
+DEPLOY_COLD_MIN_WIN_RATE_PCT: Final[float] = 40.0
+
+# WARM: fewest paper trades of the new parameters before their figures count.
+DEPLOY_WARM_MIN_TRADES: Final[int] = 10
+
+# WARM: smallest Sharpe gain over the live parameters on the same bars, in percent of max(|their Sharpe|,
+# DEPLOY_SHARPE_GAIN_FLOOR).
+DEPLOY_WARM_MIN_SHARPE_GAIN_PCT: Final[float] = 10.0
+
+# WARM: smallest win-rate gain over the live parameters, in percentage points.
+DEPLOY_WARM_MIN_WIN_RATE_GAIN_PTS: Final[float] = 2.0
+
+# WARM: largest drawdown of the paper equity, in percent; a breach fails the check.
+DEPLOY_WARM_MAX_DRAWDOWN_PCT: Final[float] = 8.0
+
+# LIMITED: smallest Sharpe gain over the previous parameters over the same period, in percent of max(|their
+# Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR).
+DEPLOY_LIMITED_MIN_SHARPE_GAIN_PCT: Final[float] = 15.0
+
+# LIMITED: fewest winning live trades of the new parameters.
+DEPLOY_LIMITED_MIN_WINNING_TRADES: Final[int] = 10
+
+# LIMITED: largest realised loss of the new parameters, in USD; a breach fails the check.
+DEPLOY_LIMITED_MAX_LOSS_USD: Final[float] = 5.0
+
+# Relative Sharpe gains are measured against max(|baseline Sharpe|, this), so a baseline Sharpe <= 0 still
+# needs a real gain.
+DEPLOY_SHARPE_GAIN_FLOOR: Final[float] = 0.5
+
+# Non-inferiority margin of the sequential test: the shortfall of the mean per-bar return against the
+# baseline, in standard deviations of the paired difference, that is no harm.
+DEPLOY_HARM_MARGIN: Final[float] = 0.2
+
+# Error rate of the always-valid sequential test (mSPRT), whatever the number of analyses.
+DEPLOY_SEQUENTIAL_ALPHA: Final[float] = 0.05
+
+# Stage -> timeframe -> fewest bars a rollout stays in the stage ("default": other timeframes); the brief's
+# WARM 4 h and LIMITED 24 h on intraday bars.
+DEPLOY_DWELL_BARS: Final = {
+    "COLD": {"default": 1},
+    "WARM": {"1m": 240, "5m": 48, "15m": 16, "1h": 4, "default": 20},
+    "LIMITED": {"1m": 1440, "5m": 288, "15m": 96, "1h": 24, "default": 20},
+}
+
+# Stage -> timeframe -> bars after which a rollout without the evidence to leave the stage fails (progress
+# deadline).
+DEPLOY_DEADLINE_BARS: Final = {
+    "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
+    "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
+    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+}
+
+# Ask the forge to auto-merge promotion pull requests (branch protection and required checks still apply).
+DEPLOY_AUTO_MERGE: Final[bool] = False
 
 # Live parameters
 # ---------------

@@ -22,7 +22,15 @@ Both are validated on every read and written only here, atomically, after valida
 from __future__ import annotations
 
 from gitops._apply import ALLOWED_PATHS, AppliedChange, apply_proposal, check_allowed_paths
-from gitops._checks import CANARY_STAGES, SCHEMA_VERSION, NumberRange
+from gitops._checks import (
+    CANARY_STAGES,
+    DEFAULT_TIMEFRAME_KEY,
+    DEPLOY_STAGES,
+    JUDGED_STAGES,
+    SCHEMA_VERSION,
+    NumberRange,
+    stage_bars,
+)
 from gitops._constants import (
     CONSTANTS_FILE,
     LiveConstants,
@@ -47,7 +55,13 @@ from gitops._documents import (
 )
 from gitops._edit import KeyPath, edit_constants_text
 from gitops._feature_flags import (
+    CHECK_OUTCOMES,
+    DECISIONS,
     FEATURE_FLAGS_FILE,
+    FEATURE_FLAGS_SCHEMA_VERSION,
+    PHASES,
+    CanaryCheck,
+    CanaryStatus,
     FeatureFlags,
     PredictionEngine,
     Rollout,
@@ -58,11 +72,13 @@ from gitops._feature_flags import (
     parse_feature_flags,
     render_feature_flags,
     save_feature_flags,
+    upgraded_document,
 )
-from gitops._forge import Forge, ForgeKind, PullRequest, StatusState
+from gitops._forge import Forge, ForgeKind, MergeMethod, PullRequest, StatusState
 from gitops._forge_github import GitHubForge, github_token
 from gitops._forge_local import LocalForge
 from gitops._git import BotIdentity, ChangedFile, build_commit
+from gitops._history import StateVersion, state_versions
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
 from gitops._memory import (
     AUTOCLOSED_SUFFIX,
@@ -128,19 +144,28 @@ __all__ = [
     "AUTO_LABELS",
     "BRANCH_PREFIX",
     "CANARY_STAGES",
+    "CHECK_OUTCOMES",
     "CONSTANTS_FILE",
     "CONSTANT_SPECS",
+    "DECISIONS",
+    "DEFAULT_TIMEFRAME_KEY",
+    "DEPLOY_STAGES",
     "DO_NOT_MERGE",
     "FEATURE_FLAGS_FILE",
+    "FEATURE_FLAGS_SCHEMA_VERSION",
+    "JUDGED_STAGES",
     "KPI_COLUMNS",
     "MANUAL_LABEL",
     "MAX_BODY_CHARS",
     "METADATA_MARKER",
+    "PHASES",
     "SCHEMA_VERSION",
     "SECTIONS",
     "VALIDATION_MARKER",
     "AppliedChange",
     "BotIdentity",
+    "CanaryCheck",
+    "CanaryStatus",
     "ChangedFile",
     "ConstantSpec",
     "FeatureFlags",
@@ -152,6 +177,7 @@ __all__ = [
     "LiveConstants",
     "LiveParams",
     "LocalForge",
+    "MergeMethod",
     "NumberRange",
     "ParamMove",
     "ParamValue",
@@ -173,6 +199,7 @@ __all__ = [
     "Stage",
     "StateChange",
     "StateReport",
+    "StateVersion",
     "StatusState",
     "StrategyParams",
     "apply_proposal",
@@ -229,6 +256,9 @@ __all__ = [
     "save_constants",
     "save_feature_flags",
     "show_state",
+    "stage_bars",
+    "state_versions",
+    "upgraded_document",
     "validation_metadata",
     "verdict_comment",
     "verdict_problems",

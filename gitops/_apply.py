@@ -290,21 +290,34 @@ def _flags_text(
     provenance: Provenance,
     pr_number: int | None,
 ) -> str:
-    """``feature_flags.json`` with the rollout of ``key`` at COLD for the new config hash, validated."""
+    """``feature_flags.json`` with the rollout of ``key`` at COLD for the new config hash, validated.
+
+    The rollout keeps the parameters the bot runs until the new ones reach FULL (``previous_params``): the
+    live entry before this change, or, while an earlier rollout of the pair has not succeeded (reached
+    FULL), that rollout's own previous parameters (the last ones that were live in full), so that a new
+    proposal never makes unproven parameters the fallback. Reverting the merge of the pull request
+    restores both files.
+    """
     flags = parse_feature_flags(text)
     raise_problems(cross_file_problems(live, flags))
     existing = flags.rollouts.get(key)
     if existing is not None and existing.config_hash == new_live.config_hash:
         return text
     at = datetime.fromisoformat(provenance.written_at)
+    strategy, _, symbol = key.partition("/")
+    previous: Mapping[str, Any] | None = live.live_params[strategy][symbol]
+    if existing is not None and existing.phase != "succeeded" and existing.previous_params is not None:
+        previous = existing.previous_params
     rollout = Rollout(
         stage=Stage.COLD,
-        canary_fraction=new_live.canary_fractions["WARM"],
+        canary_fraction=new_live.canary_fractions["COLD"],
         config_hash=new_live.config_hash,
         pr_number=pr_number,
         started_at=at,
         updated_at=at,
         previous_config_hash=live.config_hash,
+        phase="progressing",
+        previous_params=None if previous is None else dict(previous),
     )
     updated = FeatureFlags(
         provenance=provenance,

@@ -18,21 +18,34 @@ from tradeloop import Provenance
 
 __all__ = [
     "CANARY_STAGES",
+    "DEFAULT_TIMEFRAME_KEY",
+    "DEPLOY_STAGES",
+    "JUDGED_STAGES",
     "SCHEMA_VERSION",
     "Check",
     "KeyProblem",
     "NumberRange",
+    "bool_check",
     "check_canary_fractions",
     "check_live_params",
     "check_provenance",
     "check_regime_loadouts",
     "check_schema_version",
+    "check_stage_bars",
     "number_check",
+    "stage_bars",
     "value_kind",
 ]
 
 SCHEMA_VERSION = 1
-CANARY_STAGES = ("WARM", "LIMITED", "FULL")
+#: Every deployment stage, in promotion order: the keys of ``CANARY_FRACTIONS``.
+DEPLOY_STAGES = ("COLD", "WARM", "LIMITED", "FULL")
+#: The keys of ``CANARY_FRACTIONS`` (every stage since feature_flags.json schema 2).
+CANARY_STAGES = DEPLOY_STAGES
+#: The stages a rollout leaves on evidence: the keys of ``DEPLOY_DWELL_BARS`` / ``DEPLOY_DEADLINE_BARS``.
+JUDGED_STAGES = ("COLD", "WARM", "LIMITED")
+#: The key of a per-timeframe table that every timeframe without its own entry uses.
+DEFAULT_TIMEFRAME_KEY = "default"
 PROVENANCE_KEYS = ("run_id", "git_sha", "written_at")
 KeyProblem = tuple[str, str]
 Check = Callable[[Any, str], tuple[Any, list[KeyProblem]]]
@@ -135,26 +148,108 @@ def _is_aware_timestamp(text: str) -> bool:
         return False
 
 
+def bool_check(value: Any, path: str) -> tuple[Any, list[KeyProblem]]:
+    """``True`` or ``False`` (not 0 or 1)."""
+    if isinstance(value, bool):
+        return value, []
+    return None, [(path, f"{path} must be True or False, got {value!r}")]
+
+
+_FRACTIONS_EXAMPLE = '{"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}'
+
+
 def check_canary_fractions(value: Any, path: str) -> tuple[Any, list[KeyProblem]]:
-    """Stage → share of capital: every stage present, each in (0, 1], increasing, and FULL equal to 1."""
-    if not isinstance(value, dict) or set(value) != set(CANARY_STAGES):
-        example = ", ".join(f'"{stage}": ...' for stage in CANARY_STAGES)
-        return None, [(path, f"{path} must be a dict with exactly the stages {{{example}}}, got {value!r}")]
-    fraction = number_check(float, NumberRange(0, 1, low_open=True))
+    """Stage → share of capital on the new parameters: COLD and WARM 0 (WARM trades on paper), LIMITED in
+    (0, 1), FULL 1."""
+    if not isinstance(value, dict) or set(value) != set(DEPLOY_STAGES):
+        legacy = isinstance(value, dict) and set(value) == {"WARM", "LIMITED", "FULL"}
+        why = (
+            "; since feature_flags.json schema 2 WARM trades on paper only (no capital) and every stage is "
+            "listed"
+            if legacy
+            else ""
+        )
+        return None, [
+            (
+                path,
+                f"{path} must be a dict with exactly the stages {', '.join(DEPLOY_STAGES)}, e.g. "
+                f"{_FRACTIONS_EXAMPLE}, got {value!r}{why}",
+            )
+        ]
+    fraction = number_check(float, NumberRange(0, 1))
     fractions: dict[str, float] = {}
     problems: list[KeyProblem] = []
-    for stage in CANARY_STAGES:
+    for stage in DEPLOY_STAGES:
         checked, found = fraction(value[stage], f"{path}.{stage}")
         problems.extend(found)
         fractions[stage] = checked
     if problems:
         return None, problems
+    for stage in ("COLD", "WARM"):
+        if fractions[stage] != 0.0:
+            return None, [
+                (
+                    f"{path}.{stage}",
+                    f"{path}.{stage} must be 0.0 ({stage} trades no capital on the new parameters"
+                    f"{': WARM paper-trades them' if stage == 'WARM' else ''}), got {value[stage]!r}",
+                )
+            ]
+    if not 0.0 < fractions["LIMITED"] < 1.0:
+        return None, [
+            (
+                f"{path}.LIMITED",
+                f"{path}.LIMITED must be a share in (0, 1) of the capital (the canary), "
+                f"got {value['LIMITED']!r}",
+            )
+        ]
     if fractions["FULL"] != 1.0:
         return None, [(f"{path}.FULL", f"{path}.FULL must be 1.0 (all capital), got {value['FULL']!r}")]
-    if not fractions["WARM"] < fractions["LIMITED"] < fractions["FULL"]:
-        shown = ", ".join(f"{stage}={fractions[stage]}" for stage in CANARY_STAGES)
-        return None, [(path, f"{path} must increase from WARM to LIMITED to FULL, got {shown}")]
-    return {stage: fractions[stage] for stage in CANARY_STAGES}, []
+    return {stage: fractions[stage] for stage in DEPLOY_STAGES}, []
+
+
+def check_stage_bars(value: Any, path: str) -> tuple[Any, list[KeyProblem]]:
+    """Stage → timeframe → bars: ``{"WARM": {"5m": 48, "default": 20}, ...}`` for COLD, WARM and LIMITED.
+
+    Every stage has a ``"default"`` entry (timeframes without their own); counts are integers >= 1.
+    """
+    example = '{"COLD": {"5m": 2016, "default": 250}, "WARM": {...}, "LIMITED": {...}}'
+    if not isinstance(value, dict) or set(value) != set(JUDGED_STAGES):
+        return None, [
+            (path, f"{path} must be a dict with exactly the stages {', '.join(JUDGED_STAGES)}, e.g. "
+             f"{example}, got {value!r}")
+        ]  # fmt: skip
+    count = number_check(int, NumberRange(1))
+    checked: dict[str, dict[str, int]] = {}
+    problems: list[KeyProblem] = []
+    for stage in JUDGED_STAGES:
+        table = value[stage]
+        where = f"{path}.{stage}"
+        if not isinstance(table, dict) or DEFAULT_TIMEFRAME_KEY not in table:
+            problems.append(
+                (where, f'{where} must be a dict timeframe -> bars with a "default" entry, e.g. '
+                 f'{{"5m": 48, "default": 20}}, got {table!r}')
+            )  # fmt: skip
+            continue
+        checked[stage] = {}
+        for timeframe, bars in table.items():
+            if timeframe != DEFAULT_TIMEFRAME_KEY and not _names.matches(_names.TIMEFRAME, timeframe):
+                problems.append(
+                    (where, f"{where} has the key {timeframe!r}; use a timeframe like '5m', '1h', '1d' or "
+                     '"default"')
+                )  # fmt: skip
+                continue
+            number, found = count(bars, f"{where}.{timeframe}")
+            problems.extend(found)
+            checked[stage][timeframe] = number
+    if problems:
+        return None, problems
+    return checked, []
+
+
+def stage_bars(table: Mapping[str, Mapping[str, int]], stage: str, timeframe: str) -> int:
+    """The bars ``table`` gives ``stage`` on ``timeframe`` (its ``"default"`` when it has no entry)."""
+    row = table[stage]
+    return int(row.get(timeframe, row[DEFAULT_TIMEFRAME_KEY]))
 
 
 def check_live_params(value: Any, path: str) -> tuple[Any, list[KeyProblem]]:

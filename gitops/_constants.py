@@ -10,7 +10,13 @@ from types import MappingProxyType
 from typing import Any
 
 from gitops._checks import SCHEMA_VERSION
-from gitops._constants_spec import CONSTANT_SPECS, ConstantSpec, cross_check
+from gitops._constants_spec import (
+    CONSTANT_SPECS,
+    DEFAULT_DEADLINE_BARS,
+    DEFAULT_DWELL_BARS,
+    ConstantSpec,
+    cross_check,
+)
 from gitops._literal import Assignment, read_assignments
 from gitops._literal_format import format_assignment
 from gitops._problems import did_you_mean, display_name, raise_problems, read_state_text
@@ -107,9 +113,30 @@ class LiveConstants:
     regime_loadouts: RegimeLoadouts = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = SCHEMA_VERSION
     validation_holdout_fraction: float = 0.25
+    deploy_cold_min_sharpe: float = 0.5
+    deploy_cold_min_win_rate_pct: float = 40.0
+    deploy_warm_min_trades: int = 10
+    deploy_warm_min_sharpe_gain_pct: float = 10.0
+    deploy_warm_min_win_rate_gain_pts: float = 2.0
+    deploy_warm_max_drawdown_pct: float = 8.0
+    deploy_limited_min_sharpe_gain_pct: float = 15.0
+    deploy_limited_min_winning_trades: int = 10
+    deploy_limited_max_loss_usd: float = 5.0
+    deploy_sharpe_gain_floor: float = 0.5
+    deploy_harm_margin: float = 0.2
+    deploy_sequential_alpha: float = 0.05
+    deploy_dwell_bars: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: _freeze(DEFAULT_DWELL_BARS)
+    )
+    deploy_deadline_bars: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: _freeze(DEFAULT_DEADLINE_BARS)
+    )
+    deploy_auto_merge: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canary_fractions", _freeze(self.canary_fractions))
+        object.__setattr__(self, "deploy_dwell_bars", _freeze(self.deploy_dwell_bars))
+        object.__setattr__(self, "deploy_deadline_bars", _freeze(self.deploy_deadline_bars))
         object.__setattr__(self, "live_params", _freeze(_canonical(self.live_params, depth=2)))
         object.__setattr__(self, "regime_loadouts", _freeze(_canonical(self.regime_loadouts, depth=3)))
 

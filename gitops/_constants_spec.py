@@ -14,17 +14,29 @@ from gitops._checks import (
     Check,
     KeyProblem,
     NumberRange,
+    bool_check,
     check_canary_fractions,
     check_live_params,
     check_provenance,
     check_regime_loadouts,
     check_schema_version,
+    check_stage_bars,
     mapping_depth_items,
     number_check,
+    stage_bars,
 )
 from gitops._param_checks import strategy_entry_problems
 
-__all__ = ["CONSTANT_SPECS", "SECTIONS", "ConstantSpec", "Section", "cross_check"]
+__all__ = [
+    "CONSTANT_SPECS",
+    "DEFAULT_CANARY_FRACTIONS",
+    "DEFAULT_DEADLINE_BARS",
+    "DEFAULT_DWELL_BARS",
+    "SECTIONS",
+    "ConstantSpec",
+    "Section",
+    "cross_check",
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,17 @@ def _float(
 
 
 _UNIT = NumberRange(0, 1, low_open=True)
+DEFAULT_CANARY_FRACTIONS = {"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}
+DEFAULT_DWELL_BARS = {
+    "COLD": {"default": 1},
+    "WARM": {"1m": 240, "5m": 48, "15m": 16, "1h": 4, "default": 20},
+    "LIMITED": {"1m": 1440, "5m": 288, "15m": 96, "1h": 24, "default": 20},
+}
+DEFAULT_DEADLINE_BARS = {
+    "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
+    "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
+    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+}
 _PERCENT = NumberRange(0, 100)
 _BPS = NumberRange(0, 1000)
 
@@ -227,21 +250,138 @@ SECTIONS: tuple[Section, ...] = (
             ConstantSpec(
                 "CANARY_FRACTIONS",
                 "Final",
-                "Share of capital traded with the new parameters in each stage; FULL is 1.0.",
+                "Share of capital traded with the new parameters in each stage: none in COLD (backtest) and "
+                "WARM (paper trading beside the live parameters), a canary share in LIMITED, all in FULL.",
                 check_canary_fractions,
-                {"WARM": 0.1, "LIMITED": 0.5, "FULL": 1.0},
+                DEFAULT_CANARY_FRACTIONS,
             ),
             _int(
                 "CANARY_INTERVAL_MINUTES",
                 60,
                 NumberRange(1, 7 * 24 * 60),
-                "Minutes between two canary analyses.",
+                "Minutes between two canary analyses (at least one bar of the pair's timeframe).",
             ),
             _int(
                 "CANARY_FAILURE_THRESHOLD",
                 3,
                 NumberRange(1, 100),
-                "Failed canary analyses (no data counts as failed) before the rollout is rolled back.",
+                "Failed canary analyses in one stage (no data counts as failed) before the rollout fails.",
+            ),
+            _float(
+                "DEPLOY_COLD_MIN_SHARPE",
+                0.5,
+                NumberRange(-10, 10),
+                "COLD: lowest annualised Sharpe of the backtest on the bars since the rollout started.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_COLD_MIN_WIN_RATE_PCT",
+                40.0,
+                _PERCENT,
+                "COLD: lowest share of winning trades in that backtest, in percent (and at least MIN_TRADES "
+                "trades and a positive PnL).",
+                added_later=True,
+            ),
+            _int(
+                "DEPLOY_WARM_MIN_TRADES",
+                10,
+                NumberRange(1, 100_000),
+                "WARM: fewest paper trades of the new parameters before their figures count.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_WARM_MIN_SHARPE_GAIN_PCT",
+                10.0,
+                NumberRange(-100, 1000),
+                "WARM: smallest Sharpe gain over the live parameters on the same bars, in percent of "
+                "max(|their Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR).",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_WARM_MIN_WIN_RATE_GAIN_PTS",
+                2.0,
+                NumberRange(-100, 100),
+                "WARM: smallest win-rate gain over the live parameters, in percentage points.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_WARM_MAX_DRAWDOWN_PCT",
+                8.0,
+                NumberRange(0, 100, low_open=True),
+                "WARM: largest drawdown of the paper equity, in percent; a breach fails the check.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_LIMITED_MIN_SHARPE_GAIN_PCT",
+                15.0,
+                NumberRange(-100, 1000),
+                "LIMITED: smallest Sharpe gain over the previous parameters over the same period, in percent "
+                "of max(|their Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR).",
+                added_later=True,
+            ),
+            _int(
+                "DEPLOY_LIMITED_MIN_WINNING_TRADES",
+                10,
+                NumberRange(1, 100_000),
+                "LIMITED: fewest winning live trades of the new parameters.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_LIMITED_MAX_LOSS_USD",
+                5.0,
+                NumberRange(0),
+                "LIMITED: largest realised loss of the new parameters, in USD; a breach fails the check.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_SHARPE_GAIN_FLOOR",
+                0.5,
+                NumberRange(0, 10, low_open=True),
+                "Relative Sharpe gains are measured against max(|baseline Sharpe|, this), so a baseline "
+                "Sharpe <= 0 still needs a real gain.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_HARM_MARGIN",
+                0.2,
+                NumberRange(0, 10, low_open=True),
+                "Non-inferiority margin of the sequential test: the shortfall of the mean per-bar return "
+                "against the baseline, in standard deviations of the paired difference, that is no harm.",
+                added_later=True,
+            ),
+            _float(
+                "DEPLOY_SEQUENTIAL_ALPHA",
+                0.05,
+                NumberRange(0, 0.5, low_open=True),
+                "Error rate of the always-valid sequential test (mSPRT), whatever the number of analyses.",
+                added_later=True,
+            ),
+            ConstantSpec(
+                "DEPLOY_DWELL_BARS",
+                "Final",
+                'Stage -> timeframe -> fewest bars a rollout stays in the stage ("default": other '
+                "timeframes); the brief's WARM 4 h and LIMITED 24 h on intraday bars.",
+                check_stage_bars,
+                DEFAULT_DWELL_BARS,
+                added_later=True,
+            ),
+            ConstantSpec(
+                "DEPLOY_DEADLINE_BARS",
+                "Final",
+                "Stage -> timeframe -> bars after which a rollout without the evidence to leave the stage "
+                "fails (progress deadline).",
+                check_stage_bars,
+                DEFAULT_DEADLINE_BARS,
+                added_later=True,
+            ),
+            ConstantSpec(
+                "DEPLOY_AUTO_MERGE",
+                "Final[bool]",
+                "Ask the forge to auto-merge promotion pull requests (branch protection and required checks "
+                "still apply).",
+                bool_check,
+                False,
+                added_later=True,
             ),
         ),
     ),
@@ -276,9 +416,32 @@ def cross_check(values: Mapping[str, Any]) -> list[KeyProblem]:
     """Checks across constants: regime loadouts against LIVE_PARAMS, every entry against its strategy."""
     live = values.get("LIVE_PARAMS")
     loadouts = values.get("REGIME_LOADOUTS") or {}
+    problems = _dwell_within_deadline(values.get("DEPLOY_DWELL_BARS"), values.get("DEPLOY_DEADLINE_BARS"))
     if live is None:
+        return problems
+    return problems + _loadouts_against_live(live, loadouts) + strategy_entry_problems(live, loadouts)
+
+
+def _dwell_within_deadline(dwell: Any, deadline: Any) -> list[KeyProblem]:
+    """A stage's dwell must end before its deadline, on every timeframe either table names."""
+    if not isinstance(dwell, Mapping) or not isinstance(deadline, Mapping):
         return []
-    return _loadouts_against_live(live, loadouts) + strategy_entry_problems(live, loadouts)
+    problems: list[KeyProblem] = []
+    for stage in dwell:
+        timeframes = set(dwell[stage]) | set(deadline.get(stage, {}))
+        for timeframe in sorted(timeframes):
+            low = stage_bars(dwell, stage, timeframe)
+            high = stage_bars(deadline, stage, timeframe)
+            if low >= high:
+                problems.append(
+                    (
+                        f"DEPLOY_DWELL_BARS.{stage}",
+                        f"DEPLOY_DWELL_BARS.{stage} gives {timeframe!r} {low} bars, not fewer than its "
+                        f"DEPLOY_DEADLINE_BARS.{stage} ({high}): a rollout could never leave {stage} in "
+                        "time; lower the dwell or raise the deadline",
+                    )
+                )
+    return problems
 
 
 def _loadouts_against_live(live: Mapping[str, Any], loadouts: Mapping[str, Any]) -> list[KeyProblem]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from gitops._checks import SCHEMA_VERSION
+from gitops._feature_flags_upgrade import LEGACY_SCHEMA_VERSION, upgrade_feature_flags_document
 from gitops._names import rollout_key
 from gitops._problems import display_name, raise_problems, read_state_text, restore_hint, show_json_value
 from gitops._schema import schema_messages
@@ -20,7 +20,13 @@ from tradeloop import Provenance, atomic_write_text
 from tradeloop.errors import StateFileError
 
 __all__ = [
+    "CHECK_OUTCOMES",
+    "DECISIONS",
     "FEATURE_FLAGS_FILE",
+    "FEATURE_FLAGS_SCHEMA_VERSION",
+    "PHASES",
+    "CanaryCheck",
+    "CanaryStatus",
     "FeatureFlags",
     "PredictionEngine",
     "Rollout",
@@ -31,9 +37,17 @@ __all__ = [
     "parse_feature_flags",
     "render_feature_flags",
     "save_feature_flags",
+    "upgraded_document",
 ]
 
 FEATURE_FLAGS_FILE = Path("feature_flags.json")
+#: The layout version written; version 1 files are read and upgraded (``_feature_flags_upgrade.py``).
+FEATURE_FLAGS_SCHEMA_VERSION = 2
+#: progressing (COLD to LIMITED), succeeded (FULL), failed (the bot runs the previous parameters).
+PHASES = ("progressing", "succeeded", "failed")
+#: Argo Rollouts' analysis outcomes: inconclusive holds and never passes.
+CHECK_OUTCOMES = ("pass", "fail", "inconclusive", "error")
+DECISIONS = ("promote", "hold", "fail")
 
 
 class Stage(StrEnum):
@@ -58,6 +72,90 @@ class PredictionEngine:
 
 
 @dataclass(frozen=True)
+class CanaryCheck:
+    """One check of a canary analysis, as ``feature_flags.json`` keeps it (the figure and its threshold).
+
+    ``comparator`` says how ``figure`` must compare with ``threshold`` to pass (``>=``, ``>``, ``<=``,
+    ``<``); ``outcome`` is pass, fail, inconclusive or error.
+    """
+
+    name: str
+    outcome: str
+    figure: float | None
+    threshold: float | None
+    comparator: str
+    unit: str = ""
+    detail: str = ""
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "figure": self.figure,
+            "threshold": self.threshold,
+            "comparator": self.comparator,
+            "unit": self.unit,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> CanaryCheck:
+        return cls(
+            name=document["name"],
+            outcome=document["outcome"],
+            figure=None if document["figure"] is None else float(document["figure"]),
+            threshold=None if document["threshold"] is None else float(document["threshold"]),
+            comparator=document["comparator"],
+            unit=document["unit"],
+            detail=document["detail"],
+        )
+
+
+@dataclass(frozen=True)
+class CanaryStatus:
+    """The last canary analysis of a rollout: when, which stage it judged, its checks and its decision.
+
+    ``failed_checks`` counts the failed analyses of the stage so far (``CANARY_FAILURE_THRESHOLD`` of them
+    fail the rollout).
+    """
+
+    checked_at: datetime
+    stage: Stage
+    outcome: str
+    decision: str
+    reason: str
+    failed_checks: int = 0
+    checks: tuple[CanaryCheck, ...] = ()
+
+    def check(self, name: str) -> CanaryCheck | None:
+        """The check called ``name``, or ``None``."""
+        return next((check for check in self.checks if check.name == name), None)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "checked_at": self.checked_at.isoformat(),
+            "stage": self.stage.value,
+            "outcome": self.outcome,
+            "decision": self.decision,
+            "reason": self.reason,
+            "failed_checks": self.failed_checks,
+            "checks": [check.to_document() for check in self.checks],
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> CanaryStatus:
+        return cls(
+            checked_at=datetime.fromisoformat(document["checked_at"]),
+            stage=Stage(document["stage"]),
+            outcome=document["outcome"],
+            decision=document["decision"],
+            reason=document["reason"],
+            failed_checks=int(document["failed_checks"]),
+            checks=tuple(CanaryCheck.from_document(check) for check in document["checks"]),
+        )
+
+
+@dataclass(frozen=True)
 class Rollout:
     """The canary state of one strategy on one symbol.
 
@@ -66,7 +164,8 @@ class Rollout:
     stage
         COLD, WARM, LIMITED or FULL.
     canary_fraction
-        The share of capital on the new configuration, in (0, 1].
+        The share of capital on the new configuration now: 0 in COLD and WARM (WARM trades on paper) and
+        once failed, ``CANARY_FRACTIONS["LIMITED"]`` in LIMITED, 1 in FULL.
     config_hash
         The config hash of the configuration being rolled out.
     pr_number
@@ -75,6 +174,13 @@ class Rollout:
         Timezone-aware times of the rollout's start and last change.
     previous_config_hash
         The config hash to roll back to, or ``None`` for a first rollout.
+    phase
+        ``progressing`` (COLD to LIMITED), ``succeeded`` (FULL) or ``failed``.
+    previous_params
+        The ``LIVE_PARAMS`` entry the bot runs beside the new one until FULL and returns to on a rollback
+        (with its ``timeframe``), or ``None`` for a first rollout.
+    status
+        The last canary analysis, or ``None`` before the first.
     """
 
     stage: Stage
@@ -84,21 +190,33 @@ class Rollout:
     started_at: datetime
     updated_at: datetime
     previous_config_hash: str | None = None
+    phase: str = "progressing"
+    previous_params: Mapping[str, Any] | None = None
+    status: CanaryStatus | None = None
+
+    def __post_init__(self) -> None:
+        if self.previous_params is not None:
+            object.__setattr__(self, "previous_params", MappingProxyType(dict(self.previous_params)))
 
     def to_document(self) -> dict[str, Any]:
         return {
             "stage": self.stage.value,
+            "phase": self.phase,
             "canary_fraction": self.canary_fraction,
             "config_hash": self.config_hash,
             "previous_config_hash": self.previous_config_hash,
+            "previous_params": None if self.previous_params is None else dict(self.previous_params),
             "pr_number": self.pr_number,
             "started_at": self.started_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "status": None if self.status is None else self.status.to_document(),
         }
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Rollout:
         pr_number = document["pr_number"]
+        previous = document.get("previous_params")
+        status = document.get("status")
         return cls(
             stage=Stage(document["stage"]),
             canary_fraction=float(document["canary_fraction"]),
@@ -107,6 +225,9 @@ class Rollout:
             started_at=datetime.fromisoformat(document["started_at"]),
             updated_at=datetime.fromisoformat(document["updated_at"]),
             previous_config_hash=document.get("previous_config_hash"),
+            phase=document.get("phase", "progressing"),
+            previous_params=None if previous is None else dict(previous),
+            status=None if status is None else CanaryStatus.from_document(status),
         )
 
 
@@ -117,7 +238,7 @@ class FeatureFlags:
     provenance: Provenance
     prediction_engine: PredictionEngine = PredictionEngine()
     rollouts: Mapping[str, Rollout] = field(default_factory=lambda: MappingProxyType({}))
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = FEATURE_FLAGS_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         ordered = {key: self.rollouts[key] for key in sorted(self.rollouts)}
@@ -203,15 +324,38 @@ def inspect_feature_flags(
     problems = [f"{file_name}: {message}" for message in duplicates + feature_flags_problems(document)]
     if problems:
         return None, problems
-    return FeatureFlags.from_document(document), []
+    upgraded = upgraded_document(document)
+    if upgraded is not document:
+        where = f"{file_name} (schema 1, read as schema 2)"
+        problems = [f"{where}: {message}" for message in feature_flags_problems(upgraded)]
+        if problems:
+            return None, problems
+    return FeatureFlags.from_document(upgraded), []
 
 
 def feature_flags_problems(document: Any) -> list[str]:
-    """Schema violations and time errors of a feature flags document (messages start with a key path)."""
+    """Schema violations and time errors of a feature flags document (messages start with a key path).
+
+    A schema-1 document is held to the schema-1 rules; see :func:`upgraded_document` for what it reads as.
+    """
+    if _is_legacy(document):
+        return schema_messages(document, "feature_flags_v1") or _time_problems(document)
     problems = schema_messages(document)
     if not problems:
         problems.extend(_time_problems(document))
     return problems
+
+
+def upgraded_document(document: Any) -> Any:
+    """``document`` as schema 2: a valid schema-1 document upgraded, anything else as it is."""
+    if _is_legacy(document):
+        return upgrade_feature_flags_document(document)
+    return document
+
+
+def _is_legacy(document: Any) -> bool:
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    return type(version) is int and version == LEGACY_SCHEMA_VERSION
 
 
 def _time_problems(document: Mapping[str, Any]) -> list[str]:
@@ -229,6 +373,13 @@ def _time_problems(document: Mapping[str, Any]) -> list[str]:
                 f"rollouts.{key}.updated_at must not be before started_at ({rollout['started_at']}), "
                 f"got {show_json_value(rollout['updated_at'])}"
             )
+        status = rollout.get("status")
+        if isinstance(status, dict):
+            try:
+                datetime.fromisoformat(status["checked_at"])
+            except ValueError:
+                shown = show_json_value(status["checked_at"])
+                problems.append(f"rollouts.{key}.status.checked_at must be a real calendar time, got {shown}")
     try:
         datetime.fromisoformat(document["provenance"]["written_at"])
     except ValueError:

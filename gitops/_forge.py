@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from gitops._git import BotIdentity, ChangedFile, file_at
+from tradeloop.errors import ForgeError
 
-__all__ = ["CommentAction", "Forge", "ForgeKind", "PullRequest", "StatusState"]
+__all__ = ["CommentAction", "Forge", "ForgeKind", "MergeMethod", "PullRequest", "StatusState"]
 
 ForgeKind = Literal["github", "local"]
+MergeMethod = Literal["merge", "squash", "rebase"]
 StatusState = Literal["success", "failure", "pending", "error"]
 CommentAction = Literal["created", "updated"]
 
@@ -119,3 +121,13 @@ class Forge(ABC):
     @abstractmethod
     def pr_files(self, pr: PullRequest) -> list[ChangedFile]:
         """The files ``pr`` changes against its base."""
+
+    def enable_auto_merge(self, pr: PullRequest, *, method: MergeMethod = "merge") -> None:
+        """Ask the forge to merge ``pr`` once it may (its required checks and reviews still apply).
+
+        Raises
+        ------
+        tradeloop.errors.ForgeError
+            The forge cannot, or the repository does not allow auto-merge.
+        """
+        raise ForgeError(f"the {self.kind} forge cannot auto-merge #{pr.number}; merge it by hand")

@@ -21,7 +21,7 @@ from github import Auth, Github, GithubException, GithubRetry
 from github.PullRequest import PullRequest as GhPullRequest
 from github.Repository import Repository
 
-from gitops._forge import CommentAction, Forge, PullRequest, StatusState
+from gitops._forge import CommentAction, Forge, MergeMethod, PullRequest, StatusState
 from gitops._git import BotIdentity, ChangedFile, auth_env, rev_parse, run_git, scrub
 from tradeloop.errors import ForgeError
 
@@ -274,6 +274,12 @@ class GitHubForge(Forge):
                 commit.create_status(state, target_url, description[:140], context)
             else:
                 commit.create_status(state, description=description[:140], context=context)
+
+    def enable_auto_merge(self, pr: PullRequest, *, method: MergeMethod = "merge") -> None:
+        """GitHub's auto-merge (the ``enablePullRequestAutoMerge`` GraphQL mutation): the pull request merges
+        once branch protection's required checks and reviews pass, never before."""
+        with self._api(f"enable auto-merge on pull request #{pr.number}"):
+            self._gh_pull(pr).enable_automerge(merge_method=method.upper())
 
     def pr_files(self, pr: PullRequest) -> list[ChangedFile]:
         with self._api(f"list files of pull request #{pr.number}"):

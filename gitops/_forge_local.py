@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gitops._forge import CommentAction, Forge, PullRequest, StatusState
+from gitops._forge import CommentAction, Forge, MergeMethod, PullRequest, StatusState
 from gitops._git import BotIdentity, ChangedFile, changed_files, commit_identity, rev_parse, run_git
 from tradeloop import atomic_write_text, file_lock
 from tradeloop.errors import ForgeError
@@ -78,27 +78,40 @@ class LocalForge(Forge):
         return file_lock(self.state_path.with_name(self.state_path.name + ".edit"))
 
     def _pull(self, raw: dict[str, Any]) -> PullRequest:
-        fields = {k: v for k, v in raw.items() if k not in ("comments",)}
+        fields = {k: v for k, v in raw.items() if k not in ("comments", "auto_merge", "checked")}
         fields["labels"] = tuple(fields["labels"])
         return PullRequest(**fields)
 
-    def _refresh(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Mark an open pull request merged once its base contains its head commit."""
+    def _refresh(self, raw: dict[str, Any], branches: dict[str, str]) -> dict[str, Any]:
+        """Mark an open pull request merged once its base contains its head commit (``branches``: every
+        local branch's sha, read once per listing)."""
         if raw["state"] == "open":
-            base = rev_parse(self.repo, f"refs/heads/{raw['base']}")
-            head = rev_parse(self.repo, f"refs/heads/{raw['branch']}") or raw["head_sha"]
+            base = branches.get(raw["base"])
+            head = branches.get(raw["branch"]) or raw["head_sha"]
             raw["head_sha"] = head
-            if base and head and _is_ancestor(self.repo, head, base):
+            pair = f"{head}..{base}"
+            if raw.get("checked") == pair:  # neither moved since the last listing found it not merged
+                return raw
+            if base and head and (head == base or _is_ancestor(self.repo, head, base)):
                 raw["state"], raw["merged"] = "closed", True
                 raw["merge_commit"] = _merge_commit(self.repo, head, base)
+            else:
+                raw["checked"] = pair
         return raw
 
     def _all(self) -> list[PullRequest]:
         with self._edit():
             state = self._load()
-            pulls = [self._refresh(raw) for raw in state["pulls"].values()]
+            branches = self._branches() if state["pulls"] else {}
+            pulls = [self._refresh(raw, branches) for raw in state["pulls"].values()]
             self._save(state)
         return [self._pull(raw) for raw in pulls]
+
+    def _branches(self) -> dict[str, str]:
+        """Every local branch's name and sha, in one ``git for-each-ref``."""
+        out = run_git(self.repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/")
+        pairs = (line.split(" ", 1) for line in out.splitlines() if line)
+        return {ref.removeprefix("refs/heads/"): sha for sha, ref in pairs}
 
     # -- branches and commits ---------------------------------------------------------------------------
 
@@ -222,6 +235,19 @@ class LocalForge(Forge):
 
     def pr_files(self, pr: PullRequest) -> list[ChangedFile]:
         return changed_files(self.repo, f"refs/heads/{pr.base}", pr.head_sha)
+
+    def enable_auto_merge(self, pr: PullRequest, *, method: MergeMethod = "merge") -> None:
+        """Record the request (``auto_merge`` in the pull request's entry): the local forge has no required
+        checks to wait for, so a person (or ``git merge``) still merges it."""
+        with self._edit():
+            state = self._load()
+            state["pulls"][str(pr.number)]["auto_merge"] = method
+            self._save(state)
+
+    def auto_merge(self, pr: PullRequest) -> str | None:
+        """The merge method auto-merge was requested with for ``pr``, or ``None``."""
+        method = self._load()["pulls"].get(str(pr.number), {}).get("auto_merge")
+        return None if method is None else str(method)
 
 
 def _on_branch(repo: Path) -> bool:

@@ -31,7 +31,7 @@ _TYPE_NAMES = {
     "null": "null",
 }
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
-SchemaName = Literal["feature_flags", "proposal", "verdict"]
+SchemaName = Literal["feature_flags", "feature_flags_v1", "proposal", "verdict"]
 
 
 @functools.cache
@@ -86,7 +86,12 @@ def _messages(error: ValidationError, root: Mapping[str, Any]) -> Iterator[str]:
     got = show_json_value(error.instance)
     keyword = str(error.validator)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    if _is_key_error(error):
+    nested = [sub for sub in error.context or () if sub.relative_path] if keyword == "anyOf" else []
+    if nested:
+        # An object (a status, previous parameters) that is not null but breaks its own rules: say which.
+        for sub in sorted(nested, key=_sort_key):
+            yield from _messages(sub, root)
+    elif _is_key_error(error):
         yield f"{label} has the key {got}, which is not {_describe(schema, root)}"
     elif keyword == "additionalProperties":
         known = list(schema.get("properties", {}))

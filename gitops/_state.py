@@ -123,15 +123,33 @@ def check_state(repo: Path) -> StateReport:
 
 
 def cross_file_problems(constants: LiveConstants, flags: FeatureFlags) -> list[str]:
-    """What ``feature_flags.json`` says that ``config/constants.py`` contradicts: rollouts of no live pair."""
+    """What ``feature_flags.json`` says that ``config/constants.py`` contradicts: rollouts of no live pair, a
+    capital share above its stage's ``CANARY_FRACTIONS``, previous parameters on another timeframe."""
     problems = []
-    for key in flags.rollouts:
+    for key, rollout in flags.rollouts.items():
         strategy, _, symbol = key.partition("/")
-        if symbol not in constants.live_params.get(strategy, {}):
+        entry = constants.live_params.get(strategy, {}).get(symbol)
+        if entry is None:
             problems.append(
                 f"{FEATURE_FLAGS_FILE}: rollouts.{key} is the rollout of {strategy}/{symbol}, which has no "
                 f"LIVE_PARAMS.{strategy}.{symbol} entry in {CONSTANTS_FILE.as_posix()}; remove the rollout, "
                 "or add the pair's live parameters through a pull request"
+            )
+            continue
+        allowed = constants.canary_fractions[rollout.stage.value]
+        if rollout.canary_fraction > allowed:
+            problems.append(
+                f"{FEATURE_FLAGS_FILE}: rollouts.{key}.canary_fraction is {rollout.canary_fraction!r}, above "
+                f"CANARY_FRACTIONS[{rollout.stage.value!r}] = {allowed!r} in {CONSTANTS_FILE.as_posix()}; a "
+                f"rollout never trades more than its stage's share: set it to {allowed!r}"
+            )
+        previous = rollout.previous_params
+        if previous is not None and previous.get("timeframe") != entry["timeframe"]:
+            problems.append(
+                f"{FEATURE_FLAGS_FILE}: rollouts.{key}.previous_params.timeframe is "
+                f"{previous.get('timeframe')!r} but LIVE_PARAMS.{strategy}.{symbol}.timeframe is "
+                f"{entry['timeframe']!r}; previous parameters run on the pair's own bars: restore them from "
+                "git history"
             )
     return problems
 

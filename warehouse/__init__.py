@@ -13,8 +13,11 @@ SQLite under ``TRADELOOP_HOME`` by default, PostgreSQL when ``TRADELOOP_DB_URL``
 from __future__ import annotations
 
 from warehouse._connect import create_warehouse_engine, masked_url
-from warehouse._records import ProposalRecord, RolloutRecord, RunRecord
+from warehouse._records import AnalysisRecord, CheckRecord, ProposalRecord, RolloutRecord, RunRecord
 from warehouse._schema import (
+    ANALYSIS_DECISIONS,
+    CHECK_OUTCOMES,
+    EVIDENCE_MODES,
     PROPOSAL_OUTCOMES,
     REGIMES,
     RESULT_STATUSES,
@@ -24,11 +27,13 @@ from warehouse._schema import (
     TRADE_SIDES,
     BacktestResult,
     Base,
+    Equity,
     ExperimentRun,
     OptimizationProposal,
     PredictionPerformance,
     RegimeDetection,
     Rollout,
+    RolloutCheck,
     SchemaVersion,
     Trade,
 )
@@ -36,6 +41,9 @@ from warehouse._types import UTCDateTime
 from warehouse._warehouse import Warehouse, get_warehouse
 
 __all__ = [
+    "ANALYSIS_DECISIONS",
+    "CHECK_OUTCOMES",
+    "EVIDENCE_MODES",
     "PROPOSAL_OUTCOMES",
     "REGIMES",
     "RESULT_STATUSES",
@@ -43,14 +51,18 @@ __all__ = [
     "RUN_STATUSES",
     "SCHEMA_VERSION",
     "TRADE_SIDES",
+    "AnalysisRecord",
     "BacktestResult",
     "Base",
+    "CheckRecord",
+    "Equity",
     "ExperimentRun",
     "OptimizationProposal",
     "PredictionPerformance",
     "ProposalRecord",
     "RegimeDetection",
     "Rollout",
+    "RolloutCheck",
     "RolloutRecord",
     "RunRecord",
     "SchemaVersion",

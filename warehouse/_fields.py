@@ -8,6 +8,9 @@ from typing import Any
 from tradeloop import utc_now
 from tradeloop.errors import WarehouseError
 from warehouse._schema import (
+    ANALYSIS_DECISIONS,
+    CHECK_OUTCOMES,
+    EVIDENCE_MODES,
     ID,
     PROPOSAL_OUTCOMES,
     REGIMES,
@@ -21,6 +24,8 @@ from warehouse._validate import Field
 
 __all__ = [
     "BACKTEST_FIELDS",
+    "CHECK_FIELDS",
+    "EQUITY_FIELDS",
     "PREDICTION_FIELDS",
     "PROPOSAL_FIELDS",
     "REGIME_FIELDS",
@@ -128,6 +133,43 @@ TRADE_FIELDS = (
     Field("pnl_pct", "float"),
     Field("fees", "float", low=0, default=lambda: 0.0),
     Field("exit_reason", "str", required=False, max_length=SHORT),
+    _name("trade_id", required=False),
+    _name("config_hash", required=False),
+    Field("mode", "str", required=False, choices=EVIDENCE_MODES),
+)
+
+EQUITY_FIELDS = (
+    _name("run_id"),
+    _name("strategy"),
+    _name("symbol"),
+    _short("timeframe"),
+    _name("config_hash"),
+    Field("mode", "str", choices=EVIDENCE_MODES),
+    _when("ts"),
+    Field("equity_usd", "float"),
+    _when("created_at", now=True),
+)
+
+CHECK_FIELDS = (
+    _name("analysis_id"),
+    _name("strategy"),
+    _name("symbol"),
+    _name("config_hash"),
+    Field("stage", "str", choices=ROLLOUT_STAGES),
+    Field("mode", "str", choices=EVIDENCE_MODES),
+    _when("checked_at"),
+    Field("interval_index", "int", low=0),
+    _short("name"),
+    Field("outcome", "str", choices=CHECK_OUTCOMES),
+    Field("figure", "float", required=False),
+    Field("threshold", "float", required=False),
+    Field("comparator", "str", choices=(">=", ">", "<=", "<")),
+    Field("unit", "str", required=False, max_length=16, default=lambda: ""),
+    Field("detail", "str", required=False, default=lambda: ""),
+    Field("analysis_outcome", "str", choices=CHECK_OUTCOMES),
+    Field("decision", "str", choices=ANALYSIS_DECISIONS),
+    Field("failed_checks", "int", low=0),
+    Field("reason", "str", required=False, default=lambda: ""),
 )
 
 REGIME_FIELDS = (
@@ -155,6 +197,8 @@ ROLLOUT_FIELDS = (
     Field("pr_number", "int", required=False, low=1),
     _when("started_at", now=True),
     _when("updated_at", now=True),
+    _name("previous_config_hash", required=False),
+    _when("stage_since", required=False),
 )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Self
 
-__all__ = ["ProposalRecord", "RolloutRecord", "RunRecord"]
+__all__ = ["AnalysisRecord", "CheckRecord", "ProposalRecord", "RolloutRecord", "RunRecord"]
 
 
 class _FromRow:
@@ -77,3 +77,43 @@ class RolloutRecord(_FromRow):
     pr_number: int | None
     started_at: datetime
     updated_at: datetime
+    previous_config_hash: str | None = None
+    stage_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord(_FromRow):
+    """One check of one canary analysis (a row of ``rollout_checks``)."""
+
+    analysis_id: str
+    strategy: str
+    symbol: str
+    config_hash: str
+    stage: str
+    mode: str
+    checked_at: datetime
+    interval_index: int
+    name: str
+    outcome: str
+    figure: float | None
+    threshold: float | None
+    comparator: str
+    unit: str
+    detail: str
+    analysis_outcome: str
+    decision: str
+    failed_checks: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRecord(_FromRow):
+    """One canary analysis: when, which interval of the stage, its outcome and decision."""
+
+    analysis_id: str
+    interval_index: int
+    checked_at: datetime
+    analysis_outcome: str
+    decision: str
+    failed_checks: int
+    reason: str

@@ -26,6 +26,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from warehouse._types import JSON_DOCUMENT, UTCDateTime
 
 __all__ = [
+    "ANALYSIS_DECISIONS",
+    "CHECK_OUTCOMES",
+    "EVIDENCE_MODES",
     "PROPOSAL_OUTCOMES",
     "REGIMES",
     "RESULT_STATUSES",
@@ -35,18 +38,20 @@ __all__ = [
     "TRADE_SIDES",
     "BacktestResult",
     "Base",
+    "Equity",
     "ExperimentRun",
     "OptimizationProposal",
     "PredictionPerformance",
     "RegimeDetection",
     "Rollout",
+    "RolloutCheck",
     "SchemaVersion",
     "Trade",
 ]
 
 #: Bump when a table or column changes, with an Alembic revision in ``warehouse/migrations/versions`` that
 #: takes a database of the previous version there; a database with a newer version is refused by older code.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RUN_STATUSES = ("running", "ok", "error", "timeout", "interrupted")
 RESULT_STATUSES = ("ok", "error", "timeout")
@@ -56,6 +61,12 @@ PROPOSAL_OUTCOMES = ("proposed", "opened", "merged", "declined", "reverted")
 TRADE_SIDES = ("long", "short")
 REGIMES = ("bull", "bear", "sideways", "high_vol")
 ROLLOUT_STAGES = ("COLD", "WARM", "LIMITED", "FULL")
+#: Where a trade, an equity point or a check's evidence comes from: a backtest (COLD), paper trading beside
+#: the live parameters (WARM) or live trading (LIMITED, FULL, and the live parameters themselves).
+EVIDENCE_MODES = ("backtest", "paper", "live")
+#: Argo Rollouts' analysis outcomes.
+CHECK_OUTCOMES = ("pass", "fail", "inconclusive", "error")
+ANALYSIS_DECISIONS = ("promote", "hold", "fail")
 
 _NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -199,12 +210,18 @@ class PredictionPerformance(Base):
 
 
 class Trade(Base):
-    """One closed trade of a backtest or a paper/live run."""
+    """One closed trade of a backtest or a paper/live run.
+
+    Trades the bot reports (``tradeloop deploy ingest``) carry its ``trade_id`` (unique: ingesting twice
+    adds nothing), the ``config_hash`` of the parameter set that made them and their ``mode``.
+    """
 
     __tablename__ = "trades"
     __table_args__ = (
         _one_of("side", TRADE_SIDES),
+        _one_of("mode", EVIDENCE_MODES),
         Index(None, "strategy", "symbol", "timeframe"),
+        Index(None, "strategy", "symbol", "config_hash", "mode"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -222,6 +239,30 @@ class Trade(Base):
     pnl_pct: Mapped[float] = mapped_column(Float)
     fees: Mapped[float] = mapped_column(Float)
     exit_reason: Mapped[str | None] = mapped_column(String(SHORT))
+    trade_id: Mapped[str | None] = mapped_column(String(ID), unique=True)
+    config_hash: Mapped[str | None] = mapped_column(String(ID))
+    mode: Mapped[str | None] = mapped_column(String(16))
+
+
+class Equity(Base):
+    """The equity of one parameter set of a pair at one bar, as the bot reports it (paper or live)."""
+
+    __tablename__ = "equity"
+    __table_args__ = (
+        _one_of("mode", EVIDENCE_MODES),
+        UniqueConstraint("strategy", "symbol", "config_hash", "mode", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(ID), index=True)
+    strategy: Mapped[str] = mapped_column(String(ID))
+    symbol: Mapped[str] = mapped_column(String(ID))
+    timeframe: Mapped[str] = mapped_column(String(SHORT))
+    config_hash: Mapped[str] = mapped_column(String(ID))
+    mode: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    equity_usd: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RegimeDetection(Base):
@@ -269,3 +310,43 @@ class Rollout(Base):
     pr_number: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    previous_config_hash: Mapped[str | None] = mapped_column(String(ID))
+    stage_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RolloutCheck(Base):
+    """One check of one canary analysis (``deploy step``): the figure, the threshold, the outcome, and the
+    analysis it belongs to (its outcome, decision and failed-analysis count repeated on each of its rows)."""
+
+    __tablename__ = "rollout_checks"
+    __table_args__ = (
+        _one_of("stage", ROLLOUT_STAGES),
+        _one_of("mode", EVIDENCE_MODES),
+        _one_of("outcome", CHECK_OUTCOMES),
+        _one_of("analysis_outcome", CHECK_OUTCOMES),
+        _one_of("decision", ANALYSIS_DECISIONS),
+        CheckConstraint("interval_index >= 0", name="interval_index_positive"),
+        UniqueConstraint("analysis_id", "name"),
+        Index(None, "strategy", "symbol", "config_hash", "stage"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    analysis_id: Mapped[str] = mapped_column(String(ID), index=True)
+    strategy: Mapped[str] = mapped_column(String(ID))
+    symbol: Mapped[str] = mapped_column(String(ID))
+    config_hash: Mapped[str] = mapped_column(String(ID))
+    stage: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    interval_index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(SHORT))
+    outcome: Mapped[str] = mapped_column(String(16))
+    figure: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    comparator: Mapped[str] = mapped_column(String(4))
+    unit: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    analysis_outcome: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[str] = mapped_column(String(16))
+    failed_checks: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)

@@ -28,6 +28,8 @@ from warehouse._connect import (
 )
 from warehouse._fields import (
     BACKTEST_FIELDS,
+    CHECK_FIELDS,
+    EQUITY_FIELDS,
     PREDICTION_FIELDS,
     PROPOSAL_FIELDS,
     REGIME_FIELDS,
@@ -38,17 +40,19 @@ from warehouse._fields import (
     check_trade,
     with_delta_pct,
 )
-from warehouse._records import ProposalRecord, RolloutRecord, RunRecord
+from warehouse._records import AnalysisRecord, CheckRecord, ProposalRecord, RolloutRecord, RunRecord
 from warehouse._schema import (
     PROPOSAL_OUTCOMES,
     RUN_STATUSES,
     BacktestResult,
     Base,
+    Equity,
     ExperimentRun,
     OptimizationProposal,
     PredictionPerformance,
     RegimeDetection,
     Rollout,
+    RolloutCheck,
     Trade,
 )
 from warehouse._types import UTCDateTime
@@ -408,6 +412,8 @@ class Warehouse:
         reason: str | None = None,
         pr_number: int | None = None,
         at: datetime | None = None,
+        previous_config_hash: str | None = None,
+        stage_since: datetime | None = None,
     ) -> RolloutRecord:
         """Create or update the rollout of ``strategy``/``symbol``; return the stored state.
 
@@ -425,6 +431,8 @@ class Warehouse:
             "pr_number": pr_number,
             "started_at": now,
             "updated_at": now,
+            "previous_config_hash": previous_config_hash,
+            "stage_since": stage_since,
         }
         row = validate_row("rollouts", ROLLOUT_FIELDS, record, None)
         table = _table(Rollout)
@@ -452,6 +460,135 @@ class Warehouse:
         query = _where_equal(select(table), table, {"strategy": strategy, "symbol": symbol})
         rows = self._read(query.order_by(table.c.strategy, table.c.symbol))
         return [RolloutRecord.from_row(row) for row in rows]
+
+    # -- deployment evidence -----------------------------------------------------------------------------
+
+    def add_evidence_trades(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Insert the bot's closed trades (each with a ``trade_id``); return ``(new, already stored)``.
+
+        A trade whose ``trade_id`` is stored already is skipped, so ingesting a file twice adds nothing.
+        """
+        rows = validate_rows("trades", TRADE_FIELDS, records)
+        for index, row in enumerate(rows):
+            check_trade(row, index)
+            if row["trade_id"] is None or row["mode"] is None or row["config_hash"] is None:
+                raise WarehouseError(
+                    f"trades (row {index}): trade_id, config_hash and mode are required for the bot's trades"
+                )
+        if not rows:
+            return 0, 0
+        table = _table(Trade)
+        statement = (
+            self._insert(table)
+            .on_conflict_do_nothing(index_elements=[table.c.trade_id])
+            .returning(table.c.trade_id)
+        )
+        with self._writing("add_evidence_trades") as connection:
+            added = len(connection.execute(statement, rows).all())
+        return added, len(rows) - added
+
+    def trades_by_id(self, trade_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored trades with these ids, by id (plain column dicts)."""
+        table = _table(Trade)
+        wanted = sorted(set(trade_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for row in self._read(select(table).where(table.c.trade_id.in_(chunk))):
+                found[str(row["trade_id"])] = dict(row)
+        return found
+
+    def add_equity(self, records: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Insert equity points; return ``(new, already stored)`` (a stored point is skipped)."""
+        rows = validate_rows("equity", EQUITY_FIELDS, records)
+        if not rows:
+            return 0, 0
+        table = _table(Equity)
+        keys = [table.c.strategy, table.c.symbol, table.c.config_hash, table.c.mode, table.c.ts]
+        statement = self._insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+        with self._writing("add_equity") as connection:
+            added = len(connection.execute(statement, rows).all())
+        return added, len(rows) - added
+
+    def equity_points(
+        self, strategy: str, symbol: str, config_hash: str, mode: str,
+        *, start: datetime | None = None, end: datetime | None = None,
+    ) -> list[tuple[datetime, float]]:  # fmt: skip
+        """``(time, equity)`` of one parameter set in ``(start, end]``, by time."""
+        table = _table(Equity)
+        query = select(table.c.ts, table.c.equity_usd).where(
+            table.c.strategy == strategy,
+            table.c.symbol == symbol,
+            table.c.config_hash == config_hash,
+            table.c.mode == mode,
+        )
+        if start is not None:
+            query = query.where(table.c.ts > as_utc_datetime(start, "equity.ts"))
+        if end is not None:
+            query = query.where(table.c.ts <= as_utc_datetime(end, "equity.ts"))
+        return [(row["ts"], float(row["equity_usd"])) for row in self._read(query.order_by(table.c.ts))]
+
+    def trade_pnls(
+        self, strategy: str, symbol: str, config_hash: str, mode: str,
+        *, start: datetime | None = None, end: datetime | None = None,
+    ) -> list[float]:  # fmt: skip
+        """The PnL (USD) of one parameter set's trades closed in ``(start, end]``, by exit time."""
+        table = _table(Trade)
+        query = select(table.c.pnl).where(
+            table.c.strategy == strategy,
+            table.c.symbol == symbol,
+            table.c.config_hash == config_hash,
+            table.c.mode == mode,
+        )
+        if start is not None:
+            query = query.where(table.c.exit_time > as_utc_datetime(start, "trades.exit_time"))
+        if end is not None:
+            query = query.where(table.c.exit_time <= as_utc_datetime(end, "trades.exit_time"))
+        rows = self._read(query.order_by(table.c.exit_time, table.c.id))
+        return [float(row["pnl"]) for row in rows]
+
+    def add_checks(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Insert the checks of canary analyses (one row per check); return how many."""
+        return self._insert_rows(_table(RolloutCheck), CHECK_FIELDS, records)
+
+    def rollout_checks(
+        self,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        *,
+        config_hash: str | None = None,
+        stage: str | None = None,
+        analysis_id: str | None = None,
+    ) -> list[CheckRecord]:
+        """Stored checks matching every filter given, by time of the analysis."""
+        table = _table(RolloutCheck)
+        filters = {"strategy": strategy, "symbol": symbol, "config_hash": config_hash, "stage": stage,
+                   "analysis_id": analysis_id}  # fmt: skip
+        query = _where_equal(select(table), table, filters).order_by(table.c.checked_at, table.c.id)
+        return [CheckRecord.from_row(row) for row in self._read(query)]
+
+    def analyses(
+        self, strategy: str, symbol: str, config_hash: str, stage: str, *, since: datetime | None = None
+    ) -> list[AnalysisRecord]:
+        """The canary analyses of one rollout in one stage (checked after ``since``), oldest first."""
+        table = _table(RolloutCheck)
+        columns = [table.c.analysis_id, table.c.interval_index, table.c.checked_at, table.c.analysis_outcome,
+                   table.c.decision, table.c.failed_checks, table.c.reason]  # fmt: skip
+        query = (
+            select(*columns)
+            .distinct()
+            .where(
+                table.c.strategy == strategy,
+                table.c.symbol == symbol,
+                table.c.config_hash == config_hash,
+                table.c.stage == stage,
+            )
+        )
+        if since is not None:
+            query = query.where(table.c.checked_at >= as_utc_datetime(since, "rollout_checks.checked_at"))
+        rows = self._read(query)
+        records = [AnalysisRecord.from_row(row) for row in rows]
+        return sorted(records, key=lambda record: (record.checked_at, record.interval_index))
 
     # -- plumbing ----------------------------------------------------------------------------------------
 

@@ -128,6 +128,7 @@ def run_workflow(
     secrets: Mapping[str, str] | None = None,
     tmp: Path,
     job: str | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> ActRun:
     """Run one workflow file of ``repo`` under act and return its exit status and log."""
     act = act_binary()
@@ -152,6 +153,8 @@ def run_workflow(
         command += ["--env", f"{name}={value}"]
     for name, value in (secrets or {}).items():
         command += ["-s", f"{name}={value}"]
+    for name, value in (variables or {}).items():
+        command += ["--var", f"{name}={value}"]
     if job:
         command += ["-j", job]
     done = subprocess.run(

@@ -87,11 +87,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def cold_rollout(flags: str, base: str, head: str) -> str:
     """``feature_flags.json`` as the optimizer writes it for a change: the pair's rollout restarts at COLD."""
     document = json.loads(flags)
-    at, new = "2025-03-01T00:00:00+00:00", parse_constants(head)
+    at, new, old = "2025-03-01T00:00:00+00:00", parse_constants(head), parse_constants(base)
     document["rollouts"]["rsi_reversion/DEMO"] = {
-        "stage": "COLD", "canary_fraction": new.canary_fractions["WARM"], "config_hash": new.config_hash,
-        "previous_config_hash": parse_constants(base).config_hash, "pr_number": None, "started_at": at,
-        "updated_at": at,
+        "stage": "COLD", "phase": "progressing", "canary_fraction": new.canary_fractions["COLD"],
+        "config_hash": new.config_hash, "previous_config_hash": old.config_hash,
+        "previous_params": dict(old.live_params["rsi_reversion"]["DEMO"]), "pr_number": None,
+        "started_at": at, "updated_at": at, "status": None,
     }  # fmt: skip
     return json.dumps(document, indent=2) + "\n"
 

@@ -226,6 +226,31 @@ def get_comment(s: GitHubStandIn, groups: list[str], query: dict[str, str], body
     return 200, _comment_json(s, comment)
 
 
+def graphql(s: GitHubStandIn, groups: list[str], query: dict[str, str], body: Any) -> Result:
+    """``POST /graphql``: the one mutation tradeloop sends, ``enablePullRequestAutoMerge`` (PyGithub's
+    ``PullRequest.enable_automerge``). GraphQL answers 200 with ``errors`` for a refused mutation."""
+    fields = _need(body, "query")
+    text = str(fields["query"])
+    if "enablePullRequestAutoMerge" not in text:
+        return 200, {"errors": [{"type": "UNSUPPORTED", "message": "the stand-in knows one mutation"}]}
+    request = (fields.get("variables") or {}).get("input") or {}
+    pull = next(
+        (p for p in s.pulls.values() if f"PR_kwstandin{p.number}" == request.get("pullRequestId")), None
+    )
+    if pull is None:
+        return 200, {"errors": [{"type": "NOT_FOUND", "message": "Could not resolve to a node"}]}
+    if not s.allow_auto_merge:
+        refused = "Pull request Auto merge is not allowed for this repository"
+        return 200, {"errors": [{"type": "UNPROCESSABLE", "message": refused}]}
+    if pull.state != "open":
+        return 200, {"errors": [{"type": "UNPROCESSABLE", "message": "Pull request is closed"}]}
+    pull.auto_merge = str(request.get("mergeMethod") or "MERGE")
+    return 200, {"data": {"enablePullRequestAutoMerge": {
+        "actor": {"avatarUrl": "", "login": "tradeloop-bot", "resourcePath": "/tradeloop-bot", "url": ""},
+        "clientMutationId": request.get("clientMutationId"),
+    }}}  # fmt: skip
+
+
 def edit_comment(s: GitHubStandIn, groups: list[str], query: dict[str, str], body: Any) -> Result:
     fields = _need(body, "body")
     comment = s.comments.get(int(groups[0]))

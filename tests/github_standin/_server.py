@@ -70,6 +70,7 @@ class PullState:
     created_at: str = ""
     updated_at: str = ""
     closed_at: str | None = None
+    auto_merge: str | None = None  # the merge method of an enabled auto-merge (GraphQL), or None
 
 
 def _now() -> str:
@@ -89,6 +90,8 @@ class GitHubStandIn:
         self.pulls: dict[int, PullState] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.statuses: dict[str, list[dict[str, Any]]] = {}
+        #: The repository setting "Allow auto-merge"; off, GitHub refuses enablePullRequestAutoMerge.
+        self.allow_auto_merge = True
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -259,7 +262,8 @@ class GitHubStandIn:
             pull.head_sha = self.bare.branch_sha(pull.head) or pull.head_sha
             pull.base_sha = self.bare.branch_sha(pull.base) or pull.base_sha
         return {
-            "id": pull.number, "number": pull.number, "state": pull.state, "title": pull.title,
+            "id": pull.number, "node_id": _node_id(pull.number), "number": pull.number, "state": pull.state,
+            "title": pull.title,
             "body": pull.body, "url": f"{self.api_repo}/pulls/{pull.number}",
             "html_url": f"{self.url}/{self.owner}/{self.name}/pull/{pull.number}",
             "issue_url": f"{self.api_repo}/issues/{pull.number}",
@@ -270,6 +274,10 @@ class GitHubStandIn:
             "labels": [self.label_json(n) for n in pull.labels], "merged": pull.merged,
             "merge_commit_sha": pull.merge_commit_sha, "user": {"login": "tradeloop-bot", "id": 2},
             "created_at": pull.created_at, "updated_at": pull.updated_at, "closed_at": pull.closed_at,
+            "auto_merge": None if pull.auto_merge is None else {
+                "enabled_by": {"login": "tradeloop-bot", "id": 2}, "merge_method": pull.auto_merge.lower(),
+                "commit_title": None, "commit_message": None,
+            },
         }  # fmt: skip
 
     def _close(self, pull: PullState) -> None:
@@ -284,6 +292,11 @@ class GitHubStandIn:
 
     def next_id(self) -> int:
         return next(self._ids)
+
+
+def _node_id(number: int) -> str:
+    """The GraphQL global id of pull request ``number`` (GitHub's ``PR_…`` form)."""
+    return f"PR_kwstandin{number}"
 
 
 def _handler_for(standin: GitHubStandIn) -> type[BaseHTTPRequestHandler]:
@@ -340,9 +353,10 @@ def _routes(prefix: str) -> list[tuple[str, re.Pattern[str], Action]]:
         ("POST", "/issues/(\\d+)/comments", r.create_comment),
         ("GET", "/issues/comments/(\\d+)", r.get_comment),
         ("PATCH", "/issues/comments/(\\d+)", r.edit_comment),
+        ("POST", "/graphql", r.graphql),
     ]
     compiled = []
     for method, suffix, action in table:
-        path = suffix if suffix == "/user" else prefix + suffix
+        path = suffix if suffix in ("/user", "/graphql") else prefix + suffix
         compiled.append((method, re.compile(path), action))
     return compiled

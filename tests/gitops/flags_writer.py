@@ -1,7 +1,7 @@
 """Rewrite a feature_flags.json in a tight loop until killed; the kill test forks it.
 
 Each save has different content: the number of rollouts grows and shrinks (so the file size changes) and
-the canary fractions vary. Run ids are ``<tag>-<count>`` so that a reader can tell which writer wrote.
+the LIMITED canary fractions vary. Run ids are ``<tag>-<count>`` so that a reader can tell which writer wrote.
 Also runnable by hand: ``python -m tests.gitops.flags_writer PATH TAG``.
 """
 
@@ -21,9 +21,12 @@ STAGES = list(Stage)
 def flags_for(count: int) -> FeatureFlags:
     flags = FeatureFlags(provenance=Provenance(run_id="pending", git_sha="nogit"))
     for index in range(1 + count % 40):
+        stage = STAGES[(count + index) % len(STAGES)]
+        fractions = {Stage.LIMITED: ((count + index) % 99 + 1) / 100, Stage.FULL: 1.0}
         rollout = Rollout(
-            stage=STAGES[(count + index) % len(STAGES)],
-            canary_fraction=((count + index) % 100 + 1) / 100,
+            stage=stage,
+            canary_fraction=fractions.get(stage, 0.0),
+            phase="succeeded" if stage == Stage.FULL else "progressing",
             config_hash=f"{count * 7919 + index:016x}",
             pr_number=index + 1,
             started_at=START,

@@ -66,7 +66,7 @@ def test_apply_writes_the_changed_parameters_and_a_cold_rollout(state_repo: Path
     assert rollout.stage is Stage.COLD
     assert rollout.config_hash == after.config_hash
     assert rollout.previous_config_hash == before.config_hash
-    assert rollout.canary_fraction == after.canary_fractions["WARM"]
+    assert rollout.canary_fraction == after.canary_fractions["COLD"] == 0.0
     assert rollout.pr_number == 17
     assert rollout.started_at == rollout.updated_at == datetime.fromisoformat(PROVENANCE.written_at)
     assert flags.provenance == PROVENANCE

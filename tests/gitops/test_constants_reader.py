@@ -39,7 +39,7 @@ def test_the_shipped_constants_are_valid() -> None:
     assert constants.min_trades == 30
     assert constants.confidence_level == 0.95
     assert constants.max_drawdown_pct == 8.0
-    assert constants.canary_fractions == {"WARM": 0.1, "LIMITED": 0.5, "FULL": 1.0}
+    assert constants.canary_fractions == {"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}
     assert set(constants.live_params) == {"ema_cross", "rsi_reversion"}
     assert set(constants.live_params["ema_cross"]) == {"SP500", "NASDAQ"}
     assert constants.live_params["ema_cross"]["SP500"]["ema_fast"] == 12
@@ -183,13 +183,32 @@ DEFECTS = {
         ("SCHEMA_VERSION: Final = 1", "SCHEMA_VERSION: Final = 2"),
         ["SCHEMA_VERSION is 2", "reads schema version 1"],
     ),
-    "canary fractions out of order": (
-        ('{"WARM": 0.1, "LIMITED": 0.5', '{"WARM": 0.6, "LIMITED": 0.5'),
-        ["CANARY_FRACTIONS must increase", "WARM=0.6"],
+    "capital in WARM": (
+        ('"WARM": 0.0, "LIMITED": 0.1', '"WARM": 0.1, "LIMITED": 0.5'),
+        ["CANARY_FRACTIONS.WARM must be 0.0 (WARM trades no capital on the new parameters: WARM paper"],
     ),
     "canary fraction out of range": (
-        ('"LIMITED": 0.5', '"LIMITED": 1.5'),
-        ["CANARY_FRACTIONS.LIMITED must be a float in (0, 1], got 1.5"],
+        ('"LIMITED": 0.1', '"LIMITED": 1.5'),
+        ["CANARY_FRACTIONS.LIMITED must be a float in [0, 1], got 1.5"],
+    ),
+    "schema-1 canary fractions": (
+        (
+            '{"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}',
+            '{"WARM": 0.1, "LIMITED": 0.5, "FULL": 1.0}',
+        ),
+        [
+            "CANARY_FRACTIONS must be a dict with exactly the stages COLD, WARM, LIMITED, FULL, e.g. "
+            '{"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}',
+            "WARM trades on paper only",
+        ],
+    ),
+    "dwell past the deadline": (
+        ('"WARM": {"1m": 240, "5m": 48,', '"WARM": {"1m": 240, "5m": 900,'),
+        ["DEPLOY_DWELL_BARS.WARM gives '5m' 900 bars, not fewer than its DEPLOY_DEADLINE_BARS.WARM (864)"],
+    ),
+    "auto-merge not a bool": (
+        ("DEPLOY_AUTO_MERGE: Final[bool] = False", "DEPLOY_AUTO_MERGE: Final[bool] = 1"),
+        ["DEPLOY_AUTO_MERGE must be True or False, got 1"],
     ),
     "bad provenance time": (
         ('"written_at": "', '"written_at": "yesterday'),

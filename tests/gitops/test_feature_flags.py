@@ -39,13 +39,16 @@ START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 def a_rollout(**changes: Any) -> dict[str, Any]:
     rollout = {
-        "stage": "WARM",
+        "stage": "LIMITED",
+        "phase": "progressing",
         "canary_fraction": 0.1,
         "config_hash": "0123456789abcdef",
         "previous_config_hash": None,
+        "previous_params": None,
         "pr_number": 42,
         "started_at": "2030-01-01T12:00:00+00:00",
         "updated_at": "2030-01-01T13:00:00+00:00",
+        "status": None,
     }
     rollout.update(changes)
     return rollout
@@ -71,7 +74,7 @@ def write_and_load(path: Path, content: str) -> str:
 
 def test_the_shipped_flags_are_valid() -> None:
     flags = load_feature_flags(SHIPPED_FLAGS)
-    assert flags.schema_version == 1
+    assert flags.schema_version == 2
     assert flags.prediction_engine == PredictionEngine(enabled=False, model=None, min_confidence=0.6)
     assert flags.rollouts == {}
     assert SHIPPED_FLAGS.read_text() == render_feature_flags(flags)
@@ -91,7 +94,7 @@ def test_a_valid_rollout_is_read() -> None:
     flags = parse_feature_flags(json.dumps(a_document()))
     rollout = flags.rollout("ema_cross", "SP500")
     assert rollout == Rollout(
-        stage=Stage.WARM,
+        stage=Stage.LIMITED,
         canary_fraction=0.1,
         config_hash="0123456789abcdef",
         pr_number=42,
@@ -105,7 +108,7 @@ def test_the_exact_canary_fraction_message(flags_file: Path) -> None:
     document = a_document(rollouts={"ema_cross/SP500": a_rollout(canary_fraction=1.5)})
     message = write_and_load(flags_file, json.dumps(document, indent=2))
     assert (
-        message == "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction must be in (0, 1], got 1.5"
+        message == "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction must be in (0, 1), got 1.5"
     )
 
 
@@ -132,7 +135,38 @@ BAD_DOCUMENTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "zero canary fraction": (
         {"rollouts": {"ema_cross/SP500": a_rollout(canary_fraction=0)}},
-        "rollouts.ema_cross/SP500.canary_fraction must be in (0, 1], got 0",
+        "rollouts.ema_cross/SP500.canary_fraction must be in (0, 1), got 0",
+    ),
+    "capital while WARM": (
+        {"rollouts": {"ema_cross/SP500": a_rollout(stage="WARM", canary_fraction=0.1)}},
+        "rollouts.ema_cross/SP500.canary_fraction must be 0, got 0.1 (0: COLD and WARM trade no capital on "
+        "the new config (WARM trades on paper))",
+    ),
+    "capital once failed": (
+        {"rollouts": {"ema_cross/SP500": a_rollout(phase="failed", canary_fraction=0.1)}},
+        "rollouts.ema_cross/SP500.canary_fraction must be 0, got 0.1 (0: a failed rollout trades nothing",
+    ),
+    "FULL still progressing": (
+        {"rollouts": {"ema_cross/SP500": a_rollout(stage="FULL", canary_fraction=1.0)}},
+        'rollouts.ema_cross/SP500.phase must be one of succeeded, failed, got "progressing"',
+    ),
+    "check with an unknown outcome": (
+        {
+            "rollouts": {
+                "ema_cross/SP500": a_rollout(
+                    status={
+                        "checked_at": "2030-01-01T13:00:00+00:00",
+                        "stage": "LIMITED",
+                        "outcome": "maybe",
+                        "decision": "hold",
+                        "reason": "",
+                        "failed_checks": 0,
+                        "checks": [],
+                    }
+                )
+            }
+        },
+        'rollouts.ema_cross/SP500.status.outcome must be one of pass, fail, inconclusive, error, got "maybe"',
     ),
     "bad rollout key": (
         {"rollouts": {"ema cross": a_rollout()}},
@@ -168,7 +202,7 @@ BAD_DOCUMENTS: dict[str, tuple[dict[str, Any], str]] = {
         {"rollouts": {"ema_cross/SP500": a_rollout(updated_at="2029-01-01T00:00:00+00:00")}},
         "rollouts.ema_cross/SP500.updated_at must not be before started_at",
     ),
-    "schema version": ({"schema_version": 2}, "schema_version must be 1, got 2"),
+    "schema version": ({"schema_version": 3}, "schema_version must be 2, got 3"),
     "engine on without model": (
         {"prediction_engine": {"enabled": True, "model": None, "min_confidence": 0.6}},
         "prediction_engine.model must be a string, got null "
@@ -198,19 +232,17 @@ def test_a_bad_rollout_key_is_not_checked_further() -> None:
 
 def test_every_problem_is_collected_in_path_order(flags_file: Path) -> None:
     document = a_document(
-        schema_version=3, rollouts={"ema_cross/SP500": a_rollout(stage="HOT", canary_fraction=2)}
+        schema_version=3, rollouts={"ema_cross/SP500": a_rollout(stage="HOT", pr_number="x")}
     )
     message = write_and_load(flags_file, json.dumps(document))
-    assert message.startswith(
-        "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction must be in (0, 1]"
-    )
+    assert message.startswith("feature_flags.json: rollouts.ema_cross/SP500.pr_number must be an integer")
     assert message.endswith("(and 2 more; `tradeloop state check` lists them all)")
 
 
 def test_not_a_number_and_duplicate_keys_are_refused(flags_file: Path) -> None:
     text = json.dumps(a_document(), indent=2)
     assert "NaN is not a JSON number" in write_and_load(flags_file, text.replace("0.1", "NaN"))
-    duplicated = text.replace('"stage": "WARM"', '"stage": "WARM", "stage": "FULL"')
+    duplicated = text.replace('"stage": "LIMITED"', '"stage": "LIMITED", "stage": "FULL"')
     assert 'the key "stage" appears twice' in write_and_load(flags_file, duplicated)
 
 
@@ -229,7 +261,7 @@ def test_save_formats_stably_with_sorted_rollouts(tmp_path: Path) -> None:
     written = save_feature_flags(path, flags, PROVENANCE)
     text = path.read_text()
     assert text.endswith("}\n") and not text.endswith("\n\n")
-    assert text.startswith('{\n  "schema_version": 1,\n  "provenance": {\n    "run_id"')
+    assert text.startswith('{\n  "schema_version": 2,\n  "provenance": {\n    "run_id"')
     document = json.loads(text)
     assert list(document["rollouts"]) == ["ema_cross/NASDAQ", "ema_cross/SP500", "rsi_reversion/SP500"]
     assert load_feature_flags(path) == written
@@ -264,7 +296,7 @@ def test_the_exact_refusal_message(flags_file: Path) -> None:
         save_feature_flags(flags_file, flags, PROVENANCE)
     assert str(raised.value) == (
         "refusing to write an invalid feature_flags.json: "
-        "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction must be in (0, 1], got 1.5"
+        "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction must be in (0, 1), got 1.5"
     )
 
 
@@ -273,18 +305,33 @@ def _replace(rollout: Rollout, **changes: Any) -> Rollout:
 
 
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+
+
+def _fraction(stage: Stage, failed: bool, share: float) -> float:
+    if failed or stage in (Stage.COLD, Stage.WARM):
+        return 0.0
+    return 1.0 if stage == Stage.FULL else share
+
+
+def _phase(stage: Stage, failed: bool) -> str:
+    return "failed" if failed else "succeeded" if stage == Stage.FULL else "progressing"
+
+
 rollouts = st.builds(
-    lambda stage, fraction, config_hash, previous, pr, start, delta: Rollout(
+    lambda stage, failed, share, config_hash, previous, pr, start, delta: Rollout(
         stage=stage,
-        canary_fraction=fraction,
+        canary_fraction=_fraction(stage, failed, share),
         config_hash=config_hash,
         previous_config_hash=previous,
         pr_number=pr,
         started_at=start,
         updated_at=start + delta,
+        phase=_phase(stage, failed),
+        previous_params={"timeframe": "5m", "rsi_period": 14} if pr else None,
     ),
     st.sampled_from(Stage),
-    st.floats(min_value=0, max_value=1, exclude_min=True),
+    st.booleans(),
+    st.floats(min_value=0, max_value=1, exclude_min=True, exclude_max=True),
     st.from_regex(r"[0-9a-f]{16}", fullmatch=True),
     st.none() | st.from_regex(r"[0-9a-f]{16,64}", fullmatch=True),
     st.none() | st.integers(min_value=1, max_value=10**6),
@@ -311,3 +358,47 @@ def test_render_then_parse_round_trips(
     text = render_feature_flags(flags)
     assert parse_feature_flags(text) == flags
     assert render_feature_flags(parse_feature_flags(text)) == text
+
+
+def _schema_1_document(**rollout: Any) -> dict[str, Any]:
+    document = a_document(schema_version=1)
+    document["rollouts"] = {
+        "ema_cross/SP500": {
+            "stage": "COLD", "canary_fraction": 0.1, "config_hash": "0123456789abcdef",
+            "previous_config_hash": "fedcba9876543210", "pr_number": 7,
+            "started_at": "2030-01-01T12:00:00+00:00", "updated_at": "2030-01-01T12:00:00+00:00", **rollout,
+        }
+    }  # fmt: skip
+    return document
+
+
+@pytest.mark.parametrize(
+    ("stage", "fraction", "phase", "read_fraction"),
+    [("COLD", 0.1, "progressing", 0.0), ("WARM", 0.1, "progressing", 0.0),
+     ("LIMITED", 0.5, "progressing", 0.5), ("FULL", 1.0, "succeeded", 1.0)],
+)  # fmt: skip
+def test_a_schema_1_file_is_read_as_schema_2(
+    flags_file: Path, stage: str, fraction: float, phase: str, read_fraction: float
+) -> None:
+    text = json.dumps(_schema_1_document(stage=stage, canary_fraction=fraction), indent=2) + "\n"
+    flags_file.write_text(text)
+    flags = load_feature_flags(flags_file)
+    assert flags_file.read_text() == text, "reading upgrades in memory only"
+    assert flags.schema_version == 2
+    rollout = flags.rollout("ema_cross", "SP500")
+    assert rollout is not None
+    assert (rollout.stage.value, rollout.phase, rollout.canary_fraction) == (stage, phase, read_fraction)
+    assert rollout.previous_config_hash == "fedcba9876543210" and rollout.previous_params is None
+    assert rollout.status is None and rollout.pr_number == 7
+    # The next write is schema 2, and reads back as what was read.
+    save_feature_flags(flags_file, flags, PROVENANCE)
+    assert json.loads(flags_file.read_text())["schema_version"] == 2
+    assert load_feature_flags(flags_file).rollouts == flags.rollouts
+
+
+def test_a_bad_schema_1_file_keeps_its_schema_1_message(flags_file: Path) -> None:
+    document = _schema_1_document(canary_fraction=1.5)
+    message = write_and_load(flags_file, json.dumps(document))
+    assert message == (
+        "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction must be in (0, 1], got 1.5"
+    )

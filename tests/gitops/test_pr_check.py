@@ -110,7 +110,7 @@ def test_the_bot_s_own_change_passes(gh: GitHubEnv) -> None:
 def test_a_rollout_promoted_to_full_with_all_capital_is_refused(gh: GitHubEnv) -> None:
     def promote(document: dict[str, Any]) -> None:
         rollout = document["rollouts"]["ema_cross/SP500"]
-        rollout.update(stage="FULL", canary_fraction=1.0)
+        rollout.update(stage="FULL", canary_fraction=1.0, phase="succeeded")
 
     files = bot_files(gh)
     files[FLAGS] = flags_edited(files[FLAGS], promote)
@@ -122,7 +122,7 @@ def test_a_rollout_promoted_to_full_with_all_capital_is_refused(gh: GitHubEnv) -
         in joined
     )
     assert "feature_flags.json: rollouts.ema_cross/SP500.canary_fraction is 1.0" in joined
-    assert "set it to 0.1" in joined
+    assert "set it to 0.0" in joined
 
 
 def test_turning_the_prediction_engine_on_is_refused(gh: GitHubEnv) -> None:
@@ -287,7 +287,10 @@ def test_a_pr_adding_a_guardrail_at_its_default_is_refused(gh: GitHubEnv, later_
 def test_a_manual_pr_is_reported_as_manual_with_its_findings(gh: GitHubEnv) -> None:
     files = bot_files(gh)
     files[FLAGS] = flags_edited(
-        files[FLAGS], lambda d: d["rollouts"]["ema_cross/SP500"].update(stage="FULL", canary_fraction=1.0)
+        files[FLAGS],
+        lambda d: d["rollouts"]["ema_cross/SP500"].update(
+            stage="FULL", canary_fraction=1.0, phase="succeeded"
+        ),
     )
     number = open_pr(gh, "emergency", files)
     gh.standin.label_pr(number, "tradeloop:manual")

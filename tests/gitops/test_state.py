@@ -38,7 +38,7 @@ def test_problems_from_both_files_are_collected(state_repo: Path) -> None:
         .replace("FEE_BPS: Final[float] = 10.0", "FEE_BPS: Final[float] = -1.0")
     )
     flags = state_repo / "feature_flags.json"
-    flags.write_text(flags.read_text().replace('"schema_version": 1', '"schema_version": 1, "extra": true'))
+    flags.write_text(flags.read_text().replace('"schema_version": 2', '"schema_version": 2, "extra": true'))
     before = {path: path.read_bytes() for path in (constants, flags)}
     report = check_state(state_repo)
     assert not report.ok
@@ -69,7 +69,8 @@ def test_show_state_is_json_able_and_complete(state_repo: Path) -> None:
     assert json.loads(json.dumps(state)) == state
     constants = load_constants(state_repo / "config" / "constants.py")
     assert state["config_hash"] == constants.config_hash
-    assert state["constants_schema_version"] == state["feature_flags_schema_version"] == 1
+    assert state["constants_schema_version"] == 1
+    assert state["feature_flags_schema_version"] == 2
     assert state["guardrails"]["OPTIMIZER_MAX_DELTA"] == 0.2
     assert state["live_params"]["ema_cross"]["SP500"]["ema_fast"] == 12
     assert state["rollouts"] == {}

@@ -88,8 +88,9 @@ def test_a_rollout_of_a_pair_that_is_not_live_is_refused_by_check_and_show(state
     document = json.loads(flags.read_text())
     at = "2025-01-01T00:00:00+00:00"
     document["rollouts"]["ema_cross/BTC"] = {
-        "stage": "COLD", "canary_fraction": 0.1, "config_hash": "0123456789abcdef",
-        "previous_config_hash": None, "pr_number": None, "started_at": at, "updated_at": at,
+        "stage": "COLD", "phase": "progressing", "canary_fraction": 0.0, "config_hash": "0123456789abcdef",
+        "previous_config_hash": None, "previous_params": None, "pr_number": None, "started_at": at,
+        "updated_at": at, "status": None,
     }  # fmt: skip
     flags.write_text(json.dumps(document, indent=2))
     message = (

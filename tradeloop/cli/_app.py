@@ -121,6 +121,7 @@ def _register_commands() -> None:
         _backtest,
         _cycle,
         _data,
+        _deploy,
         _matrix,
         _matrix_merge,
         _memory,
@@ -151,6 +152,7 @@ def _register_commands() -> None:
     app.add_typer(_pr.pr_app, name="pr")
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
+    app.add_typer(_deploy.deploy_app, name="deploy")
 
 
 _register_commands()
