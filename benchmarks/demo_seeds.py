@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first", type=int, default=0, help="first seed (to resume an interrupted run)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    jobs = [(name, seed) for seed in range(args.seeds) for name in SCENARIOS]
+    jobs = [(name, seed) for seed in range(args.first, args.first + args.seeds) for name in SCENARIOS]
     started = time.perf_counter()
     results: dict[str, list[tuple[int, Repetition]]] = {name: [] for name in SCENARIOS}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--planted", type=int, default=20, help="repetitions per planted scenario")
     parser.add_argument("--workers", type=int, default=2, help="processes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--first", type=int, default=0, help="first repetition index (to resume an interrupted run)"
+    )
     parser.add_argument("--bars", type=int, default=24_000, help="bars per market")
     parser.add_argument("--only", action="append", help="run only the scenarios with these names")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [
         (scenario, index, args.seed, args.bars)
         for scenario in chosen
-        for index in range(args.null if scenario.kind == "null" else args.planted)
+        for index in range(args.first, args.first + (args.null if scenario.kind == "null" else args.planted))
     ]
     started = time.perf_counter()
     outcomes: dict[str, list[Repetition]] = {scenario.name: [] for scenario in chosen}
