@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -66,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=0, help="first seed (to resume an interrupted run)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--summarise", type=Path, nargs="+", metavar="LOG",
+        help="run nothing: rebuild the table from the progress lines (stderr) of earlier runs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.summarise:
+        return _finish(_from_logs(args.summarise), args)
     jobs = [(name, seed) for seed in range(args.first, args.first + args.seeds) for name in SCENARIOS]
     started = time.perf_counter()
     results: dict[str, list[tuple[int, Repetition]]] = {name: [] for name in SCENARIOS}
@@ -75,10 +83,31 @@ def main(argv: list[str] | None = None) -> int:
             results[name].append((seed, outcome))
             print(f"  seed {seed:2d} {name}: {'PASS' if outcome.passed else 'fail'} "
                   f"(true ΔSharpe {outcome.true_improvement:.3g})", file=sys.stderr, flush=True)  # fmt: skip
-    missed = _report(results, args.seeds)
     print(
         f"\n{len(jobs)} runs in {(time.perf_counter() - started) / 60:.1f} min on {args.workers} process(es)"
     )
+    return _finish(results, args)
+
+
+_PROGRESS = re.compile(
+    r"^\s*seed\s+(?P<seed>\d+) (?P<name>.+): (?P<result>PASS|fail) \(true ΔSharpe (?P<truth>\S+)\)$"
+)
+
+
+def _from_logs(paths: list[Path]) -> dict[str, list[tuple[int, Repetition]]]:
+    """The runs that progress lines report; a seed reported twice counts once (its first line)."""
+    results: dict[str, dict[int, Repetition]] = {name: {} for name in SCENARIOS}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if (found := _PROGRESS.match(line)) is not None:
+                truth = float(found["truth"])
+                outcome = Repetition(not math.isnan(truth), found["result"] == "PASS", truth)
+                results[found["name"]].setdefault(int(found["seed"]), outcome)
+    return {name: sorted(rows.items()) for name, rows in results.items()}
+
+
+def _finish(results: dict[str, list[tuple[int, Repetition]]], args: argparse.Namespace) -> int:
+    missed = _report(results)
     if args.json:
         document: dict[str, Any] = {
             name: [{"seed": s, "passed": r.passed, "true_improvement": r.true_improvement} for s, r in rows]
@@ -89,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if missed else 0
 
 
-def _report(results: dict[str, list[tuple[int, Repetition]]], seeds: int) -> list[str]:
+def _report(results: dict[str, list[tuple[int, Repetition]]]) -> list[str]:
     print("| scenario | seeds | passed | failed | target | met |")
     print("|---|---:|---:|---:|---|:---:|")
     missed = []
     for name, rows in results.items():
+        seeds = len(rows)
         passed = sum(outcome.passed for _, outcome in rows)
         if name == "demo":
             target, met = f"passes on ≥ {PASS_TARGET:.0%}", passed >= PASS_TARGET * seeds

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -60,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, default=24_000, help="bars per market")
     parser.add_argument("--only", action="append", help="run only the scenarios with these names")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--summarise", type=Path, nargs="+", metavar="LOG",
+        help="run nothing: rebuild the table from the progress lines (stderr) of earlier runs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.summarise:
+        return _finish(_from_logs(args.summarise), math.nan, args)
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     jobs = [
         (scenario, index, args.seed, args.bars)
@@ -74,13 +82,33 @@ def main(argv: list[str] | None = None) -> int:
             outcomes[name].append(outcome)
             print(f"  {done}/{len(jobs)} {name}: {'PASS' if outcome.passed else 'fail'} "
                   f"(true ΔSharpe {outcome.true_improvement:.3g})", file=sys.stderr, flush=True)  # fmt: skip
+    print(f"\n{len(jobs)} repetitions in {(time.perf_counter() - started) / 60:.1f} min on {args.workers} "
+          "process(es)")  # fmt: skip
+    return _finish(outcomes, time.perf_counter() - started, args)
+
+
+_PROGRESS = re.compile(r"^\s*\d+/\d+ (?P<name>.+): (?P<result>PASS|fail) \(true ΔSharpe (?P<truth>\S+)\)$")
+
+
+def _from_logs(paths: list[Path]) -> dict[str, list[Repetition]]:
+    """The repetitions that progress lines report (a NaN truth: no proposal was made)."""
+    outcomes: dict[str, list[Repetition]] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if (found := _PROGRESS.match(line)) is not None:
+                truth = float(found["truth"])
+                outcome = Repetition(not math.isnan(truth), found["result"] == "PASS", truth)
+                outcomes.setdefault(found["name"], []).append(outcome)
+    return outcomes
+
+
+def _finish(outcomes: dict[str, list[Repetition]], elapsed: float, args: argparse.Namespace) -> int:
     margin = thresholds().min_sharpe_improvement
-    results = [summarise(scenario, outcomes[scenario.name], margin) for scenario in chosen]
-    elapsed = time.perf_counter() - started
+    results = [summarise(s, outcomes[s.name], margin) for s in SCENARIOS if outcomes.get(s.name)]
     print(_table(results))
-    print(f"\n{len(jobs)} repetitions in {elapsed / 60:.1f} min on {args.workers} process(es)")
     if args.json:
-        document: dict[str, Any] = {"seconds": elapsed, "bars": args.bars, "seed": args.seed,
+        document: dict[str, Any] = {"seconds": None if math.isnan(elapsed) else elapsed, "bars": args.bars,
+                                    "seed": args.seed,
                                     "results": [r.as_dict() for r in results]}  # fmt: skip
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
