@@ -295,10 +295,10 @@ def _run_pair(
     pair = PairResult(strategy, symbol, timeframe, cadence, folder, proposed)
     if proposed.proposal.proposed:
         seen.started(4, "validate", label)
+        checks = ValidateOptions(out=folder, seed=options.seed, reps=options.reps)
         validated = validate(
-            settings, proposed.proposal, proposed.record, ValidateOptions(out=folder, seed=options.seed,
-            reps=options.reps), bars=proposed.bars, feedback=feedback,
-        )  # fmt: skip
+            settings, proposed.proposal, proposed.record, checks, bars=proposed.bars, feedback=feedback
+        )
         seen.finished("validate", validated)
         pair = PairResult(strategy, symbol, timeframe, cadence, folder, proposed, validated)
     return _pull_request(settings, pair, options.apply, report, seen)
