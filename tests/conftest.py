@@ -53,3 +53,12 @@ def tmpfs_namespaces_allowed() -> bool:
         return False
     probe = ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt 2>/dev/null || exit 3"]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+# The PostgreSQL tests run on one xdist worker (`pytest -n auto --dist loadgroup`, the README's command):
+# they share one database's public schema (Optuna's tables) and its advisory locks. Everything else, the act
+# workflow runs included (each in its own act temp folder and ports), spreads over the workers.
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("postgres") is not None or "postgres" in item.name:
+            item.add_marker(pytest.mark.xdist_group("postgres"))

@@ -200,7 +200,8 @@ def _search_gates(inputs: GateInputs, t: Thresholds) -> list[Gate]:
               "probability of backtest overfitting (CSCV) of the search's selection (in sample)" + missing,
               gating=gating, bars="search"),
         _gate("fold_stability", inputs.fold_sharpe_cv, t.max_fold_sharpe_cv, "<=", "CV",
-              "coefficient of variation of the re-optimised folds' OOS Sharpe ratios" + missing,
+              "coefficient of variation of the re-optimised folds' OOS Sharpe gains over the live parameters"
+              + missing,
               gating=gating, bars="walk-forward"),
         _gate("catastrophic_fold", inputs.max_fold_drawdown_pct, catastrophic, "<=", "%",
               f"deepest fold OOS drawdown; over {CATASTROPHIC_DRAWDOWN_FACTOR:g}x the limit fails" + missing,

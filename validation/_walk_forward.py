@@ -124,17 +124,28 @@ class WalkForwardResult:
         return np.array([fold.oos_sharpe for fold in self.folds])
 
     @property
-    def sharpe_cv(self) -> float:
-        """Coefficient of variation ``std(ddof=1) / mean`` of the fold Sharpes (NaN with one fold).
+    def fold_gains(self) -> np.ndarray:
+        """Each fold's OOS Sharpe minus the baseline's on the same bars (NaN without a baseline)."""
+        return np.array([fold.oos_sharpe - fold.baseline_oos_sharpe for fold in self.folds])
 
-        ``inf`` when the mean fold Sharpe is not positive: folds that lose on average have no stability
-        worth measuring, and a ratio to a negative mean would read as "stable".
+    @property
+    def sharpe_cv(self) -> float:
+        """Coefficient of variation ``std(ddof=1) / mean`` of the fold gains over the baseline (NaN with one
+        fold); of the fold Sharpes when there is no baseline.
+
+        The gains, not the Sharpe levels: a change that lifts a losing live set to about break-even has fold
+        Sharpes scattered around zero, whose CV is a ratio to a near-zero mean and says nothing, while its
+        gain on every fold can be the same. ``inf`` when the mean is not positive: folds that lose (or gain
+        nothing) on average have no stability worth measuring, and a ratio to a negative mean would read as
+        "stable".
         """
-        sharpes = self.fold_sharpes
-        if len(sharpes) < 2:
+        gains = self.fold_gains
+        has_gains = self.baseline_returns is not None and bool(np.isfinite(gains).all())
+        values = gains if has_gains else self.fold_sharpes
+        if len(values) < 2:
             return math.nan
-        mean = float(np.mean(sharpes))
-        return float(np.std(sharpes, ddof=1)) / mean if mean > 0 else math.inf
+        mean = float(np.mean(values))
+        return float(np.std(values, ddof=1)) / mean if mean > 0 else math.inf
 
     @property
     def worst_fold(self) -> FoldResult:

@@ -278,3 +278,22 @@ def test_the_reverting_market_loads_as_checked_bars_and_is_seeded() -> None:
     assert again.data_hash == loaded.data_hash != load_bars("reverting", bars=9000, seed=4).data_hash
     hourly = load_bars("reverting", timeframe="1h", days=100)
     assert hourly.timeframe == "1h" and len(hourly.bars) == 100 * 24
+
+
+def test_a_random_walk_without_costs_gives_a_tight_trailing_stop_no_edge() -> None:
+    """With deviation 0 the bars once had no wicks: a 0.02 % trailing stop then left at the open of every
+    down bar and rode every up bar, a Sharpe of about 30 on a random walk that the calibration's search
+    found and passed. Intrabar ranges now follow the fair value's own volatility."""
+    import math
+
+    from backtest_matrix.data import generate_reverting
+    from backtest_matrix.engine import EngineConfig, backtest
+
+    market = generate_reverting(bars=200_000, deviation_pct=0.0, seed=12)
+    assert (market["high"] > market[["open", "close"]].max(axis=1)).mean() > 0.99
+    params = {"rsi_period": 9, "oversold": 30.0, "overbought": 65.0, "stop_loss_pct": 0.84,
+              "exit_trailing_stop_pct": 0.02, "trade_fraction": 0.1}  # fmt: skip
+    free = EngineConfig(fee_bps=0.0, slippage_bps=0.0)
+    returns = backtest(market, "rsi_reversion", params, config=free).returns.to_numpy()
+    sharpe = returns.mean() / returns.std(ddof=1) * math.sqrt(35_040)
+    assert sharpe < 1.0, sharpe  # no edge to find (stops filled inside a wick even cost a little)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,10 @@ import pytest
 from backtest_matrix.engine import EngineConfig, backtest, sweep
 from tests.validation.proposals import sp500
 from validation import (
+    FoldResult,
     FrameWindows,
+    WalkForwardFold,
+    WalkForwardResult,
     capped_random_search,
     max_drawdown_pct,
     run_walk_forward,
@@ -93,7 +97,7 @@ def test_oos_segments_are_stitched_in_order_from_warm_backtests() -> None:
     assert result.folds[1].oos_sharpe == pytest.approx(oos.mean() / oos.std(ddof=1) * math.sqrt(per_year))
 
 
-def test_fold_stability_is_the_coefficient_of_variation_of_fold_sharpes() -> None:
+def test_fold_stability_without_a_baseline_is_the_coefficient_of_variation_of_fold_sharpes() -> None:
     bars = sp500()[0].iloc[:3000]
     folds = walk_forward_folds(len(bars), n_folds=5, is_oos_ratio=2.0)
     optimise = capped_random_search("ema_cross", BASELINE, n=8, seed=0, config=ENGINE)
@@ -104,6 +108,47 @@ def test_fold_stability_is_the_coefficient_of_variation_of_fold_sharpes() -> Non
     assert result.sharpe_cv == pytest.approx(expected)
     assert result.worst_fold.oos_sharpe == sharpes.min()
     assert result.max_fold_drawdown_pct == max(fold.oos_max_drawdown_pct for fold in result.folds)
+
+
+def test_fold_stability_with_a_baseline_is_the_coefficient_of_variation_of_the_fold_gains() -> None:
+    bars = sp500()[0].iloc[:3000]
+    folds = walk_forward_folds(len(bars), n_folds=5, is_oos_ratio=2.0)
+    optimise = capped_random_search("ema_cross", BASELINE, n=8, seed=0, config=ENGINE)
+    result = run_walk_forward(
+        bars, "ema_cross", folds, optimise, config=ENGINE, warmup_bars=30, baseline=BASELINE
+    )
+    gains = np.array([fold.oos_sharpe - fold.baseline_oos_sharpe for fold in result.folds])
+    np.testing.assert_allclose(result.fold_gains, gains)
+    mean = gains.mean()
+    assert result.sharpe_cv == pytest.approx(gains.std(ddof=1) / mean if mean > 0 else math.inf)
+
+
+def test_a_steady_gain_over_a_losing_baseline_is_stable_though_its_sharpes_straddle_zero() -> None:
+    """The demo's fold pattern (seed 2): the live set loses about 6 Sharpe on every fold, the re-optimised
+    choice gains 6.5 to 10 on every fold and ends near break-even. The CV of the levels is 1.6; the gain's
+    is 0.2."""
+    index = pd.date_range("2024-01-01", periods=5, freq="D", tz="UTC")
+    sharpes, baselines = [3.70, -0.09, -0.31, 1.26, 0.60], [-6.25, -6.62, -6.82, -5.38, -6.13]
+    folds = tuple(
+        FoldResult(
+            fold=WalkForwardFold(0, 0, 1, 1, 2), is_start=t, is_end=t, oos_start=t, oos_end=t, params={},
+            is_sharpe=0.0, is_mean_return=0.0, oos_sharpe=s, oos_mean_return=0.0, oos_return_pct=0.0,
+            oos_max_drawdown_pct=0.0, oos_returns=pd.Series(dtype=float), baseline_oos_sharpe=b,
+        )
+        for t, s, b in zip(index, sharpes, baselines, strict=True)
+    )  # fmt: skip
+    without = WalkForwardResult(folds, pd.Series(dtype=float))
+    with_baseline = WalkForwardResult(folds, pd.Series(dtype=float), pd.Series(dtype=float))
+    assert without.sharpe_cv == pytest.approx(np.std(sharpes, ddof=1) / np.mean(sharpes))
+    assert without.sharpe_cv > 1.5
+    gains = np.subtract(sharpes, baselines)
+    assert with_baseline.sharpe_cv == pytest.approx(gains.std(ddof=1) / gains.mean())
+    assert with_baseline.sharpe_cv < 0.25
+    losing = WalkForwardResult(
+        tuple(dataclasses.replace(f, oos_sharpe=f.baseline_oos_sharpe - 0.1) for f in folds),
+        pd.Series(dtype=float), pd.Series(dtype=float),
+    )  # fmt: skip
+    assert losing.sharpe_cv == math.inf
 
 
 def test_max_drawdown_of_compounded_returns() -> None:
