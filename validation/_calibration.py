@@ -20,7 +20,6 @@ repetition as passed when any look passes: the repeated-looks error of a cycle t
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -262,7 +261,7 @@ def _proposed(proposal: Proposal, proposed: Proposed) -> Proposal | None:
         if proposed == "leverage"
         else before
     )
-    return dataclasses.replace(
+    return replace(
         proposal, status="proposed", reason=None, params_after=after,
         proposal_hash=proposal_hash(proposal.strategy, proposal.symbol, proposal.timeframe, after),
     )  # fmt: skip
