@@ -75,19 +75,19 @@ def measure(name: str, repeats: int) -> dict[str, Any]:
     outcome = make_proposal(request, guardrails=guardrails_from(constants), engine_config=engine)
     propose_s = time.perf_counter() - started
     thresholds = Thresholds.from_constants(constants.guardrails, capital_usd=constants.trading_capital_usd)
-    document = outcome.document
-    if document["status"] != "proposed":
-        raise SystemExit(f"{name}: the optimizer proposed no change ({document['reason']}); nothing to time")
+    proposal = outcome.proposal
+    if not proposal.proposed or proposal.search_record is None:
+        raise SystemExit(f"{name}: the optimizer proposed no change ({proposal.reason}); nothing to time")
     seconds, decision = [], ""
     for run in range(repeats + 1):
         started = time.perf_counter()
-        verdict = validate_proposal(document, bars, thresholds, search_record=outcome.record, seed=run)
+        verdict = validate_proposal(proposal, bars, thresholds, search_record=outcome.record, seed=run)
         if run:  # the first is the warm-up
             seconds.append(time.perf_counter() - started)
         decision = verdict.summary
     return {
         "case": name, "propose_s": propose_s, "validate_s": seconds, "median_s": statistics.median(seconds),
-        "configurations": document["search_record"]["configurations"], "decision": decision,
+        "configurations": proposal.search_record.configurations, "decision": decision,
     }  # fmt: skip
 
 

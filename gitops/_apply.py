@@ -15,10 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gitops._constants import CONSTANTS_FILE, LiveConstants, ParamValue, parse_constants
-from gitops._documents import parse_proposal
 from gitops._edit import KeyPath, edit_constants_text
 from gitops._feature_flags import (
     FEATURE_FLAGS_FILE,
@@ -35,6 +34,9 @@ from gitops._state import cross_file_problems
 from tradeloop import Provenance
 from tradeloop._atomic import atomic_write_many
 from tradeloop.errors import ChangePolicyError, ProposalError, StateFileError, StrategyError
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Proposal
 
 __all__ = ["ALLOWED_PATHS", "AppliedChange", "apply_proposal", "check_allowed_paths"]
 
@@ -100,7 +102,7 @@ def _normalise(path: str | PurePath) -> str | None:
 
 def apply_proposal(
     repo_root: Path,
-    proposal: Mapping[str, Any],
+    proposal: Proposal,
     *,
     provenance: Provenance,
     pr_number: int | None = None,
@@ -113,7 +115,7 @@ def apply_proposal(
     repo_root
         The repository root holding ``config/constants.py`` and ``feature_flags.json``.
     proposal
-        A contract-2 proposal (checked here; see :func:`gitops.load_proposal`).
+        A contract-2 proposal (:class:`tradeloop.documents.Proposal`).
     provenance
         Written to both files; its ``written_at`` is also the rollout's start time.
     pr_number
@@ -130,18 +132,17 @@ def apply_proposal(
     Raises
     ------
     tradeloop.errors.ProposalError
-        The proposal breaks contract 2, or was made against other live values (stale) or another
+        The proposal was made against other live values (stale) or another
         timeframe, or names a strategy/symbol without live parameters.
     tradeloop.errors.StrategyError
         A new value breaks the strategy's parameter type, hard bounds or constraints.
     tradeloop.errors.StateFileError
         A live state file is invalid, or the edited file would be.
     """
-    proposal = parse_proposal(proposal)
     repo_root = Path(repo_root)
     constants_text = read_state_text(repo_root / CONSTANTS_FILE)
     live = parse_constants(constants_text)
-    strategy, symbol = proposal["strategy"], proposal["symbol"]
+    strategy, symbol = proposal.strategy, proposal.symbol
     entry = _live_entry(live, proposal)
     key = rollout_key(strategy, symbol)
     if _already_live(entry, proposal):
@@ -150,7 +151,7 @@ def apply_proposal(
     _refuse_stale(entry, proposal)
     updates = _updates(entry, proposal)
     if not updates:
-        reason = proposal["reason"] or "the live state already holds params_after"
+        reason = proposal.reason or "the live state already holds params_after"
         return AppliedChange((), f"no change: {reason}", live.config_hash, live.config_hash, {}, key)
     changes: dict[KeyPath, Any] = {
         ("LIVE_PARAMS", strategy, symbol, name): value for name, value in updates.items()
@@ -177,8 +178,8 @@ def apply_proposal(
     )
 
 
-def _live_entry(live: LiveConstants, proposal: Mapping[str, Any]) -> Mapping[str, ParamValue]:
-    strategy, symbol, timeframe = proposal["strategy"], proposal["symbol"], proposal["timeframe"]
+def _live_entry(live: LiveConstants, proposal: Proposal) -> Mapping[str, ParamValue]:
+    strategy, symbol, timeframe = proposal.strategy, proposal.symbol, proposal.timeframe
     entry = live.live_params.get(strategy, {}).get(symbol)
     if entry is None:
         raise ProposalError(
@@ -193,23 +194,23 @@ def _live_entry(live: LiveConstants, proposal: Mapping[str, Any]) -> Mapping[str
     return entry
 
 
-def _already_live(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) -> bool:
+def _already_live(entry: Mapping[str, ParamValue], proposal: Proposal) -> bool:
     """Whether the live entry already runs ``params_after`` (a merged proposal published again)."""
-    if proposal["status"] != "proposed":
+    if not proposal.proposed:
         return False
-    effective = _effective(proposal["strategy"], entry)
-    after = proposal["params_after"]
+    effective = _effective(proposal.strategy, entry)
+    after = proposal.params_after
     return all(name in effective and _equal(effective[name], value) for name, value in after.items())
 
 
-def _refuse_stale(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) -> None:
+def _refuse_stale(entry: Mapping[str, ParamValue], proposal: Proposal) -> None:
     """Refuse a proposal made against other live values than the entry holds now."""
-    strategy, symbol = proposal["strategy"], proposal["symbol"]
+    strategy, symbol = proposal.strategy, proposal.symbol
     effective = _effective(strategy, entry)
     stale = [
         f"params_before.{name} is {value!r} but LIVE_PARAMS.{strategy}.{symbol}.{name} is "
         f"{effective[name]!r}{'' if name in entry else ' (the strategy default)'}"
-        for name, value in proposal["params_before"].items()
+        for name, value in proposal.params_before.items()
         if name in effective and not _equal(effective[name], value)
     ]
     if stale:
@@ -219,21 +220,21 @@ def _refuse_stale(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) 
         )
 
 
-def _updates(entry: Mapping[str, ParamValue], proposal: Mapping[str, Any]) -> dict[str, ParamValue]:
+def _updates(entry: Mapping[str, ParamValue], proposal: Proposal) -> dict[str, ParamValue]:
     """The params_after values that differ from the live ones, typed like the strategy's parameters.
 
     A parameter the live entry leaves out runs at the strategy default: it is written only when
     params_after moves it away from that default.
     """
-    effective = _effective(proposal["strategy"], entry)
+    effective = _effective(proposal.strategy, entry)
     changed = {
         name: value
-        for name, value in proposal["params_after"].items()
+        for name, value in proposal.params_after.items()
         if name not in effective or not _equal(effective[name], value)
     }
-    if proposal["status"] == "no_change" or not changed:
+    if not proposal.proposed or not changed:
         return {}
-    return _typed(proposal["strategy"], entry, changed)
+    return _typed(proposal.strategy, entry, changed)
 
 
 def _effective(strategy_name: str, entry: Mapping[str, ParamValue]) -> dict[str, ParamValue]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from gitops import _names
 from tradeloop import Provenance
+from tradeloop._schema import NumberRange
 
 __all__ = [
     "CANARY_STAGES",
@@ -49,36 +49,6 @@ DEFAULT_TIMEFRAME_KEY = "default"
 PROVENANCE_KEYS = ("run_id", "git_sha", "written_at")
 KeyProblem = tuple[str, str]
 Check = Callable[[Any, str], tuple[Any, list[KeyProblem]]]
-
-
-@dataclass(frozen=True)
-class NumberRange:
-    """An interval of allowed values; ``None`` means unbounded on that side."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def contains(self, value: float) -> bool:
-        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def describe(self) -> str:
-        """``"in (0, 1]"``, ``">= 1"`` or ``"> 0"``."""
-        if self.low is not None and self.high is not None:
-            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
-        if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {_number(self.low)}"
-        if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {_number(self.high)}"
-        return "(any value)"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def is_number(value: object) -> bool:

@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gitops._apply import ALLOWED_PATHS, AppliedChange, apply_proposal, check_allowed_paths
-from gitops._documents import parse_proposal, proposal_hash
 from gitops._forge import Forge, PullRequest
 from gitops._git import build_commit, run_git
 from gitops._memory import AUTOCLOSED_SUFFIX, GuardrailMemory, read_memory
 from gitops._pr_body import parse_pr_metadata, render_pr_body
 from gitops._pr_text import branch_name, commit_message, risk_label
 from tradeloop import Provenance
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Proposal, Verdict
 
 __all__ = ["AUTO_LABELS", "DO_NOT_MERGE", "PublishAction", "PublishOutcome", "publish_proposal"]
 
@@ -61,8 +63,8 @@ class PublishOutcome:
 
 def publish_proposal(
     forge: Forge,
-    proposal: Mapping[str, Any],
-    verdict: Mapping[str, Any] | None = None,
+    proposal: Proposal,
+    verdict: Verdict | None = None,
     *,
     base: str = "main",
     labels: Sequence[str] = (),
@@ -79,7 +81,7 @@ def publish_proposal(
     forge
         Where the pull request lives; its ``repo`` is the clone in which the commit is built.
     proposal, verdict
-        Contract 2 and (optional) contract 3 documents.
+        The proposal (contract 2) and its verdict (contract 3), if validation ran.
     base
         The branch the pull request targets.
     labels
@@ -93,9 +95,8 @@ def publish_proposal(
     memory
         The guardrail memory of the base; read from ``forge.repo`` at the base when not given.
     """
-    proposal = parse_proposal(dict(proposal))
-    branch = branch_name(proposal)
-    digest = proposal_hash(proposal)
+    branch = branch_name(proposal.strategy, proposal.symbol, proposal.timeframe)
+    digest = proposal.full_hash
 
     def outcome(
         action: PublishAction, reason: str, pr: PullRequest | None = None, **extra: Any
@@ -108,12 +109,12 @@ def publish_proposal(
         return outcome("none", f"#{declined.number} with this proposal was closed without merging; "
                        "a declined proposal is never proposed again", declined)  # fmt: skip
     base_sha = forge.resolve(base)
-    if proposal["status"] == "proposed":
+    if proposal.proposed:
         rejection = (memory or read_memory(forge.repo, base_sha)).rejection_for(proposal)
         if rejection is not None:
             return outcome("none", rejection.reason())
-    if verdict is not None and verdict.get("decision") != "pass":
-        return outcome("none", f"the validation verdict is {verdict.get('decision')!r}, not 'pass'")
+    if verdict is not None and not verdict.passed:
+        return outcome("none", f"the validation verdict is {verdict.decision!r}, not 'pass'")
     open_pr = forge.find_open_pr(branch)
     if open_pr is not None:
         hands_off = _hands_off_reason(forge, open_pr)
@@ -138,7 +139,7 @@ def publish_proposal(
             )
     sha = build_commit(forge.repo, base_sha, files, commit_message(proposal), forge.identity)
     metadata = {"proposal_hash": digest, "config_hash": applied.config_hash_after,
-                "run_id": proposal["run_id"], "commit_sha": sha}  # fmt: skip
+                "run_id": proposal.run_id, "commit_sha": sha}  # fmt: skip
     body = functools.partial(render_pr_body, proposal, verdict, run_url=run_url, report_url=report_url,
                              base_branch=base, commit_sha=None, metadata=metadata)  # fmt: skip
     action: PublishAction = "created" if open_pr is None else "updated"
@@ -221,7 +222,7 @@ def _hands_off_reason(forge: Forge, pr: PullRequest) -> str | None:
 
 
 def _apply_on_base(
-    forge: Forge, scratch: Path, base_sha: str, proposal: Mapping[str, Any], open_pr: PullRequest | None
+    forge: Forge, scratch: Path, base_sha: str, proposal: Proposal, open_pr: PullRequest | None
 ) -> tuple[AppliedChange, dict[str, bytes]]:
     """Apply ``proposal`` to copies of the base's live state files; return the change and the new contents."""
     for path in ALLOWED_PATHS:
@@ -229,7 +230,7 @@ def _apply_on_base(
         if text is not None:
             (scratch / path).parent.mkdir(parents=True, exist_ok=True)
             (scratch / path).write_text(text)
-    provenance = Provenance(run_id=proposal["run_id"], git_sha=proposal["git_sha"])
+    provenance = Provenance(run_id=proposal.run_id, git_sha=proposal.git_sha)
     applied = apply_proposal(scratch, proposal, provenance=provenance,
                              pr_number=open_pr.number if open_pr else None)  # fmt: skip
     check_allowed_paths(applied.changed_paths)

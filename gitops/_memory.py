@@ -28,11 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from gitops._checks import mapping_depth_items
 from gitops._constants import LiveConstants
-from gitops._documents import proposal_hash
 from gitops._forge import Forge
 from gitops._history import StateVersion, state_versions
 from gitops._names import rollout_key
@@ -40,9 +39,11 @@ from gitops._param_checks import effective_params
 from gitops._pr_body import parse_pr_metadata
 from gitops._pr_text import branch_name
 from tradeloop import canonical_json
+from tradeloop.documents import proposal_hash
 
 if TYPE_CHECKING:
     from optimizer import AppliedChange
+    from tradeloop.documents import Proposal
 
 __all__ = [
     "AUTOCLOSED_SUFFIX",
@@ -62,8 +63,7 @@ ParamValues = dict[str, float | None]
 def pair_identity(strategy: str, symbol: str, timeframe: str, params: Mapping[str, float]) -> str:
     """The proposal hash of a pair's effective parameters: equal to ``proposal_hash`` of a proposal whose
     ``params_after`` they are (contract 2), so a live state and a proposal compare directly."""
-    subject = {"strategy": strategy, "symbol": symbol, "timeframe": timeframe, "params_after": dict(params)}
-    return proposal_hash(subject)
+    return proposal_hash(strategy, symbol, timeframe, params)
 
 
 @dataclass(frozen=True)
@@ -159,12 +159,12 @@ class GuardrailMemory:
             if c.parameters
         ]
 
-    def rejection_for(self, proposal: Mapping[str, Any]) -> Rejection | None:
+    def rejection_for(self, proposal: Proposal) -> Rejection | None:
         """The rejection that forbids ``proposal`` (same proposal hash or config hash), or ``None``."""
-        digest = proposal_hash(proposal)
-        config = proposal.get("config_hash_after")
+        digest = proposal.full_hash
+        config = proposal.config_hash_after
         for rejection in reversed(self.rejections):
-            if (rejection.strategy, rejection.symbol) != (proposal["strategy"], proposal["symbol"]):
+            if (rejection.strategy, rejection.symbol) != (proposal.strategy, proposal.symbol):
                 continue
             if rejection.proposal_hash == digest or (config and rejection.config_hash == config):
                 return rejection
@@ -199,7 +199,7 @@ def declined_proposals(forge: Forge, constants: LiveConstants) -> list[Rejection
     """Pull requests of each live pair's branch that a person closed without merging."""
     found = []
     for (strategy, symbol), entry in mapping_depth_items(constants.live_params, 2):
-        branch = branch_name({"strategy": strategy, "symbol": symbol, "timeframe": entry["timeframe"]})
+        branch = branch_name(strategy, symbol, str(entry["timeframe"]))
         for pr in forge.find_closed_prs(branch):
             metadata = parse_pr_metadata(pr.body) or {}
             digest = metadata.get("proposal_hash")

@@ -22,9 +22,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitops._documents import proposal_hash
 from gitops._markdown import (
     Block,
     cell,
@@ -42,7 +41,11 @@ from gitops._names import rollout_key
 from gitops._pr_search import search_blocks
 from gitops._pr_text import branch_name, commit_message, kpi_bars, risk_change, risk_label
 from gitops._pr_validation import decision_text, gate_counts, verdict_blocks
+from tradeloop.documents import EMPTY, thaw
 from tradeloop.errors import ProposalError
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Kpis, Proposal, Verdict
 
 # branch_name, commit_message and risk_label live in gitops._pr_text and are re-exported here too.
 __all__ = [
@@ -67,6 +70,7 @@ KPI_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Profit factor", "profit_factor"),
     ("Trades", "trades"),
 )
+_DATA_KEYS = ("source", "timeframe", "data_hash", "start", "end", "bars")
 _COUNT_KPIS = frozenset({"trades", "bars"})
 _METADATA = re.compile(r"<!-- " + re.escape(METADATA_MARKER) + r" (\{.*?\}) -->")
 _MIN_HASH_CHARS = 16
@@ -87,8 +91,8 @@ _REGIMES, _FLAGS, _PARAMS, _KPIS = 30, 40, 70, 80
 
 
 def render_pr_body(
-    proposal: Mapping[str, Any],
-    verdict: Mapping[str, Any] | None,
+    proposal: Proposal,
+    verdict: Verdict | None,
     *,
     run_url: str | None,
     report_url: str | None,
@@ -103,8 +107,7 @@ def render_pr_body(
     Parameters
     ----------
     proposal, verdict
-        Checked documents (:func:`gitops.load_proposal`, :func:`gitops.load_verdict`); ``verdict`` is
-        ``None`` before validation ran.
+        The proposal and its verdict (``None`` before validation ran).
     run_url, report_url
         Links to the workflow run and the report, when there are any (a URL, or a path relative to the
         body's file for the local forge).
@@ -126,15 +129,15 @@ def render_pr_body(
     tradeloop.errors.ProposalError
         The verdict is for another proposal (its ``proposal_hash`` differs).
     """
-    hash_ = proposal_hash(proposal)
-    given = str(verdict.get("proposal_hash", "")) if verdict is not None else hash_
+    hash_ = proposal.full_hash
+    given = verdict.proposal_hash if verdict is not None else hash_
     if len(given) < _MIN_HASH_CHARS or not hash_.startswith(given):
         raise ProposalError(
             f"verdict.json: proposal_hash is {given!r} but the proposal's is {hash_!r}; "
             "validate this proposal before rendering its PR"
         )
     comment = _metadata_comment(
-        {"proposal_hash": hash_, "config_hash": proposal["config_hash_after"], "run_id": proposal["run_id"]}
+        {"proposal_hash": hash_, "config_hash": proposal.config_hash_after, "run_id": proposal.run_id}
         | validation_metadata(proposal)
         | dict(metadata or {})
     )
@@ -159,20 +162,22 @@ def render_pr_body(
     return body + "\n\n" + comment + "\n"
 
 
-def validation_metadata(proposal: Mapping[str, Any]) -> dict[str, Any]:
+def validation_metadata(proposal: Proposal) -> dict[str, Any]:
     """What ``tradeloop pr proposal`` needs to rebuild this proposal's evidence from the pull request.
 
     The bars (source, hash, window), the holdout boundary, the search settings and the search record's
     SHA-256 and size: with them confirmatory validation judges on the same holdout and recounts the same
     search, instead of one hypothesis on unknown bars.
     """
-    data = proposal.get("data") or {}
-    search = proposal.get("search") or {}
+    data, record = proposal.data, proposal.search_record
     return {
-        "data": {key: data.get(key) for key in ("source", "timeframe", "data_hash", "start", "end", "bars")},
-        "cadence": proposal.get("cadence"),
-        "holdout": proposal.get("holdout"),
-        "search": {"settings": search.get("settings"), "record": proposal.get("search_record")},
+        "data": {key: getattr(data, key) for key in _DATA_KEYS},
+        "cadence": proposal.cadence,
+        "holdout": None if proposal.holdout is None else proposal.holdout.to_json(),
+        "search": {
+            "settings": thaw(proposal.search.get("settings")),
+            "record": None if record is None else record.to_json(),
+        },
     }
 
 
@@ -207,8 +212,8 @@ def _truncation_note(limit: int) -> Block:
     )
 
 
-def _pair(proposal: Mapping[str, Any]) -> str:
-    return f"`{proposal['strategy']}` on `{proposal['symbol']}` ({proposal['timeframe']})"
+def _pair(proposal: Proposal) -> str:
+    return f"`{proposal.strategy}` on `{proposal.symbol}` ({proposal.timeframe})"
 
 
 # -- the first screen: summary, bars, risk, actions ------------------------------------------------------
@@ -226,28 +231,29 @@ class _Span:
         return f"{fmt_date(self.start)} → {fmt_date(self.end)} ({fmt_count(self.bars)} bars)"
 
 
-def _spans(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> tuple[_Span, _Span] | None:
+def _spans(proposal: Proposal, verdict: Verdict | None) -> tuple[_Span, _Span] | None:
     """The holdout and the search bars, from the verdict when it has them, else from the proposal."""
-    held, searched = (verdict or {}).get("holdout") or {}, (verdict or {}).get("search") or {}
-    plan = proposal.get("holdout") or {}
+    held, searched = (verdict.holdout, verdict.search) if verdict is not None else (EMPTY, EMPTY)
+    plan = proposal.holdout
     holdout = _Span(
-        held.get("start") or plan.get("start"), held.get("end") or plan.get("end"),
-        held.get("bars", plan.get("bars")),
+        held.get("start") or (plan and plan.start), held.get("end") or (plan and plan.end),
+        held.get("bars", plan and plan.bars),
     )  # fmt: skip
     search = _Span(
-        searched.get("start") or plan.get("search_start"), searched.get("end") or plan.get("search_end"),
-        searched.get("bars", plan.get("search_bars")),
-    )  # fmt: skip
+        searched.get("start") or (plan and plan.search_start),
+        searched.get("end") or (plan and plan.search_end),
+        searched.get("bars", plan and plan.search_bars),
+    )
     if holdout.start is None or search.start is None:
         return None
     return holdout, search
 
 
-def _summary(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None, base: str) -> Block:
-    if proposal["status"] == "no_change":
-        line = f"**tradeloop** proposes **no change** for {_pair(proposal)}: {text(proposal['reason'] or '')}"
+def _summary(proposal: Proposal, verdict: Verdict | None, base: str) -> Block:
+    if not proposal.proposed:
+        line = f"**tradeloop** proposes **no change** for {_pair(proposal)}: {text(proposal.reason or '')}"
         return Block([line])
-    count = len(proposal["changes"])
+    count = len(proposal.changes)
     decision = decision_text(verdict)
     if verdict is not None:
         gating, failed = gate_counts(verdict)
@@ -261,14 +267,14 @@ def _summary(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None, bas
     )
 
 
-def _evidence(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> str:
+def _evidence(proposal: Proposal, verdict: Verdict | None) -> str:
     """The headline figures: on the holdout when validated, else on the proposal's own bars."""
-    held = (verdict or {}).get("kpis") or {}
+    held = verdict.kpis if verdict is not None else {}
     before, after = held.get("baseline"), held.get("candidate")
     where = "On the holdout"
     if not before or not after:
-        before, after = proposal["kpis_before"]["overall"], proposal["kpis_after"]["overall"]
-        where = f"On the {kpi_bars(proposal)} (in sample)" if proposal.get("holdout") else "On the same bars"
+        before, after = proposal.kpis_before.overall, proposal.kpis_after.overall
+        where = f"On the {kpi_bars(proposal)} (in sample)" if proposal.holdout else "On the same bars"
     return (
         f"{where}, live → proposed: Sharpe {fmt_sig(before.get('sharpe'))} → {fmt_sig(after.get('sharpe'))} "
         f"({fmt_delta(before.get('sharpe'), after.get('sharpe'))}, annualised), max drawdown "
@@ -277,11 +283,11 @@ def _evidence(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) ->
     )
 
 
-def _judged_on(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> str:
+def _judged_on(proposal: Proposal, verdict: Verdict | None) -> str:
     spans = _spans(proposal, verdict)
     if spans is None:
-        data = proposal["data"]
-        window = _Span(data["start"], data["end"], data["bars"])
+        data = proposal.data
+        window = _Span(data.start, data.end, data.bars)
         return f"**Judged on** the proposal's bars {window}: it recorded no holdout kept from the search."
     holdout, search = spans
     if verdict is None:
@@ -289,7 +295,7 @@ def _judged_on(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -
             f"**To be judged on** the holdout {holdout}, after the search's last bar; the search read only "
             f"{search}."
         )
-    deciding = {gate.get("bars", "holdout") for gate in verdict["gates"] if gate["gating"]}
+    deciding = {gate.measured_on for gate in verdict.gates if gate.gating}
     folds = " and the walk-forward folds' out-of-sample bars" if "walk-forward" in deciding else ""
     checks = (
         "there, only its own overfitting is checked"
@@ -302,14 +308,14 @@ def _judged_on(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -
     )
 
 
-def _risk(proposal: Mapping[str, Any]) -> str:
+def _risk(proposal: Proposal) -> str:
     return f"**Risk** {risk_change(proposal).explain()}."
 
 
-def _actions(proposal: Mapping[str, Any], hash_: str) -> list[Block]:
-    if proposal["status"] == "no_change":
+def _actions(proposal: Proposal, hash_: str) -> list[Block]:
+    if not proposal.proposed:
         return []
-    key = rollout_key(proposal["strategy"], proposal["symbol"])
+    key = rollout_key(proposal.strategy, proposal.symbol)
     return [
         Block(
             [
@@ -331,11 +337,11 @@ def _actions(proposal: Mapping[str, Any], hash_: str) -> list[Block]:
 # -- KPIs and parameters ----------------------------------------------------------------------------------
 
 
-def _kpi_blocks(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> list[Block]:
+def _kpi_blocks(proposal: Proposal, verdict: Verdict | None) -> list[Block]:
     """Live vs proposed on the proposal's own bars and, with a verdict, on the holdout; then per regime."""
-    before, after = proposal["kpis_before"], proposal["kpis_after"]
-    held = (verdict or {}).get("kpis") or {}
-    sources = [(before["overall"], after["overall"])]
+    before, after = proposal.kpis_before, proposal.kpis_after
+    held = verdict.kpis if verdict is not None else {}
+    sources = [(before.overall, after.overall)]
     header: tuple[str, ...] = ("KPI", "Live", "Proposed", "Δ")
     if held.get("baseline") and held.get("candidate"):
         sources.append((held["baseline"], held["candidate"]))
@@ -348,30 +354,30 @@ def _kpi_blocks(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None) 
     head, lines = table(header, "l" + "r" * (len(header) - 1), rows)
     intro = _kpi_intro(proposal, verdict, on_holdout=len(sources) > 1)
     blocks = [Block(["### KPIs: live → proposed", "", intro, "", *head], lines, priority=_KPIS, name="kpis")]
-    regimes = sorted(set(before["regimes"]) | set(after["regimes"]))
+    regimes = sorted(set(before.regimes) | set(after.regimes))
     if regimes:
-        blocks.append(_regime_block(regimes, before["regimes"], after["regimes"]))
+        blocks.append(_regime_block(regimes, before.regimes, after.regimes))
     return blocks
 
 
-def _kpi_intro(proposal: Mapping[str, Any], verdict: Mapping[str, Any] | None, *, on_holdout: bool) -> str:
-    data = proposal["data"]
-    where = f"the {kpi_bars(proposal)} (in sample)" if proposal.get("holdout") else "the same bars"
+def _kpi_intro(proposal: Proposal, verdict: Verdict | None, *, on_holdout: bool) -> str:
+    data = proposal.data
+    where = f"the {kpi_bars(proposal)} (in sample)" if proposal.holdout else "the same bars"
     if on_holdout:
         where += " and on the holdout the search never saw"
     spans = _spans(proposal, verdict)
     ranges = (
         f"search bars {spans[1]}, holdout {spans[0]}"
         if spans
-        else str(_Span(data["start"], data["end"], data["bars"]))
+        else str(_Span(data.start, data.end, data.bars))
     )
     return (
-        f"Live parameters and this proposal backtested on {where}: `{cell(data['source'])}` "
-        f"{cell(data['timeframe'])}, data hash `{cell(data['data_hash'])}`; {ranges}."
+        f"Live parameters and this proposal backtested on {where}: `{cell(data.source)}` "
+        f"{cell(data.timeframe)}, data hash `{cell(data.data_hash)}`; {ranges}."
     )
 
 
-def _kpi_cells(key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, str, str]:
+def _kpi_cells(key: str, before: Kpis, after: Kpis) -> tuple[str, str, str]:
     old, new = before.get(key), after.get(key)
     if key in _COUNT_KPIS:
         delta = (
@@ -383,7 +389,7 @@ def _kpi_cells(key: str, before: Mapping[str, Any], after: Mapping[str, Any]) ->
     return fmt_sig(old), fmt_sig(new), fmt_delta(old, new)
 
 
-def _regime_block(regimes: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any]) -> Block:
+def _regime_block(regimes: Sequence[str], before: Mapping[str, Kpis], after: Mapping[str, Kpis]) -> Block:
     measured = {key for kpis in (*before.values(), *after.values()) for key in kpis}
     columns = [(label, key) for label, key in KPI_COLUMNS if key in measured]
     rows = [_regime_row(regime, before, after, columns) for regime in regimes]
@@ -394,7 +400,7 @@ def _regime_block(regimes: Sequence[str], before: Mapping[str, Any], after: Mapp
 
 
 def _regime_row(
-    regime: str, before: Mapping[str, Any], after: Mapping[str, Any], columns: Sequence[tuple[str, str]]
+    regime: str, before: Mapping[str, Kpis], after: Mapping[str, Kpis], columns: Sequence[tuple[str, str]]
 ) -> list[str]:
     old, new = before.get(regime, {}), after.get(regime, {})
     cells = []
@@ -407,20 +413,20 @@ def _regime_row(
     return [regime.replace("_", " "), fmt_count(new.get("bars", old.get("bars"))), *cells]
 
 
-def _parameter_blocks(proposal: Mapping[str, Any]) -> list[Block]:
-    changes = proposal["changes"]
+def _parameter_blocks(proposal: Proposal) -> list[Block]:
+    changes = proposal.changes
     if not changes:
         return []
     rows = [
         (
-            f"`{change['parameter']}`",
-            fmt_value(change["current"]),
-            fmt_value(change["proposed"]),
-            fmt_sig(change["delta_pct"], sign=True),
-            f"±{fmt_sig(change['cap_pct'])}",
-            change["bound"],
-            _BINDINGS.get(change["binding"], change["binding"]),
-            fmt_sig(change["expected_gain"], sign=True),
+            f"`{change.parameter}`",
+            fmt_value(change.current),
+            fmt_value(change.proposed),
+            fmt_sig(change.delta_pct, sign=True),
+            f"±{fmt_sig(change.cap_pct)}",
+            change.bound,
+            _BINDINGS.get(change.binding, change.binding),
+            fmt_sig(change.expected_gain, sign=True),
         )
         for change in changes
     ]
@@ -435,11 +441,8 @@ def _parameter_blocks(proposal: Mapping[str, Any]) -> list[Block]:
         "Expected gain",
     )
     head, lines = table(header, "lrrrrllr", rows)
-    where = f"`LIVE_PARAMS[{proposal['strategy']!r}][{proposal['symbol']!r}]` in `config/constants.py`"
-    reasons = [
-        f"- `{change['parameter']}`: {text(round_figures(str(change['rationale'])), 500)}"
-        for change in changes
-    ]
+    where = f"`LIVE_PARAMS[{proposal.strategy!r}][{proposal.symbol!r}]` in `config/constants.py`"
+    reasons = [f"- `{change.parameter}`: {text(round_figures(change.rationale), 500)}" for change in changes]
     return [
         Block([f"### Parameters: {where}", "", *head], lines, priority=_PARAMS, name="parameters"),
         Block(["Why each parameter moves:", ""], reasons, priority=_PARAMS - 1, name="reasons"),
@@ -449,15 +452,15 @@ def _parameter_blocks(proposal: Mapping[str, Any]) -> list[Block]:
 # -- rationale ------------------------------------------------------------------------------------------
 
 
-def _rationale_blocks(proposal: Mapping[str, Any]) -> list[Block]:
-    rationale = proposal["rationale"]
+def _rationale_blocks(proposal: Proposal) -> list[Block]:
+    rationale = proposal.rationale
     flags = [
         f"- **{_FLAG_KINDS.get(flag['kind'], str(flag['kind']).replace('_', ' ').capitalize())}**: "
         f"{_flag_metric(str(flag['metric']))} {fmt_sig(flag['figure'])} (threshold "
         f"{fmt_sig(flag['threshold'])}): {text(round_figures(str(flag['message'])), 500)}"
-        for flag in rationale["flags"]
+        for flag in rationale.flags
     ]
-    head = ["### Rationale", "", text(round_figures(str(rationale["summary"])))]
+    head = ["### Rationale", "", text(round_figures(rationale.summary))]
     if flags:
         head += ["", "Analyzer flags:", ""]
     return [Block(head, flags, priority=_FLAGS, name="rationale")]
@@ -470,7 +473,7 @@ def _flag_metric(metric: str) -> str:
 # -- artifacts and rollback -------------------------------------------------------------------------------
 
 
-def _artifacts(proposal: Mapping[str, Any], hash_: str, run_url: str | None, report_url: str | None) -> Block:
+def _artifacts(proposal: Proposal, hash_: str, run_url: str | None, report_url: str | None) -> Block:
     run = f"[workflow run]({text(run_url, 500)})" if run_url else "not available (run outside a workflow)"
     report = f"[report]({text(report_url, 500)})" if report_url else "not available"
     return Block(
@@ -479,15 +482,15 @@ def _artifacts(proposal: Mapping[str, Any], hash_: str, run_url: str | None, rep
             "",
             f"- Workflow run: {run}",
             f"- Report: {report}",
-            f"- Proposal: run `{cell(proposal['run_id'])}`, code `{cell(proposal['git_sha'])}`, "
-            f"proposal hash `{hash_[:_SHORT_HASH]}`, config hash `{cell(proposal['config_hash_before'])}` → "
-            f"`{cell(proposal['config_hash_after'])}`",
+            f"- Proposal: run `{cell(proposal.run_id)}`, code `{cell(proposal.git_sha)}`, "
+            f"proposal hash `{hash_[:_SHORT_HASH]}`, config hash `{cell(proposal.config_hash_before)}` → "
+            f"`{cell(proposal.config_hash_after)}`",
         ]
     )
 
 
-def _rollback(proposal: Mapping[str, Any], base: str, commit_sha: str | None, pr_number: int | None) -> Block:
-    key = rollout_key(proposal["strategy"], proposal["symbol"])
+def _rollback(proposal: Proposal, base: str, commit_sha: str | None, pr_number: int | None) -> Block:
+    key = rollout_key(proposal.strategy, proposal.symbol)
     this = f"#{pr_number}" if pr_number is not None else "this pull request"
     if commit_sha:
         sha = cell(commit_sha)
@@ -511,7 +514,7 @@ def _rollback(proposal: Mapping[str, Any], base: str, commit_sha: str | None, pr
     flag = (
         f"2. To take capital off the new parameters at once, without a revert: in `feature_flags.json`, "
         f'set `rollouts["{key}"].stage` to `"COLD"`. This PR starts that rollout at `COLD` for config '
-        f"hash `{cell(proposal['config_hash_after'])}`; the revert brings back "
-        f"`{cell(proposal['config_hash_before'])}`."
+        f"hash `{cell(proposal.config_hash_after)}`; the revert brings back "
+        f"`{cell(proposal.config_hash_before)}`."
     )
     return Block(["### Rollback plan", "", *revert, flag])

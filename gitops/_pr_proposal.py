@@ -34,6 +34,7 @@ from tradeloop.errors import ProposalError
 
 if TYPE_CHECKING:
     from optimizer import Guardrails, HoldoutSplit, SearchRecord, SearchSettings
+    from tradeloop.documents import Proposal
 
 __all__ = [
     "PrConstants",
@@ -105,7 +106,7 @@ def _params(entry: Mapping[str, Any]) -> dict[str, float]:
 class RebuiltProposal:
     """The proposal of a pull request, and the search record restored for it (None: holdout alone)."""
 
-    document: dict[str, Any]
+    proposal: Proposal
     record: SearchRecord | None
     record_note: str
 
@@ -121,7 +122,7 @@ def proposal_from_pr(
     now: datetime,
     record_file: Path | None = None,
 ) -> RebuiltProposal:
-    """The contract-2 proposal of ``found``'s change on ``bars`` (the whole loaded source).
+    """The proposal (contract 2) of ``found``'s change on ``bars`` (the whole loaded source).
 
     ``data`` holds ``source``, ``timeframe`` and ``data_hash`` of the loaded source. With the pull request's
     metadata the window and holdout are the optimizer's; otherwise the cadence window is cut at the base's
@@ -143,9 +144,9 @@ def proposal_from_pr(
     record, note = restore_search_record(
         metadata, split.search, strategy, before, settings, guardrails, config, record_file, where
     )
-    document = _document(found, split, before, after, config, data, metadata.get("cadence") or cadence,
+    proposal = _proposal(found, split, before, after, config, data, metadata.get("cadence") or cadence,
                          run_id, git_sha, now, guardrails, settings, record, note)  # fmt: skip
-    return RebuiltProposal(document, record, note)
+    return RebuiltProposal(proposal, record, note)
 
 
 def guardrails_from(constants: LiveConstants) -> Guardrails:
@@ -242,11 +243,11 @@ def restore_search_record(
     return result.record, f"restored by rerunning the seeded search ({len(result.record)} configurations)"
 
 
-def _document(
+def _proposal(
     found: PrConstants, split: HoldoutSplit, before: dict[str, float], after: dict[str, float], config: Any,
     data: Mapping[str, Any], cadence: str, run_id: str, git_sha: str, now: datetime, guardrails: Guardrails,
     settings: SearchSettings | None, record: SearchRecord | None, note: str,
-) -> dict[str, Any]:  # fmt: skip
+) -> Proposal:  # fmt: skip
     from backtest_matrix.engine import backtest, periods_per_year
     from backtest_matrix.regimes import detect_regimes
     from optimizer import BoundedProposal, build_proposal, kpi_block, record_reference

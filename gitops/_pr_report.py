@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops._forge import CommentAction, Forge, StatusState
 from gitops._pr_body import parse_pr_metadata
 from tradeloop.errors import ProposalError
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Verdict
 
 __all__ = ["STATUS_CONTEXT", "VALIDATION_MARKER", "ReportOutcome", "report_verdict", "verdict_comment"]
 
@@ -27,16 +29,16 @@ class ReportOutcome:
         return asdict(self)
 
 
-def verdict_comment(verdict: Mapping[str, Any], markdown: str | None = None) -> str:
+def verdict_comment(verdict: Verdict, markdown: str | None = None) -> str:
     """The comment: ``markdown`` (validation's ``verdict.md``) or a gate table, then the hidden marker."""
     if markdown is None:
         rows = [
-            f"| {gate['name']} | {_figure(gate.get('figure'))} {gate.get('unit', '')} | {gate['op']} "
-            f"{_figure(gate['threshold'])} | {'pass' if gate['passed'] else 'FAIL'} |"
-            for gate in verdict.get("gates", [])
+            f"| {gate.name} | {_figure(gate.figure)} {gate.unit} | {gate.op} "
+            f"{_figure(gate.threshold)} | {'pass' if gate.passed else 'FAIL'} |"
+            for gate in verdict.gates
         ]
         markdown = "\n".join(
-            [f"### Validation: **{verdict['decision']}**", "", str(verdict.get("summary", "")), "",
+            [f"### Validation: **{verdict.decision}**", "", verdict.summary, "",
              "| gate | figure | threshold | result |", "|---|---:|---:|---|", *rows]
         )  # fmt: skip
     return f"{markdown.rstrip()}\n\n{VALIDATION_MARKER}\n"
@@ -49,7 +51,7 @@ def _figure(value: Any) -> str:
 def report_verdict(
     forge: Forge,
     pr_number: int,
-    verdict: Mapping[str, Any],
+    verdict: Verdict,
     *,
     markdown: str | None = None,
     target_url: str | None = None,
@@ -63,15 +65,15 @@ def report_verdict(
     """
     pr = forge.get_pr(pr_number)
     carried = (parse_pr_metadata(pr.body) or {}).get("proposal_hash")
-    given = str(verdict.get("proposal_hash", ""))
+    given = verdict.proposal_hash
     if carried and not (given and str(carried).startswith(given)):
         raise ProposalError(
             f"verdict.json: proposal_hash {given!r} is not the {carried!r} that #{pr_number} carries; "
             "report the verdict of this pull request's proposal"
         )
     action = forge.comment_once(pr, VALIDATION_MARKER, verdict_comment(verdict, markdown))
-    state: StatusState = "success" if verdict.get("decision") == "pass" else "failure"
-    description = str(verdict.get("summary") or f"validation {verdict.get('decision')}")
+    state: StatusState = "success" if verdict.passed else "failure"
+    description = verdict.summary or f"validation {verdict.decision}"
     forge.set_status(
         pr.head_sha, state, context=STATUS_CONTEXT, description=description, target_url=target_url
     )

@@ -7,9 +7,12 @@ Only the settings listed here are shown, each with a human label; the Optuna sto
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops._markdown import Block, cell, fmt_count, fmt_sig, table
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Proposal, SearchRecordRef
 
 __all__ = ["SEARCH_PRIORITY", "search_blocks", "storage_kind"]
 
@@ -17,11 +20,11 @@ __all__ = ["SEARCH_PRIORITY", "search_blocks", "storage_kind"]
 SEARCH_PRIORITY = 15
 
 
-def search_blocks(proposal: Mapping[str, Any]) -> list[Block]:
-    search = proposal.get("search")
-    if not isinstance(search, Mapping) or not search:
+def search_blocks(proposal: Proposal) -> list[Block]:
+    search = proposal.search
+    if not search:
         return []
-    rows = _search_rows(search, proposal.get("search_record")) + _guardrail_rows(proposal.get("guardrails"))
+    rows = _search_rows(search, proposal.search_record) + _guardrail_rows(proposal.guardrails)
     head, lines = table(("Search and guardrails", "Value"), "ll", rows)
     return [
         Block(
@@ -34,7 +37,7 @@ def search_blocks(proposal: Mapping[str, Any]) -> list[Block]:
     ]
 
 
-def _search_rows(search: Mapping[str, Any], record: Any) -> list[tuple[str, str]]:
+def _search_rows(search: Mapping[str, Any], record: SearchRecordRef | None) -> list[tuple[str, str]]:
     settings = search.get("settings") or {}
     rows = [
         ("Sampler", f"`{cell(search['sampler'])}`" if search.get("sampler") else None),
@@ -56,14 +59,14 @@ def _prescreen(settings: Mapping[str, Any]) -> str | None:
     return f"{fmt_count(settings['prescreen_n'])} configurations{method}"
 
 
-def _record(record: Any) -> str | None:
-    if not isinstance(record, Mapping) or record.get("configurations") is None:
+def _record(record: SearchRecordRef | None) -> str | None:
+    if record is None:
         return None
-    stages = record.get("stages") or {}
+    stages = record.stages or {}
     per_stage = ", ".join(f"stage {cell(stage)} {fmt_count(count)}" for stage, count in stages.items())
-    digest = f", SHA-256 `{cell(record['sha256'])[:12]}`" if record.get("sha256") else ""
+    digest = f", SHA-256 `{cell(record.sha256)[:12]}`" if record.sha256 else ""
     return (
-        f"{fmt_count(record['configurations'])} configurations"
+        f"{fmt_count(record.configurations)} configurations"
         + (f" ({per_stage})" if per_stage else "")
         + digest
     )
@@ -80,9 +83,7 @@ def storage_kind(url: Any) -> str | None:
     return "in memory" if url in ("memory", ":memory:") else None
 
 
-def _guardrail_rows(guardrails: Any) -> list[tuple[str, str]]:
-    if not isinstance(guardrails, Mapping):
-        return []
+def _guardrail_rows(guardrails: Mapping[str, Any]) -> list[tuple[str, str]]:
     budget = guardrails.get("change_budget")
     rows = [
         ("Largest move per cycle", _share(guardrails.get("max_delta"), "of the current value", "±")),

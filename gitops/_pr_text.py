@@ -30,10 +30,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from gitops._documents import proposal_hash
 from gitops._markdown import fmt_count, fmt_number, fmt_sig, fmt_value
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Proposal
 
 __all__ = [
     "BRANCH_PREFIX",
@@ -74,13 +76,13 @@ _SUBJECT_LIMIT = 72
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def branch_name(proposal: Mapping[str, Any]) -> str:
+def branch_name(strategy: str, symbol: str, timeframe: str) -> str:
     """``tradeloop/opt/<strategy>-<symbol>-<timeframe>``: one fixed branch per purpose, a valid git ref.
 
     Characters git refuses (``~^:?*[\\``, spaces, ``@{``, ``..``) become ``-``; a component never starts
     with ``.`` or ends with ``.`` or ``.lock``.
     """
-    tail = "-".join(str(proposal[key]) for key in ("strategy", "symbol", "timeframe"))
+    tail = "-".join((strategy, symbol, timeframe))
     return BRANCH_PREFIX + _ref_component(tail)
 
 
@@ -150,15 +152,15 @@ def _part(name: str, change_pct: float | None) -> str:
     return "" if change_pct is None else f"{name} {fmt_sig(change_pct, sign=True)} %"
 
 
-def risk_change(proposal: Mapping[str, Any]) -> RiskChange:
+def risk_change(proposal: Proposal) -> RiskChange:
     """The risk change of ``proposal``: its risk parameters and KPIs before → after (module docstring)."""
-    if not proposal.get("changes"):
+    if not proposal.changes:
         return RiskChange(0.0, None, None)
-    before, after = proposal.get("params_before") or {}, proposal.get("params_after") or {}
+    before, after = proposal.params_before, proposal.params_after
     moves = tuple(
-        (str(change["parameter"]), change["current"], change["proposed"])
-        for change in proposal["changes"]
-        if change["parameter"] in RISK_PARAMS
+        (change.parameter, change.current, change.proposed)
+        for change in proposal.changes
+        if change.parameter in RISK_PARAMS
     )
     size = _ratio(before.get(SIZE_PARAM), after.get(SIZE_PARAM))
     stop_before, stop_after = _stop(before), _stop(after)
@@ -166,8 +168,7 @@ def risk_change(proposal: Mapping[str, Any]) -> RiskChange:
     ratio = size
     if stop_before is not None and stop_after is not None:
         ratio = size * stop_after / stop_before
-    kpis_before = (proposal.get("kpis_before") or {}).get("overall") or {}
-    kpis_after = (proposal.get("kpis_after") or {}).get("overall") or {}
+    kpis_before, kpis_after = proposal.kpis_before.overall, proposal.kpis_after.overall
     return RiskChange(
         exposure_pct=(ratio - 1.0) * 100.0,
         drawdown_pct=_kpi_change(
@@ -213,56 +214,55 @@ def _kpi_change(before: Any, after: Any, floor: float) -> float | None:
     return (high - low) / max(abs(low), floor) * 100.0
 
 
-def risk_label(proposal: Mapping[str, Any]) -> RiskLabel:
+def risk_label(proposal: Proposal) -> RiskLabel:
     """``risk:low``, ``risk:medium`` or ``risk:high`` by the size of the risk change (module docstring)."""
     return risk_change(proposal).label
 
 
-def commit_message(proposal: Mapping[str, Any]) -> str:
+def commit_message(proposal: Proposal) -> str:
     """A subject of at most 72 characters naming the pair and the moves, and a body listing each parameter.
 
     The body ends with ``Tradeloop-Proposal-Hash:`` and ``Tradeloop-Run-Id:`` trailers, so a commit made
     by tradeloop can be told from a person's.
     """
-    pair = f"{proposal['strategy']}/{proposal['symbol']} {proposal['timeframe']}"
-    changes = proposal.get("changes") or []
-    moves = [f"{c['parameter']} {fmt_value(c['current'])}->{fmt_value(c['proposed'])}" for c in changes]
+    pair = f"{proposal.strategy}/{proposal.symbol} {proposal.timeframe}"
+    changes = proposal.changes
+    moves = [f"{c.parameter} {fmt_value(c.current)}->{fmt_value(c.proposed)}" for c in changes]
     subject = _subject(f"tradeloop: {pair}: ", moves) if moves else f"tradeloop: {pair}: no change"
     if len(subject) > _SUBJECT_LIMIT:
         subject = subject[: _SUBJECT_LIMIT - 1] + "…"
     lines = [subject, ""]
     if changes:
-        lines.append(f"Parameters of LIVE_PARAMS.{proposal['strategy']}.{proposal['symbol']}:")
+        lines.append(f"Parameters of LIVE_PARAMS.{proposal.strategy}.{proposal.symbol}:")
         lines += [
-            f"- {c['parameter']}: {fmt_value(c['current'])} -> {fmt_value(c['proposed'])} "
-            f"({fmt_sig(c['delta_pct'], sign=True)} %, cap {fmt_value(c['cap_pct'])} %, bound {c['bound']}, "
-            f"limited by {c['binding']})"
+            f"- {c.parameter}: {fmt_value(c.current)} -> {fmt_value(c.proposed)} "
+            f"({fmt_sig(c.delta_pct, sign=True)} %, cap {fmt_value(c.cap_pct)} %, bound {c.bound}, "
+            f"limited by {c.binding})"
             for c in changes
         ]
     else:
-        lines.append(f"No change: {proposal.get('reason') or 'the live parameters stay'}.")
-    before, after = proposal["kpis_before"]["overall"], proposal["kpis_after"]["overall"]
+        lines.append(f"No change: {proposal.reason or 'the live parameters stay'}.")
+    before, after = proposal.kpis_before.overall, proposal.kpis_after.overall
     lines += [
         "",
         f"Sharpe {fmt_number(before.get('sharpe'))} -> {fmt_number(after.get('sharpe'))}, return "
         f"{fmt_number(before.get('return_pct'))} % -> {fmt_number(after.get('return_pct'))} %, max drawdown "
         f"{fmt_number(before.get('max_drawdown_pct'))} % -> {fmt_number(after.get('max_drawdown_pct'))} % "
         f"on the same {kpi_bars(proposal)}.",
-        f"Config hash {proposal['config_hash_before']} -> {proposal['config_hash_after']}.",
+        f"Config hash {proposal.config_hash_before} -> {proposal.config_hash_after}.",
         "",
-        f"Tradeloop-Proposal-Hash: {proposal_hash(proposal)}",
-        f"Tradeloop-Run-Id: {proposal['run_id']}",
+        f"Tradeloop-Proposal-Hash: {proposal.full_hash}",
+        f"Tradeloop-Run-Id: {proposal.run_id}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def kpi_bars(proposal: Mapping[str, Any]) -> str:
+def kpi_bars(proposal: Proposal) -> str:
     """The bars the proposal's own KPIs were measured on: ``26,280 search bars`` (in sample, before the
     holdout), or ``2,263 bars`` for a proposal that recorded no holdout."""
-    search_bars = (proposal.get("holdout") or {}).get("search_bars")
-    if search_bars:
-        return f"{fmt_count(search_bars)} search bars"
-    return f"{fmt_count(proposal['data']['bars'])} bars"
+    if proposal.holdout is not None and proposal.holdout.search_bars:
+        return f"{fmt_count(proposal.holdout.search_bars)} search bars"
+    return f"{fmt_count(proposal.data.bars)} bars"
 
 
 def _subject(prefix: str, moves: list[str]) -> str:

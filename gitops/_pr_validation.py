@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gitops._markdown import (
     Block,
@@ -23,6 +23,9 @@ from gitops._markdown import (
     table,
     text,
 )
+
+if TYPE_CHECKING:
+    from tradeloop.documents import Gate, Proposal, Verdict
 
 __all__ = [
     "BARS_ORDER",
@@ -59,7 +62,6 @@ _SILENT_UNITS = frozenset({"probability"})
 # Lower priorities are cut first when the body is too long (see gitops._pr_body).
 FOLDS_PRIORITY, GATE_DETAILS_PRIORITY, STATS_PRIORITY, GATES_PRIORITY = 10, 20, 50, 60
 
-Verdict = Mapping[str, Any]
 Row = tuple[str, str, str]
 
 
@@ -70,15 +72,15 @@ def gate_label(name: str) -> str:
 
 def gate_counts(verdict: Verdict) -> tuple[int, list[str]]:
     """The number of gating gates and the labels of those that failed."""
-    gating = [gate for gate in verdict["gates"] if gate["gating"]]
-    return len(gating), [gate_label(gate["name"]) for gate in gating if not gate["passed"]]
+    gating = [gate for gate in verdict.gates if gate.gating]
+    return len(gating), [gate_label(gate.name) for gate in gating if not gate.passed]
 
 
 def decision_text(verdict: Verdict | None) -> str:
     """``✅ **pass**``, ``❌ **fail**`` or ``⏳ not run yet``."""
     if verdict is None:
         return "⏳ not run yet"
-    return "✅ **pass**" if verdict["decision"] == "pass" else "❌ **fail**"
+    return "✅ **pass**" if verdict.passed else "❌ **fail**"
 
 
 def _outcome(verdict: Verdict) -> str:
@@ -88,8 +90,8 @@ def _outcome(verdict: Verdict) -> str:
     else:
         outcome = f"All {gating} gating gates pass."
     search_informs = any(
-        gate.get("bars") in ("search", "walk-forward") and not gate["gating"] and gate["name"] != "spa_search"
-        for gate in verdict["gates"]
+        gate.bars in ("search", "walk-forward") and not gate.gating and gate.name != "spa_search"
+        for gate in verdict.gates
     )
     if search_informs:
         outcome += (
@@ -99,7 +101,7 @@ def _outcome(verdict: Verdict) -> str:
     return outcome
 
 
-def verdict_blocks(proposal: Mapping[str, Any], verdict: Verdict | None) -> list[Block]:
+def verdict_blocks(proposal: Proposal, verdict: Verdict | None) -> list[Block]:
     """The validation section: decision, gates by bars, what each gate checks, statistics, folds."""
     if verdict is None:
         return [
@@ -114,26 +116,26 @@ def verdict_blocks(proposal: Mapping[str, Any], verdict: Verdict | None) -> list
             )
         ]
     blocks = [_gates(verdict), _gate_details(verdict), _statistics(proposal, verdict)]
-    folds = verdict.get("folds") or []
+    folds = verdict.folds
     if folds:
         blocks.append(_folds(folds))
     return blocks
 
 
-def _ordered_gates(verdict: Verdict) -> list[Mapping[str, Any]]:
+def _ordered_gates(verdict: Verdict) -> list[Gate]:
     """Gates grouped by their bars (holdout, walk-forward, search), the verdict's order within a group."""
     rank = {bars: index for index, bars in enumerate(BARS_ORDER)}
-    return sorted(verdict["gates"], key=lambda gate: rank.get(gate.get("bars", "holdout"), len(rank)))
+    return sorted(verdict.gates, key=lambda gate: rank.get(gate.measured_on, len(rank)))
 
 
 def _gates(verdict: Verdict) -> Block:
     rows = [
         (
-            BARS_TEXT.get(gate.get("bars", "holdout"), str(gate.get("bars"))),
-            gate_label(gate["name"]),
-            _figure(gate["figure"], gate["unit"]),
-            f"{_OPS[gate['op']]} {_figure(gate['threshold'], gate['unit'], named=False)}",
-            ("✅ pass" if gate["passed"] else "❌ fail") + ("" if gate["gating"] else " (information)"),
+            BARS_TEXT.get(gate.measured_on, str(gate.bars)),
+            gate_label(gate.name),
+            _figure(gate.figure, gate.unit),
+            f"{_OPS[gate.op]} {_figure(gate.threshold, gate.unit, named=False)}",
+            ("✅ pass" if gate.passed else "❌ fail") + ("" if gate.gating else " (information)"),
         )
         for gate in _ordered_gates(verdict)
     ]
@@ -159,9 +161,9 @@ def _figure(value: Any, unit: str, *, named: bool = True) -> str:
 
 def _gate_details(verdict: Verdict) -> Block:
     lines = [
-        f"- **{gate_label(gate['name'])}**: {text(round_figures(str(gate['detail'])), 400)}"
+        f"- **{gate_label(gate.name)}**: {text(round_figures(gate.detail), 400)}"
         for gate in _ordered_gates(verdict)
-        if gate.get("detail")
+        if gate.detail
     ]
     return Block(
         ["<details><summary>What each gate checks</summary>", ""],
@@ -175,29 +177,29 @@ def _gate_details(verdict: Verdict) -> Block:
 # -- statistics ---------------------------------------------------------------------------------------------
 
 
-def _statistics(proposal: Mapping[str, Any], verdict: Verdict) -> Block:
+def _statistics(proposal: Proposal, verdict: Verdict) -> Block:
     rows = [row for build in _STATISTICS for row in [build(proposal, verdict)] if row is not None]
     head, lines = table(("Statistic", "Bars", "Value"), "llr", rows)
     return Block(["Statistics:", "", *head], lines, priority=STATS_PRIORITY, name="statistics")
 
 
 def _level(verdict: Verdict) -> str:
-    level = (verdict.get("cis") or {}).get("level")
+    level = verdict.cis.get("level")
     return f"{fmt_sig(level * 100)} %" if isinstance(level, int | float) else "the verdict's level of"
 
 
-def _p_holdout(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    p = (verdict.get("p_values") or {}).get("holdout_sharpe")
-    margin = (verdict.get("holdout") or {}).get("margin")
+def _p_holdout(proposal: Proposal, verdict: Verdict) -> Row | None:
+    p = verdict.p_values.get("holdout_sharpe")
+    margin = verdict.holdout.get("margin")
     beyond = f" by more than {fmt_sig(margin)}" if margin is not None else ""
     label = f"Paired Sharpe test p: does the proposal beat live{beyond}? (one-sided, gating)"
-    statistic = (verdict.get("holdout") or {}).get("statistic")
+    statistic = verdict.holdout.get("statistic")
     shown = fmt_sig(p) + (f" (z = {fmt_sig(statistic)})" if statistic is not None else "")
     return None if p is None else (label, "holdout", shown)
 
 
-def _sharpe_gain(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    effect, holdout = verdict.get("effect_size") or {}, verdict.get("holdout") or {}
+def _sharpe_gain(proposal: Proposal, verdict: Verdict) -> Row | None:
+    effect, holdout = verdict.effect_size, verdict.holdout
     gain = holdout.get("sharpe_diff", effect.get("delta_sharpe"))
     if gain is None:
         return None
@@ -207,9 +209,9 @@ def _sharpe_gain(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     return ("Sharpe gain, annualised (live → proposed)", "holdout", f"{fmt_sig(gain, sign=True)}{se}{span}")
 
 
-def _interval(name: str, label: str) -> Callable[[Mapping[str, Any], Verdict], Row | None]:
-    def build(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-        cis = verdict.get("cis") or {}
+def _interval(name: str, label: str) -> Callable[[Proposal, Verdict], Row | None]:
+    def build(proposal: Proposal, verdict: Verdict) -> Row | None:
+        cis = verdict.cis
         bounds = cis.get(name)
         if not isinstance(bounds, list | tuple) or len(bounds) != 2:
             return None
@@ -220,8 +222,8 @@ def _interval(name: str, label: str) -> Callable[[Mapping[str, Any], Verdict], R
     return build
 
 
-def _p_ledoit_wolf(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    p = (verdict.get("p_values") or {}).get("ledoit_wolf")
+def _p_ledoit_wolf(proposal: Proposal, verdict: Verdict) -> Row | None:
+    p = verdict.p_values.get("ledoit_wolf")
     return (
         None
         if p is None
@@ -229,7 +231,7 @@ def _p_ledoit_wolf(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     )
 
 
-def _stepm(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
+def _stepm(proposal: Proposal, verdict: Verdict) -> Row | None:
     sentence = stepm_sentence(proposal, verdict)
     return (
         None
@@ -238,8 +240,8 @@ def _stepm(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     )
 
 
-def _min_track_record(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    over, holdout = verdict.get("overfitting") or {}, verdict.get("holdout") or {}
+def _min_track_record(proposal: Proposal, verdict: Verdict) -> Row | None:
+    over, holdout = verdict.overfitting, verdict.holdout
     if "min_trl_bars" not in over:
         return None
     power = over.get("min_trl_power")
@@ -254,8 +256,8 @@ def _min_track_record(proposal: Mapping[str, Any], verdict: Verdict) -> Row | No
     return (f"Holdout bars the paired test needs{at} (minimum track record)", "holdout", shown)
 
 
-def _looks(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    holdout = verdict.get("holdout") or {}
+def _looks(proposal: Proposal, verdict: Verdict) -> Row | None:
+    holdout = verdict.holdout
     if holdout.get("earlier_looks") is None:
         return None
     looks = holdout["earlier_looks"]
@@ -263,18 +265,16 @@ def _looks(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     return ("Earlier validations of this pair that looked at these holdout bars", "holdout", shown)
 
 
-def _overfitting_figure(
-    key: str, label: str, bars: str
-) -> Callable[[Mapping[str, Any], Verdict], Row | None]:
-    def build(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-        over = verdict.get("overfitting") or {}
+def _overfitting_figure(key: str, label: str, bars: str) -> Callable[[Proposal, Verdict], Row | None]:
+    def build(proposal: Proposal, verdict: Verdict) -> Row | None:
+        over = verdict.overfitting
         return None if key not in over else (label, bars, fmt_sig(over[key]))
 
     return build
 
 
-def _trials(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    over = verdict.get("overfitting") or {}
+def _trials(proposal: Proposal, verdict: Verdict) -> Row | None:
+    over = verdict.overfitting
     if over.get("n_trials_raw") is None:
         return None
     parts = [
@@ -286,20 +286,20 @@ def _trials(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     return ("Configurations the search tried", "search (in sample)", fmt_count(over["n_trials_raw"]) + detail)
 
 
-def _effective_trials(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    over = verdict.get("overfitting") or {}
+def _effective_trials(proposal: Proposal, verdict: Verdict) -> Row | None:
+    over = verdict.overfitting
     if over.get("n_trials") is None:
         return None
     return ("Independent trials N the DSR deflates by", "search (in sample)", fmt_count(over["n_trials"]))
 
 
-def _counted(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    counted = (verdict.get("search") or {}).get("counted")
+def _counted(proposal: Proposal, verdict: Verdict) -> Row | None:
+    counted = verdict.search.get("counted")
     return None if not counted else ("How N was counted", "search (in sample)", round_figures(str(counted)))
 
 
-def _spa(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    p = verdict.get("p_values") or {}
+def _spa(proposal: Proposal, verdict: Verdict) -> Row | None:
+    p = verdict.p_values
     names = ("spa_lower", "spa_consistent", "spa_upper")
     if all(p.get(name) is None for name in names) and p.get("reality_check") is None:
         return None
@@ -311,16 +311,16 @@ def _spa(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     )
 
 
-def _walk_forward(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    walk = verdict.get("walk_forward") or {}
+def _walk_forward(proposal: Proposal, verdict: Verdict) -> Row | None:
+    walk = verdict.walk_forward
     if walk.get("gain") is None:
         return None
     return ("Re-optimised minus live Sharpe, stitched OOS, annualised", "walk-forward OOS",
             fmt_sig(walk["gain"], sign=True))  # fmt: skip
 
 
-def _walk_folds(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
-    walk = verdict.get("walk_forward") or {}
+def _walk_folds(proposal: Proposal, verdict: Verdict) -> Row | None:
+    walk = verdict.walk_forward
     if walk.get("folds") is None:
         return None
     changed = walk.get("changed_folds")
@@ -329,7 +329,7 @@ def _walk_folds(proposal: Mapping[str, Any], verdict: Verdict) -> Row | None:
     return ("Folds whose re-optimisation moved the parameters", "walk-forward OOS", moved + efficiency)
 
 
-_STATISTICS: Sequence[Callable[[Mapping[str, Any], Verdict], Row | None]] = (
+_STATISTICS: Sequence[Callable[[Proposal, Verdict], Row | None]] = (
     _p_holdout,
     _sharpe_gain,
     _interval("sharpe_diff", "Sharpe gain, annualised"),
@@ -359,34 +359,34 @@ _STATISTICS: Sequence[Callable[[Mapping[str, Any], Verdict], Row | None]] = (
 )
 
 
-def stepm_sentence(proposal: Mapping[str, Any], verdict: Verdict) -> str | None:
+def stepm_sentence(proposal: Proposal, verdict: Verdict) -> str | None:
     """Whether the proposal is in StepM's superior set, and how many of the search's other candidates are.
 
     ``stepm_superior`` lists indices into ``proposal.candidates``; the proposal's own parameters count only
     through the ``stepm_superior`` gate (or their index, when they are among the candidates).
     """
-    superior = verdict.get("stepm_superior")
-    gate = next((g for g in verdict.get("gates", []) if g["name"] == "stepm_superior"), None)
+    superior = verdict.stepm_superior if "stepm_superior" not in verdict.absent else None
+    gate = next((g for g in verdict.gates if g.name == "stepm_superior"), None)
     if superior is None and gate is None:
         return None
     own = _own_index(proposal)
     others = len([index for index in superior or [] if index != own])
-    inside = bool(gate["passed"]) if gate is not None else own in (superior or [])
+    inside = gate.passed if gate is not None else own in (superior or ())
     versus = ""
-    if gate is not None and gate.get("figure") is not None:
+    if gate is not None and gate.figure is not None:
         op = ">" if inside else "≤"
-        versus = f" (t {fmt_sig(gate['figure'])} {op} critical {fmt_sig(gate['threshold'])})"
+        versus = f" (t {fmt_sig(gate.figure)} {op} critical {fmt_sig(gate.threshold)})"
     head = f"the proposal is {'in it' if inside else 'not in it'}{versus}"
     if others == 0:
         return f"{head}; none of the search's other candidates is"
     return f"{head}; so {'are' if others > 1 else 'is'} {fmt_count(others)} of the search's other candidates"
 
 
-def _own_index(proposal: Mapping[str, Any]) -> int | None:
+def _own_index(proposal: Proposal) -> int | None:
     """The index of ``params_after`` among ``proposal.candidates``, or None."""
-    after = proposal.get("params_after") or {}
-    for index, candidate in enumerate(proposal.get("candidates") or []):
-        params = candidate.get("params") or {}
+    after = proposal.params_after
+    for index, candidate in enumerate(proposal.candidates):
+        params = candidate.params
         if after and all(_same(params.get(name), value) for name, value in after.items()):
             return index
     return None

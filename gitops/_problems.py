@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from tradeloop._schema import did_you_mean, show_json_value
 from tradeloop.errors import StateFileError
 
 __all__ = [
@@ -18,8 +16,6 @@ __all__ = [
     "restore_hint",
     "show_json_value",
 ]
-
-_MAX_SHOWN = 80
 
 
 def display_name(path: Path) -> str:
@@ -32,21 +28,6 @@ def display_name(path: Path) -> str:
 
 def restore_hint(name: str) -> str:
     return f"restore it with `git checkout -- {name}`"
-
-
-def show_json_value(value: Any) -> str:
-    """A value as JSON text, shortened for a one-line message."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``" Did you mean X?"`` for the closest known name, or ``""`` when none is close."""
-    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" Did you mean {matches[0]}?" if matches else ""
 
 
 def read_state_text(path: Path) -> str:

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gitops._documents import proposal_hash
 from gitops._memory import GuardrailMemory, StateChange
 from gitops._param_checks import parameter_space
 
 if TYPE_CHECKING:
+    from tradeloop.documents import Change, Proposal
     from warehouse import Warehouse
 
 __all__ = ["record_memory", "record_proposal"]
@@ -29,7 +29,7 @@ _OPEN = ("proposed", "opened")
 
 def record_proposal(
     warehouse: Warehouse,
-    proposal: Mapping[str, Any],
+    proposal: Proposal,
     *,
     outcome: str = "proposed",
     pr_number: int | None = None,
@@ -40,9 +40,9 @@ def record_proposal(
 
     Rows already stored under its proposal hash are moved forward instead. Returns the rows written.
     """
-    if proposal["status"] != "proposed":
+    if not proposal.proposed:
         return 0
-    digest = proposal_hash(proposal)
+    digest = proposal.full_hash
     if warehouse.proposals(proposal_hash=digest):
         if outcome == "proposed":
             return 0
@@ -52,20 +52,18 @@ def record_proposal(
     context: dict[str, Any] = {"outcome": outcome, "pr_url": pr_url, "pr_number": pr_number}
     context["proposal_hash"] = digest
     context |= {"created_at": at, "decided_at": None if outcome == "proposed" else at}
-    rows = [_proposal_row(proposal, change, context) for change in proposal["changes"]]
+    rows = [_proposal_row(proposal, change, context) for change in proposal.changes]
     return len(warehouse.add_proposals(rows))
 
 
-def _proposal_row(
-    proposal: Mapping[str, Any], change: Mapping[str, Any], context: Mapping[str, Any]
-) -> dict[str, Any]:
+def _proposal_row(proposal: Proposal, change: Change, context: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "run_id": proposal["run_id"], "strategy": proposal["strategy"], "symbol": proposal["symbol"],
-        "timeframe": proposal["timeframe"], "parameter": change["parameter"],
-        "current_value": change["current"], "proposed_value": change["proposed"],
-        "delta_pct": change["delta_pct"], "bound": change["bound"], "rationale": change["rationale"],
-        "kpis_before": proposal["kpis_before"], "kpis_after": proposal["kpis_after"],
-        "config_hash": proposal["config_hash_after"], **context,
+        "run_id": proposal.run_id, "strategy": proposal.strategy, "symbol": proposal.symbol,
+        "timeframe": proposal.timeframe, "parameter": change.parameter,
+        "current_value": change.current, "proposed_value": change.proposed,
+        "delta_pct": change.delta_pct, "bound": change.bound, "rationale": change.rationale,
+        "kpis_before": proposal.kpis_before.to_json(), "kpis_after": proposal.kpis_after.to_json(),
+        "config_hash": proposal.config_hash_after, **context,
     }  # fmt: skip
 
 

@@ -1,8 +1,7 @@
-"""The proposal document (contract 2, ``proposal.json``) and its markdown summary (``proposal.md``)."""
+"""The proposal (contract 2, :class:`tradeloop.documents.Proposal`) and its summary (``proposal.md``)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,7 +11,14 @@ import pandas as pd
 from optimizer._analyzer import Flag
 from optimizer._proposal import BoundedProposal
 from optimizer._regime_kpis import regime_kpis
-from tradeloop import canonical_json, json_safe
+from tradeloop import json_safe
+from tradeloop.documents import (
+    PROPOSAL_KIND,
+    PROPOSAL_SCHEMA_VERSION,
+    Proposal,
+    SearchRecordRef,
+    proposal_hash,
+)
 
 __all__ = [
     "PROPOSAL_KIND",
@@ -24,25 +30,12 @@ __all__ = [
     "render_proposal_markdown",
 ]
 
-PROPOSAL_SCHEMA_VERSION = 1
-PROPOSAL_KIND = "tradeloop.proposal"
 MAX_CANDIDATES = 200
 _SHOWN_KPIS = (
     ("return_pct", "%"), ("cagr_pct", "%/year"), ("sharpe", "annualised"), ("sortino", "annualised"),
     ("max_drawdown_pct", "%"), ("win_rate_pct", "%"), ("profit_factor", "ratio"), ("trades", "count"),
     ("worst_day_pct", "%"),
 )  # fmt: skip
-
-
-def proposal_hash(strategy: str, symbol: str, timeframe: str, params_after: Mapping[str, float]) -> str:
-    """SHA-256 (hex) of ``canonical_json({strategy, symbol, timeframe, params_after})``."""
-    payload = {
-        "strategy": strategy,
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "params_after": dict(params_after),
-    }
-    return hashlib.sha256(canonical_json(json_safe(payload)).encode()).hexdigest()
 
 
 def kpi_block(
@@ -82,9 +75,9 @@ def build_proposal(
     guardrails: Mapping[str, Any],
     config_hashes: tuple[str, str],
     holdout: Mapping[str, Any] | None = None,
-    search_record: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The contract-2 dictionary.
+    search_record: SearchRecordRef | None = None,
+) -> Proposal:
+    """The contract-2 proposal, checked like every proposal (:meth:`tradeloop.documents.Proposal.from_json`).
 
     ``header`` holds ``run_id``, ``git_sha``, ``created_at``, ``strategy``, ``symbol``, ``timeframe`` and
     ``cadence``; ``config_hashes`` the config hash before and after; ``holdout`` the boundary the search
@@ -116,9 +109,9 @@ def build_proposal(
         ],
         "guardrails": dict(guardrails),
         "holdout": None if holdout is None else dict(holdout),
-        "search_record": None if search_record is None else dict(search_record),
+        "search_record": None if search_record is None else search_record.to_json(),
     }
-    return json_safe(document)  # type: ignore[no-any-return]
+    return Proposal.from_json(json_safe(document), "proposal.json")
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -127,29 +120,29 @@ def _number(value: Any, digits: int = 4) -> str:
     return f"{value:,.{digits}g}" if isinstance(value, float) else str(value)
 
 
-def render_proposal_markdown(proposal: Mapping[str, Any]) -> str:
+def render_proposal_markdown(proposal: Proposal) -> str:
     """The human summary: parameter table, KPIs before/after with units, flags and guardrails."""
-    title = f"{proposal['strategy']} / {proposal['symbol']} ({proposal['timeframe']}, {proposal['cadence']})"
-    lines = [f"# Proposal: {title}", "", f"**Status:** {proposal['status']}"]
-    if proposal.get("reason"):
-        lines.append(f"**Reason:** {proposal['reason']}")
-    lines += ["", proposal["rationale"]["summary"], "", "## Parameters", ""]
-    if proposal["changes"]:
+    title = f"{proposal.strategy} / {proposal.symbol} ({proposal.timeframe}, {proposal.cadence})"
+    lines = [f"# Proposal: {title}", "", f"**Status:** {proposal.status}"]
+    if proposal.reason:
+        lines.append(f"**Reason:** {proposal.reason}")
+    lines += ["", proposal.rationale.summary, "", "## Parameters", ""]
+    if proposal.changes:
         lines += ["| parameter | current | proposed | Δ % | cap % | bound | binding | expected gain |",
                   "|---|---:|---:|---:|---:|---|---|---:|"]  # fmt: skip
-        for c in proposal["changes"]:
+        for c in proposal.changes:
             lines.append(
-                f"| {c['parameter']} | {c['current']:g} | {c['proposed']:g} | {c['delta_pct']:+.2f} | "
-                f"±{c['cap_pct']:g} | {c['bound']} | {c['binding']} | {_number(c['expected_gain'])} |"
+                f"| {c.parameter} | {c.current:g} | {c.proposed:g} | {c.delta_pct:+.2f} | "
+                f"±{c.cap_pct:g} | {c.bound} | {c.binding} | {_number(c.expected_gain)} |"
             )
     else:
         lines.append("No parameter changes.")
     lines += ["", "## KPIs on the same bars", "", "| KPI | unit | before | after |", "|---|---|---:|---:|"]
-    before, after = proposal["kpis_before"]["overall"], proposal["kpis_after"]["overall"]
+    before, after = proposal.kpis_before.overall, proposal.kpis_after.overall
     for name, unit in _SHOWN_KPIS:
         lines.append(f"| {name} | {unit} | {_number(before.get(name))} | {_number(after.get(name))} |")
     lines += _regime_lines(proposal)
-    if proposal["rationale"]["flags"]:
+    if proposal.rationale.flags:
         lines += [
             "",
             "## Flags",
@@ -157,26 +150,26 @@ def render_proposal_markdown(proposal: Mapping[str, Any]) -> str:
             "| kind | metric | figure | threshold | message |",
             "|---|---|---:|---:|---|",
         ]
-        for f in proposal["rationale"]["flags"]:
+        for f in proposal.rationale.flags:
             lines.append(
                 f"| {f['kind']} | {f['metric']} | {_number(f['figure'])} | {_number(f['threshold'])} | "
                 f"{f['message']} |"
             )
-    data, search = proposal["data"], proposal["search"]
+    data, search = proposal.data, proposal.search
     lines += [
         "", "## Provenance", "",
-        f"- data: `{data['source']}` {data['timeframe']}, {data['bars']} bars {data['start']} → "
-        f"{data['end']}, hash `{data['data_hash']}`",
+        f"- data: `{data.source}` {data.timeframe}, {data.bars} bars {data.start} → "
+        f"{data.end}, hash `{data.data_hash}`",
         f"- search: {search['sampler']} on {search['objective']}, {search['trials']} trials, "
         f"seed {search['seed']}",
-        f"- run `{proposal['run_id']}`, git `{proposal['git_sha']}`, "
-        f"proposal hash `{proposal['proposal_hash']}`",
+        f"- run `{proposal.run_id}`, git `{proposal.git_sha}`, "
+        f"proposal hash `{proposal.proposal_hash}`",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def _regime_lines(proposal: Mapping[str, Any]) -> list[str]:
-    before, after = proposal["kpis_before"]["regimes"], proposal["kpis_after"]["regimes"]
+def _regime_lines(proposal: Proposal) -> list[str]:
+    before, after = proposal.kpis_before.regimes, proposal.kpis_after.regimes
     if not before:
         return []
     lines = ["", "### By regime (Sharpe annualised; return and drawdown in %)", "",

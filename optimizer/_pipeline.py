@@ -46,6 +46,7 @@ from optimizer._search import SearchResult
 from optimizer._search_record import SEARCH_RECORD_FILE, SearchRecord
 from optimizer._space import cadence_window
 from tradeloop import config_hash
+from tradeloop.documents import Proposal, SearchRecordRef
 
 __all__ = [
     "Guardrails",
@@ -164,9 +165,9 @@ class ProposalRequest:
 
 @dataclass(frozen=True)
 class ProposalOutcome:
-    """The contract-2 document and the search record behind it (None when nothing was searched)."""
+    """The proposal (contract 2) and the search record behind it (None when nothing was searched)."""
 
-    document: dict[str, Any]
+    proposal: Proposal
     record: SearchRecord | None
 
 
@@ -292,7 +293,7 @@ def make_proposal(
     progress: bool = False,
     console: Any = None,
 ) -> ProposalOutcome:
-    """The contract-2 proposal for ``request`` (module docstring), and its search record.
+    """The proposal for ``request`` (module docstring), and its search record.
 
     Parameters
     ----------
@@ -361,7 +362,7 @@ def make_proposal(
         "start": whole[0].isoformat(),
         "end": whole[1].isoformat(),
     }
-    document = build_proposal(
+    proposal = build_proposal(
         bounded=bounded,
         header=header,
         data=data,
@@ -376,16 +377,16 @@ def make_proposal(
         holdout=split.as_dict(),
         search_record=record_reference(record, request.record_name),
     )
-    return ProposalOutcome(document, record)
+    return ProposalOutcome(proposal, record)
 
 
-def record_reference(record: SearchRecord | None, name: str = SEARCH_RECORD_FILE) -> dict[str, Any] | None:
+def record_reference(record: SearchRecord | None, name: str = SEARCH_RECORD_FILE) -> SearchRecordRef | None:
     """Contract 2 ``search_record``: its file name (beside proposal.json), SHA-256 and configurations."""
     if record is None:
         return None
-    return {
-        "path": name,
-        "sha256": hashlib.sha256(record.to_bytes()).hexdigest(),
-        "configurations": len(record),
-        "stages": record.stage_counts,
-    }
+    return SearchRecordRef(
+        path=name,
+        sha256=hashlib.sha256(record.to_bytes()).hexdigest(),
+        configurations=len(record),
+        stages=record.stage_counts,
+    )

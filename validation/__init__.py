@@ -22,7 +22,7 @@ from validation._holdout_test import (
 )
 from validation._ledoit_wolf import SharpeDiffTest, ledoit_wolf_sharpe_test
 from validation._pbo import PBOResult, probability_of_backtest_overfitting
-from validation._proposal_input import PROPOSAL_KIND, ProposalInput, load_proposal, parse_proposal
+from validation._proposal_view import require_validatable
 from validation._search_overfitting import SAMPLE_SIZE, SearchOverfitting, search_overfitting
 from validation._selection import CpcvPaths, candidate_returns, cpcv_selection_paths
 from validation._sharpe import (
@@ -55,6 +55,7 @@ from validation._verdict import (
     WalkForwardSettings,
     split_at_holdout,
     validate_proposal,
+    verdict_markdown,
 )
 from validation._walk_forward import (
     BarWindows,
@@ -74,7 +75,6 @@ __all__: list[str] = [
     "CATASTROPHIC_DRAWDOWN_FACTOR",
     "MIN_TRL_POWER",
     "NEGLIGIBLE_RELATIVE",
-    "PROPOSAL_KIND",
     "SAMPLE_SIZE",
     "SCENARIOS",
     "SPA",
@@ -92,7 +92,6 @@ __all__: list[str] = [
     "PBOResult",
     "PairedBootstrapCI",
     "PairedSharpeTest",
-    "ProposalInput",
     "Repetition",
     "SPAPValues",
     "Scenario",
@@ -121,16 +120,15 @@ __all__: list[str] = [
     "group_bounds",
     "is_negligible",
     "ledoit_wolf_sharpe_test",
-    "load_proposal",
     "max_drawdown_pct",
     "min_track_record_length",
     "paired_ab",
     "paired_bootstrap_ci",
     "paired_sharpe_test",
-    "parse_proposal",
     "probabilistic_sharpe_ratio",
     "probability_of_backtest_overfitting",
     "reoptimising_search",
+    "require_validatable",
     "run_repetition",
     "run_scenario",
     "run_walk_forward",
@@ -144,6 +142,7 @@ __all__: list[str] = [
     "strategy_lookback",
     "summarise",
     "validate_proposal",
+    "verdict_markdown",
     "volatility_matched",
     "walk_forward_folds",
     "walk_forward_splits",

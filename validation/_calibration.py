@@ -32,8 +32,9 @@ from scipy import stats
 
 from backtest_matrix.data import generate_reverting
 from backtest_matrix.engine import EngineConfig, backtest, periods_per_year
-from optimizer import Guardrails, ProposalRequest, make_proposal, proposal_hash
+from optimizer import Guardrails, ProposalRequest, make_proposal
 from tradeloop import data_hash
+from tradeloop.documents import Proposal, proposal_hash
 from validation._gates import Thresholds
 from validation._verdict import WalkForwardSettings, validate_proposal
 
@@ -238,34 +239,35 @@ def _look(
         min_win_rate_pct=thresholds.min_win_rate_pct,
     )  # fmt: skip
     outcome = make_proposal(request, guardrails=guardrails, engine_config=engine)
-    document = _proposed(outcome.document, scenario.proposed)
-    if document is None:
+    proposal = _proposed(outcome.proposal, scenario.proposed)
+    if proposal is None:
         return Repetition(False, False, math.nan)
     verdict = validate_proposal(
-        document, bars, thresholds, search_record=outcome.record, seed=seed, reps=budget.reps,
+        proposal, bars, thresholds, search_record=outcome.record, seed=seed, reps=budget.reps,
         settings=WalkForwardSettings(sample_size=budget.sample_size),
     )  # fmt: skip
-    return Repetition(True, verdict.passed, _true_improvement(scenario, document, seed, thresholds))
+    return Repetition(True, verdict.passed, _true_improvement(scenario, proposal, seed, thresholds))
 
 
-def _proposed(document: dict[str, Any], proposed: Proposed) -> dict[str, Any] | None:
-    """The document validation sees: the optimizer's, or the leverage-only / identical variant of it."""
+def _proposed(proposal: Proposal, proposed: Proposed) -> Proposal | None:
+    """The proposal validation sees: the optimizer's, or the leverage-only / identical variant of it."""
     if proposed == "search":
-        return document if document["status"] == "proposed" else None
-    before = dict(document["params_before"])
-    after = {**before, "trade_fraction": before["trade_fraction"] * 1.2} if proposed == "leverage" else before
-    changed = {**document, "status": "proposed", "reason": None, "params_after": after}
-    changed["proposal_hash"] = proposal_hash(
-        document["strategy"], document["symbol"], document["timeframe"], after
-    )
-    if changed.get("holdout") is None:
+        return proposal if proposal.proposed else None
+    if proposal.holdout is None:
         return None
-    return changed
+    before = dict(proposal.params_before)
+    after = (
+        {**before, "trade_fraction": float(before["trade_fraction"]) * 1.2}
+        if proposed == "leverage"
+        else before
+    )
+    return replace(
+        proposal, status="proposed", reason=None, params_after=after,
+        proposal_hash=proposal_hash(proposal.strategy, proposal.symbol, proposal.timeframe, after),
+    )  # fmt: skip
 
 
-def _true_improvement(
-    scenario: Scenario, document: dict[str, Any], seed: int, thresholds: Thresholds
-) -> float:
+def _true_improvement(scenario: Scenario, proposal: Proposal, seed: int, thresholds: Thresholds) -> float:
     """Annualised Sharpe of the proposal minus the live set's on a long independent stretch of the market."""
     long_run = generate_reverting(bars=TRUTH_BARS, deviation_pct=scenario.deviation_pct, seed=seed + 10**9)
     config = EngineConfig(
@@ -273,8 +275,8 @@ def _true_improvement(
     )
     annual = math.sqrt(periods_per_year(pd.DatetimeIndex(long_run.index).as_unit("ns").asi8))
     sharpes = []
-    for params in (document["params_after"], document["params_before"]):
-        returns = backtest(long_run, document["strategy"], params, config=config).returns.to_numpy()
+    for params in (proposal.params_after, proposal.params_before):
+        returns = backtest(long_run, proposal.strategy, dict(params), config=config).returns.to_numpy()
         spread = float(np.std(returns, ddof=1))
         sharpes.append(float(np.mean(returns)) / spread * annual if spread > 0 else 0.0)
     return sharpes[0] - sharpes[1]

@@ -11,13 +11,13 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from tradeloop.documents import Gate, GateBars, GateOp
 from tradeloop.errors import ValidationError
 
 __all__ = ["CATASTROPHIC_DRAWDOWN_FACTOR", "Gate", "GateBars", "GateInputs", "Thresholds", "evaluate_gates"]
 
-GateOp = Literal[">=", "<=", "<", ">"]
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -98,42 +98,6 @@ class Thresholds:
         exactly 0.05 must not pass a "< 0.05" gate).
         """
         return round(1.0 - self.confidence_level, 12)
-
-
-GateBars = Literal["holdout", "search", "walk-forward"]
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One gate: ``figure op threshold`` must hold; ``gating`` gates decide, the others only inform.
-
-    ``bars`` names the bars the figure is measured on: ``holdout`` (after the boundary the search stopped
-    at, never seen by it), ``search`` (the bars the search optimised on: in-sample checks of the search
-    itself) or ``walk-forward`` (each fold's out-of-sample bars, the search rerun on its in-sample bars).
-    """
-
-    name: str
-    figure: float | None
-    threshold: float
-    op: GateOp
-    unit: str
-    passed: bool
-    gating: bool
-    detail: str
-    bars: GateBars = "holdout"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "figure": self.figure,
-            "threshold": self.threshold,
-            "op": self.op,
-            "unit": self.unit,
-            "passed": self.passed,
-            "gating": self.gating,
-            "detail": self.detail,
-            "bars": self.bars,
-        }
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,12 +30,19 @@ import pandas as pd
 from backtest_matrix.engine import RISK_NAMES, EngineConfig, returns_matrix
 from backtest_matrix.strategies import Strategy, get_strategy
 from optimizer import SearchRecord, SearchSettings
+from tradeloop.documents import Proposal, Verdict
 from tradeloop.errors import ValidationError
 from validation._ab import ABResult, paired_ab
 from validation._bootstrap import stationary_block_length
 from validation._gates import Gate, GateInputs, Thresholds, evaluate_gates
 from validation._holdout_test import PairedSharpeTest, paired_sharpe_test, volatility_matched
-from validation._proposal_input import ProposalInput, parse_proposal
+from validation._proposal_view import (
+    cadence,
+    fold_guardrails,
+    holdout_boundary,
+    require_validatable,
+    search_settings,
+)
 from validation._search_overfitting import (
     SAMPLE_SIZE,
     SearchOverfitting,
@@ -54,9 +61,15 @@ from validation._walk_forward import (
     strategy_lookback,
 )
 
-__all__ = ["MIN_TRL_POWER", "Verdict", "WalkForwardSettings", "split_at_holdout", "validate_proposal"]
+__all__ = [
+    "MIN_TRL_POWER",
+    "Verdict",
+    "WalkForwardSettings",
+    "split_at_holdout",
+    "validate_proposal",
+    "verdict_markdown",
+]
 
-Decision = Literal["pass", "fail"]
 #: Power of the minimum track record figure.
 MIN_TRL_POWER = 0.8
 
@@ -80,71 +93,9 @@ class WalkForwardSettings:
     fold_search: SearchSettings | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """Everything the decision rests on; :meth:`to_json` is contract 3, :meth:`to_markdown` the PR section."""
-
-    proposal_hash: str
-    strategy: str
-    symbol: str
-    timeframe: str
-    created_at: str
-    decision: Decision
-    summary: str
-    gates: tuple[Gate, ...]
-    p_values: dict[str, float]
-    cis: dict[str, Any]
-    effect_size: dict[str, float]
-    overfitting: dict[str, Any]
-    folds: tuple[dict[str, Any], ...]
-    stepm_superior: tuple[int, ...]
-    walk_forward: dict[str, Any]
-    cpcv: dict[str, Any]
-    kpis: dict[str, dict[str, float]]
-    holdout: dict[str, Any] = field(default_factory=dict)
-    search: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.decision == "pass"
-
-    def to_json(self) -> dict[str, Any]:
-        """The verdict document (contract 3; ``walk_forward``, ``cpcv``, ``kpis``, ``holdout``, ``search``
-        are additions)."""
-        return {
-            "schema_version": 1,
-            "kind": "tradeloop.verdict",
-            "proposal_hash": self.proposal_hash,
-            "strategy": self.strategy,
-            "symbol": self.symbol,
-            "timeframe": self.timeframe,
-            "created_at": self.created_at,
-            "decision": self.decision,
-            "summary": self.summary,
-            "gates": [gate.as_dict() for gate in self.gates],
-            "p_values": dict(self.p_values),
-            "cis": dict(self.cis),
-            "effect_size": dict(self.effect_size),
-            "overfitting": dict(self.overfitting),
-            "folds": [dict(fold) for fold in self.folds],
-            "stepm_superior": list(self.stepm_superior),
-            "walk_forward": dict(self.walk_forward),
-            "cpcv": dict(self.cpcv),
-            "kpis": {name: dict(values) for name, values in self.kpis.items()},
-            "holdout": dict(self.holdout),
-            "search": dict(self.search),
-        }
-
-    def to_markdown(self) -> str:
-        """A markdown section for the PR body: decision, gates table, what each statistic tests, folds."""
-        return verdict_markdown(self.to_json())
-
-
-def split_at_holdout(bars: pd.DataFrame, parsed: ProposalInput) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_at_holdout(bars: pd.DataFrame, proposal: Proposal) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The proposal's bars before its holdout boundary (searched) and from it on (held out)."""
-    boundary = parsed.holdout_boundary
-    if boundary is None:
-        raise ValidationError("the proposal has no holdout.boundary; re-run `tradeloop propose`")
+    boundary = holdout_boundary(proposal)
     stamps = pd.DatetimeIndex(bars.index)
     search, holdout = bars.loc[stamps < boundary], bars.loc[stamps >= boundary]
     if len(search) < 10 or len(holdout) < 10:
@@ -156,7 +107,7 @@ def split_at_holdout(bars: pd.DataFrame, parsed: ProposalInput) -> tuple[pd.Data
 
 
 def validate_proposal(
-    proposal: dict[str, Any] | ProposalInput,
+    proposal: Proposal,
     bars: pd.DataFrame,
     thresholds: Thresholds,
     *,
@@ -172,7 +123,7 @@ def validate_proposal(
     Parameters
     ----------
     proposal
-        The proposal document (contract 2) or its parsed form; it must carry ``holdout.boundary``.
+        The proposal (contract 2); it must propose a change and carry ``holdout.boundary``.
     bars
         The bars the proposal was made on (the CLI checks the data hash), from ``data.start`` to ``data.end``.
     thresholds
@@ -191,16 +142,16 @@ def validate_proposal(
     earlier_looks
         How many earlier validations of the pair judged on bars of this holdout (repeated looks), if known.
     """
-    parsed = proposal if isinstance(proposal, ProposalInput) else parse_proposal(proposal)
+    require_validatable(proposal)
     settings = settings or WalkForwardSettings()
     reps = reps or thresholds.bootstrap_replications
-    cls = get_strategy(parsed.strategy)
-    before = cls.resolve(parsed.params_before, where="proposal params_before")
-    after = cls.resolve(parsed.params_after, where="proposal params_after")
+    cls = get_strategy(proposal.strategy)
+    before = cls.resolve(proposal.params_before, where="proposal params_before")
+    after = cls.resolve(proposal.params_after, where="proposal params_after")
     config = EngineConfig(
         fee_bps=thresholds.fee_bps, slippage_bps=thresholds.slippage_bps, init_cash=thresholds.capital_usd
     )
-    search_bars, holdout = split_at_holdout(bars, parsed)
+    search_bars, holdout = split_at_holdout(bars, proposal)
     ab = paired_ab(
         holdout, cls, before, after, config=config, level=thresholds.confidence_level, reps=reps, seed=seed,
         min_block_length=thresholds.bootstrap_block_length,
@@ -210,20 +161,20 @@ def validate_proposal(
         ab.candidate_returns, ab.baseline_returns, margin=margin, level=thresholds.confidence_level,
         power=MIN_TRL_POWER,
     )  # fmt: skip
-    models, model_index = _candidate_set(cls, parsed, after, settings.max_candidates)
+    models, model_index = _candidate_set(cls, proposal, after, settings.max_candidates)
     stepm = _stepm(ab, returns_matrix(holdout, cls, models, config=config), margin, thresholds, reps, seed)
     spa = _search_spa(search_bars, cls, before, models, config, thresholds, reps, seed)
     overfit, counted = _search_overfitting(search_record, search_bars, cls, after, config, settings, seed)
-    walk = _walk_forward(bars, cls, before, after, parsed, config, settings)
+    walk = _walk_forward(bars, cls, before, after, proposal, config, settings)
     after_column = model_index.index(-1) if -1 in model_index else models.index(after)
     inputs = _gate_inputs(ab, test, stepm, after_column, before, after, overfit, walk, spa)
     gates = evaluate_gates(dataclasses.replace(inputs, search_record=search_record is not None), thresholds)
     failed = [gate.name for gate in gates if gate.gating and not gate.passed]
     return Verdict(
-        proposal_hash=parsed.proposal_hash,
-        strategy=parsed.strategy,
-        symbol=parsed.symbol,
-        timeframe=parsed.timeframe,
+        proposal_hash=proposal.proposal_hash,
+        strategy=proposal.strategy,
+        symbol=proposal.symbol,
+        timeframe=proposal.timeframe,
         created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
         decision="fail" if failed else "pass",
         summary=_summary(gates, failed, search_record is not None),
@@ -247,8 +198,8 @@ def validate_proposal(
         walk_forward=_walk_summary(walk, before),
         cpcv=_cpcv(overfit, ab, cls, after, settings),
         kpis={"baseline": dict(ab.baseline.kpis), "candidate": dict(ab.candidate.kpis)},
-        holdout=_holdout_summary(parsed, holdout, test, ab, earlier_looks),
-        search=_search_summary(parsed, search_bars, counted),
+        holdout=_holdout_summary(proposal, holdout, test, ab, earlier_looks),
+        search=_search_summary(proposal, search_bars, counted),
     )
 
 
@@ -271,15 +222,15 @@ def _search_overfitting(
 
 
 def _candidate_set(
-    cls: type[Strategy], parsed: ProposalInput, after: dict[str, float], limit: int
+    cls: type[Strategy], proposal: Proposal, after: dict[str, float], limit: int
 ) -> tuple[list[dict[str, float]], list[int]]:
     """The search's best ``limit`` candidates (resolved) and ``params_after`` appended unless among them.
 
     The second list maps each model column to its index in ``proposal.candidates`` (−1: params_after).
     """
     models = [
-        cls.resolve(params, where=f"proposal candidates[{i}].params")
-        for i, params in enumerate(parsed.candidates[:limit])
+        cls.resolve(candidate.params, where=f"proposal candidates[{i}].params")
+        for i, candidate in enumerate(proposal.candidates[:limit])
     ]
     index = list(range(len(models)))
     if after not in models:
@@ -318,11 +269,11 @@ def _search_spa(
 
 def _walk_forward(
     bars: pd.DataFrame, cls: type[Strategy], before: dict[str, float], after: dict[str, float],
-    parsed: ProposalInput, config: EngineConfig, settings: WalkForwardSettings,
+    proposal: Proposal, config: EngineConfig, settings: WalkForwardSettings,
 ) -> WalkForwardResult:  # fmt: skip
     folds = walk_forward_folds(len(bars), settings.n_folds, settings.is_oos_ratio, settings.mode)
-    search = settings.fold_search or parsed.search_settings or SearchSettings(cadence=parsed.cadence)
-    optimise = reoptimising_search(cls, before, search, parsed.guardrails, config=config)
+    search = settings.fold_search or search_settings(proposal) or SearchSettings(cadence=cadence(proposal))
+    optimise = reoptimising_search(cls, before, search, fold_guardrails(proposal), config=config)
     warmup = max(strategy_lookback(cls, before), strategy_lookback(cls, after))
     return run_walk_forward(bars, cls, folds, optimise, config=config, warmup_bars=warmup, baseline=before)
 
@@ -446,16 +397,16 @@ def _walk_summary(walk: WalkForwardResult, before: dict[str, float]) -> dict[str
 
 
 def _holdout_summary(
-    parsed: ProposalInput, holdout: pd.DataFrame, test: PairedSharpeTest, ab: ABResult,
+    proposal: Proposal, holdout: pd.DataFrame, test: PairedSharpeTest, ab: ABResult,
     earlier_looks: int | None,
 ) -> dict[str, Any]:  # fmt: skip
     scale = math.sqrt(ab.bars_per_year)
     return {
-        "boundary": parsed.holdout_boundary.isoformat() if parsed.holdout_boundary is not None else None,
+        "boundary": holdout_boundary(proposal).isoformat(),
         "start": holdout.index[0].isoformat(),
         "end": holdout.index[-1].isoformat(),
         "bars": len(holdout),
-        "fraction": parsed.holdout.get("fraction"),
+        "fraction": proposal.holdout.fraction if proposal.holdout is not None else None,
         "earlier_looks": earlier_looks,
         "test": test.method,
         "sharpe_diff": test.diff * scale,
@@ -466,12 +417,13 @@ def _holdout_summary(
     }
 
 
-def _search_summary(parsed: ProposalInput, search_bars: pd.DataFrame, counted: str) -> dict[str, Any]:
+def _search_summary(proposal: Proposal, search_bars: pd.DataFrame, counted: str) -> dict[str, Any]:
+    record = proposal.search_record
     return {
         "start": search_bars.index[0].isoformat(),
         "end": search_bars.index[-1].isoformat(),
         "bars": len(search_bars),
-        "record": parsed.search_record,
+        "record": None if record is None else record.to_json(),
         "counted": counted,
     }
 

@@ -7,7 +7,10 @@ reviewer can tell the gating out-of-sample evidence (the holdout) from the in-sa
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from tradeloop.documents import Gate, Verdict
 
 __all__ = ["verdict_markdown"]
 
@@ -15,25 +18,25 @@ _OP_TEXT = {">=": "≥", "<=": "≤", "<": "<", ">": ">"}
 _BARS_TEXT = {"holdout": "holdout", "search": "search (in sample)", "walk-forward": "walk-forward OOS"}
 
 
-def verdict_markdown(verdict: dict[str, Any]) -> str:
+def verdict_markdown(verdict: Verdict) -> str:
     """The verdict as markdown: decision, the two bar ranges, gates, what each statistic tests, folds."""
     lines = [
         "## Validation verdict",
         "",
-        f"**Decision: {verdict['decision'].upper()}** — {verdict['summary']}",
+        f"**Decision: {verdict.decision.upper()}** — {verdict.summary}",
         "",
-        f"Proposal `{verdict['proposal_hash'][:16]}` · {verdict['strategy']} / {verdict['symbol']} "
-        f"({verdict['timeframe']}) · {verdict['created_at'][:10]}",
+        f"Proposal `{verdict.proposal_hash[:16]}` · {verdict.strategy} / {verdict.symbol} "
+        f"({verdict.timeframe}) · {verdict.created_at[:10]}",
         "",
         *_bars(verdict),
         "",
-        *_gates_table(verdict["gates"]),
+        *_gates_table(verdict.gates),
         "",
         "### What each statistic tests",
         "",
         *_statistics(verdict),
         "",
-        *_folds_table(verdict["folds"]),
+        *_folds_table(verdict.folds),
     ]
     return "\n".join(lines) + "\n"
 
@@ -48,8 +51,8 @@ def _number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _bars(verdict: dict[str, Any]) -> list[str]:
-    holdout, search = verdict.get("holdout") or {}, verdict.get("search") or {}
+def _bars(verdict: Verdict) -> list[str]:
+    holdout, search = verdict.holdout, verdict.search
     if not holdout:
         return []
     looks = holdout.get("earlier_looks")
@@ -66,25 +69,25 @@ def _bars(verdict: dict[str, Any]) -> list[str]:
     ]
 
 
-def _gates_table(gates: list[dict[str, Any]]) -> list[str]:
+def _gates_table(gates: Sequence[Gate]) -> list[str]:
     rows = ["| gate | bars | figure | threshold | result | role |", "|---|---|---:|---:|:---:|:---:|"]
     for gate in gates:
-        result = "✅ pass" if gate["passed"] else "❌ fail"
-        bars = _BARS_TEXT.get(gate.get("bars", "holdout"), gate.get("bars", ""))
+        result = "✅ pass" if gate.passed else "❌ fail"
+        bars = _BARS_TEXT.get(gate.measured_on, gate.measured_on)
         rows.append(
-            f"| `{gate['name']}` | {bars} | {_number(gate['figure'])} {gate['unit']} | "
-            f"{_OP_TEXT[gate['op']]} {_number(gate['threshold'])} | {result} | "
-            f"{'gating' if gate['gating'] else 'info'} |"
+            f"| `{gate.name}` | {bars} | {_number(gate.figure)} {gate.unit} | "
+            f"{_OP_TEXT[gate.op]} {_number(gate.threshold)} | {result} | "
+            f"{'gating' if gate.gating else 'info'} |"
         )
     return rows
 
 
-def _statistics(verdict: dict[str, Any]) -> list[str]:
-    p, ci, effect, over = verdict["p_values"], verdict["cis"], verdict["effect_size"], verdict["overfitting"]
-    holdout, search, walk = verdict.get("holdout") or {}, verdict.get("search") or {}, verdict["walk_forward"]
+def _statistics(verdict: Verdict) -> list[str]:
+    p, ci, effect, over = verdict.p_values, verdict.cis, verdict.effect_size, verdict.overfitting
+    holdout, search, walk = verdict.holdout, verdict.search, verdict.walk_forward
     level, alpha = f"{ci['level']:.0%}", f"{1 - ci['level']:.0%}"
     margin = _number(holdout.get("margin"))
-    stepm: dict[str, Any] = next((g for g in verdict["gates"] if g["name"] == "stepm_superior"), {})
+    stepm = next((g for g in verdict.gates if g.name == "stepm_superior"), None)
     low, high = (_number(value) for value in ci["sharpe_diff"])
     rows = [
         (
@@ -100,7 +103,7 @@ def _statistics(verdict: dict[str, Any]) -> list[str]:
             f"is the candidate among those beating live by more than {margin} Sharpe (volatility-matched)",
             f"one-sided, family-wise {alpha}",
             "holdout",
-            f"t = {_number(stepm.get('figure'))} vs critical {_number(stepm.get('threshold'))}",
+            f"t = {_number(stepm and stepm.figure)} vs critical {_number(stepm and stepm.threshold)}",
         ),
         (
             f"Bootstrap CI of ΔSharpe ({ci.get('reps')} stationary resamples)",
@@ -152,7 +155,7 @@ def _statistics(verdict: dict[str, Any]) -> list[str]:
     return header + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _folds_table(folds: list[dict[str, Any]]) -> list[str]:
+def _folds_table(folds: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [
         "| fold | OOS from | OOS to | re-optimised Sharpe | live Sharpe | max DD % |",
         "|---:|---|---|---:|---:|---:|",

@@ -23,11 +23,26 @@ from backtest_matrix.strategies import get_strategy
 from gitops import edit_constants_text, parse_constants, proposal_hash
 from optimizer import ParamChange, clip_parameters
 from tradeloop import Provenance
+from tradeloop.documents import Proposal, Verdict
 from validation import GateInputs, Thresholds, evaluate_gates
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTANTS_TEXT = (REPO_ROOT / "config" / "constants.py").read_text("utf-8")
 LIVE = parse_constants(CONSTANTS_TEXT)
+
+
+def typed(proposal: Mapping[str, Any] | Proposal) -> Proposal:
+    """The proposal the stages take: a document checked by its one parser (a typed one as it is)."""
+    if isinstance(proposal, Proposal):
+        return proposal
+    return Proposal.from_json(copy.deepcopy(dict(proposal)))
+
+
+def typed_verdict(verdict: Mapping[str, Any] | Verdict) -> Verdict:
+    """The verdict the stages take: a document checked by its one parser (a typed one as it is)."""
+    if isinstance(verdict, Verdict):
+        return verdict
+    return Verdict.from_json(copy.deepcopy(dict(verdict)))
 
 
 def live_params(strategy: str, symbol: str) -> dict[str, Any]:

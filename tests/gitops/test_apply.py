@@ -23,7 +23,7 @@ from gitops import (
     parse_proposal,
     proposal_hash,
 )
-from tests.gitops.proposals import make_proposal, realistic_proposal, realistic_verdict
+from tests.gitops.proposals import make_proposal, realistic_proposal, realistic_verdict, typed
 from tests.gitops.test_edit import changed_lines, provenance_free
 from tradeloop import Provenance
 from tradeloop.errors import ChangePolicyError, ProposalError, StrategyError
@@ -47,7 +47,7 @@ def test_apply_writes_the_changed_parameters_and_a_cold_rollout(state_repo: Path
     before = load_constants(state_repo / "config/constants.py")
     proposal = realistic_proposal()
 
-    applied = apply_proposal(state_repo, proposal, provenance=PROVENANCE, pr_number=17)
+    applied = apply_proposal(state_repo, typed(proposal), provenance=PROVENANCE, pr_number=17)
 
     assert applied.changed_paths == ("config/constants.py", "feature_flags.json")
     after_text = (state_repo / "config/constants.py").read_text()
@@ -83,20 +83,20 @@ def test_parameters_left_at_their_default_are_not_written(state_repo: Path) -> N
         "exit_tp1_pct"
         not in load_constants(state_repo / "config/constants.py").live_params["ema_cross"]["SP500"]
     )
-    applied = apply_proposal(state_repo, proposal, provenance=PROVENANCE)
+    applied = apply_proposal(state_repo, typed(proposal), provenance=PROVENANCE)
     assert set(applied.parameters) == {"ema_fast", "stop_loss_pct"}
     assert "exit_tp1_pct" not in (state_repo / "config/constants.py").read_text()
 
 
 def test_applying_the_same_proposal_again_changes_nothing(state_repo: Path) -> None:
     proposal = realistic_proposal()
-    apply_proposal(state_repo, proposal, provenance=PROVENANCE)
+    apply_proposal(state_repo, typed(proposal), provenance=PROVENANCE)
     written = snapshot(state_repo)
     proposal_again = copy.deepcopy(proposal)
     proposal_again["params_before"] = dict(proposal["params_after"])
     for change in proposal_again["changes"]:
         change["current"] = change["proposed"]
-    again = apply_proposal(state_repo, rehash(proposal_again), provenance=PROVENANCE)
+    again = apply_proposal(state_repo, typed(rehash(proposal_again)), provenance=PROVENANCE)
     assert again.changed_paths == ()
     assert again.config_hash_before == again.config_hash_after
     assert snapshot(state_repo) == written
@@ -106,7 +106,7 @@ def test_a_no_change_proposal_writes_nothing(state_repo: Path) -> None:
     original = snapshot(state_repo)
     proposal = make_proposal("ema_cross", "SP500", {})
     assert proposal["status"] == "no_change"
-    applied = apply_proposal(state_repo, proposal, provenance=PROVENANCE)
+    applied = apply_proposal(state_repo, typed(proposal), provenance=PROVENANCE)
     assert applied.changed_paths == ()
     assert applied.summary.startswith("no change: no gain")
     assert snapshot(state_repo) == original
@@ -114,7 +114,7 @@ def test_a_no_change_proposal_writes_nothing(state_repo: Path) -> None:
 
 def test_dry_run_describes_the_change_without_writing(state_repo: Path) -> None:
     original = snapshot(state_repo)
-    applied = apply_proposal(state_repo, realistic_proposal(), provenance=PROVENANCE, dry_run=True)
+    applied = apply_proposal(state_repo, typed(realistic_proposal()), provenance=PROVENANCE, dry_run=True)
     assert applied.changed_paths == ("config/constants.py", "feature_flags.json")
     assert '+            "ema_fast": 13,' in applied.diff
     assert snapshot(state_repo) == original
@@ -122,7 +122,7 @@ def test_dry_run_describes_the_change_without_writing(state_repo: Path) -> None:
 
 def test_a_new_risk_parameter_is_inserted_with_the_strategy_type(state_repo: Path) -> None:
     proposal = make_proposal("rsi_reversion", "SP500", {"exit_trailing_stop_pct": 5.0, "rsi_period": 16.0})
-    applied = apply_proposal(state_repo, proposal, provenance=PROVENANCE)
+    applied = apply_proposal(state_repo, typed(proposal), provenance=PROVENANCE)
     text = (state_repo / "config/constants.py").read_text()
     assert '            "rsi_period": 16,\n' in text  # an int parameter stays an int literal
     assert '            "exit_trailing_stop_pct": 5.0,\n' in text
@@ -135,7 +135,7 @@ def test_a_stale_proposal_is_refused_and_nothing_is_written(state_repo: Path) ->
         "ema_cross", "SP500", {"ema_fast": 14.0}, before={"ema_fast": 11, "ema_slow": 26}
     )
     with pytest.raises(ProposalError, match=r"stale: params_before.ema_fast is 11.0 but .*ema_fast is 12"):
-        apply_proposal(state_repo, proposal, provenance=PROVENANCE)
+        apply_proposal(state_repo, typed(proposal), provenance=PROVENANCE)
     assert snapshot(state_repo) == original
 
 
@@ -177,7 +177,7 @@ def test_bad_values_are_refused_before_anything_is_written(
     if not proposal["changes"]:
         proposal["changes"] = [_change("ema_slow", 26.0, 26.0)]
     with pytest.raises(error, match=message):
-        apply_proposal(state_repo, rehash(proposal), provenance=PROVENANCE)
+        apply_proposal(state_repo, typed(rehash(proposal)), provenance=PROVENANCE)
     assert snapshot(state_repo) == original
 
 
@@ -244,8 +244,10 @@ def test_documents_round_trip_through_files(tmp_path: Path) -> None:
     verdict = realistic_verdict(proposal)
     (tmp_path / "proposal.json").write_text(json.dumps(proposal))
     (tmp_path / "verdict.json").write_text(json.dumps(verdict))
-    assert load_proposal(tmp_path / "proposal.json") == proposal
-    assert load_verdict(tmp_path / "verdict.json") == verdict
+    read, judged = load_proposal(tmp_path / "proposal.json"), load_verdict(tmp_path / "verdict.json")
+    assert (read.to_json(), judged.to_json()) == (proposal, verdict)  # exactly the documents written
+    assert (read.source, judged.source) == (str(tmp_path / "proposal.json"), str(tmp_path / "verdict.json"))
+    assert read == typed(proposal) and read.changes[0].parameter == proposal["changes"][0]["parameter"]
 
 
 def _broken(path: tuple[Any, ...], value: Any, *, delete: bool = False) -> dict[str, Any]:
@@ -290,10 +292,11 @@ def test_bad_proposals_name_the_field(proposal: dict[str, Any], message: str) ->
 
 
 def test_file_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ProposalError, match=r"proposal.json: not found; write it with `tradeloop propose`"):
+    missing = r"proposal.json: cannot read the proposal \(not found\); write it with `tradeloop propose`"
+    with pytest.raises(ProposalError, match=missing):
         load_proposal(tmp_path / "proposal.json")
     (tmp_path / "proposal.json").write_text('{"kind": \n')
-    with pytest.raises(ProposalError, match=r"not valid JSON at line 2, column 1"):
+    with pytest.raises(ProposalError, match=r"not valid JSON \(line 2, column 1"):
         load_proposal(tmp_path / "proposal.json")
     (tmp_path / "verdict.json").write_text('{"p_values": {"spa_lower": NaN}}')
     with pytest.raises(ProposalError, match=r"NaN is not a JSON number; write null or a number instead"):

@@ -10,7 +10,7 @@ import pytest
 from gitops import LocalForge, parse_constants, parse_pr_metadata, publish_proposal
 from tests.github_standin import git, seed_bare_repo
 from tests.github_standin.fixtures import seed_files
-from tests.gitops.proposals import live_params, make_proposal, realistic_proposal
+from tests.gitops.proposals import live_params, make_proposal, realistic_proposal, typed
 from tradeloop.errors import ForgeError
 
 BRANCH = "tradeloop/opt/ema_cross-SP500-1d"
@@ -32,7 +32,7 @@ def forge(repo: Path, tmp_path: Path) -> LocalForge:
 def test_create_writes_branch_commit_body_file_and_state(repo: Path, forge: LocalForge) -> None:
     status_before = git("status", "--porcelain", cwd=repo)
     head_before = git("rev-parse", "HEAD", cwd=repo)
-    outcome = publish_proposal(forge, realistic_proposal())
+    outcome = publish_proposal(forge, typed(realistic_proposal()))
     assert (outcome.action, outcome.pr_number) == ("created", 1)
     assert git("rev-parse", f"refs/heads/{BRANCH}", cwd=repo) == outcome.commit_sha
     assert git("rev-parse", "HEAD", cwd=repo) == head_before  # the working tree is never touched
@@ -46,25 +46,27 @@ def test_create_writes_branch_commit_body_file_and_state(repo: Path, forge: Loca
 
 
 def test_update_then_no_diff_closes_and_deletes_the_branch(repo: Path, forge: LocalForge) -> None:
-    publish_proposal(forge, realistic_proposal())
-    updated = publish_proposal(forge, make_proposal("ema_cross", "SP500", {"ema_fast": 11.0}))
+    publish_proposal(forge, typed(realistic_proposal()))
+    updated = publish_proposal(forge, typed(make_proposal("ema_cross", "SP500", {"ema_fast": 11.0})))
     assert (updated.action, updated.pr_number) == ("updated", 1)
     head = parse_constants(git("show", f"{BRANCH}:config/constants.py", cwd=repo) + "\n")
     assert head.live_params["ema_cross"]["SP500"]["ema_fast"] == 11
-    closed = publish_proposal(forge, make_proposal("ema_cross", "SP500", live_params("ema_cross", "SP500")))
+    closed = publish_proposal(
+        forge, typed(make_proposal("ema_cross", "SP500", live_params("ema_cross", "SP500")))
+    )
     assert closed.action == "closed"
     assert forge.branch_head(BRANCH) is None and forge.find_open_pr(BRANCH) is None
 
 
 def test_a_local_merge_marks_the_pr_merged(repo: Path, forge: LocalForge) -> None:
-    created = publish_proposal(forge, realistic_proposal())
+    created = publish_proposal(forge, typed(realistic_proposal()))
     git("-c", "user.name=A", "-c", "user.email=a@x", "merge", "--quiet", "--ff-only", BRANCH, cwd=repo)
     [pr] = forge.find_closed_prs(BRANCH)
     assert (pr.number, pr.merged) == (created.pr_number, True)
 
 
 def test_comment_once_and_statuses(forge: LocalForge) -> None:
-    outcome = publish_proposal(forge, realistic_proposal())
+    outcome = publish_proposal(forge, typed(realistic_proposal()))
     pr = forge.get_pr(outcome.pr_number or 0)
     assert forge.comment_once(pr, "<!-- m -->", "one") == "created"
     assert forge.comment_once(pr, "<!-- m -->", "two") == "updated"

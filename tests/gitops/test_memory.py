@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from gitops import AUTOCLOSED_SUFFIX, GitHubForge, load_proposal, publish_proposal, read_memory
 from tests.github_standin import GitHubEnv, git
-from tests.gitops.proposals import live_params, make_proposal, realistic_proposal
+from tests.gitops.proposals import live_params, make_proposal, realistic_proposal, typed
 from tradeloop.cli import app
 from warehouse import get_warehouse
 
@@ -50,7 +50,7 @@ def open_realistic(env: GitHubEnv, tmp_path: Path) -> tuple[dict[str, Any], int]
     path.write_text(json.dumps(realistic_proposal()))
     opened = invoke(env.clone, "pr", "open", "--proposal", str(path))
     assert opened["action"] == "created"
-    return load_proposal(path), int(opened["pr_number"])
+    return load_proposal(path).to_json(), int(opened["pr_number"])
 
 
 @pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
@@ -96,7 +96,7 @@ def test_tradeloop_rollback_makes_the_proposal_never_come_back(
     [rejection] = memory.rejections
     assert (rejection.kind, rejection.proposal_hash) == ("reverted", proposal["proposal_hash"])
     assert rejection.config_hash == proposal["config_hash_after"]
-    assert memory.rejection_for(proposal) == rejection
+    assert memory.rejection_for(typed(proposal)) == rejection
     # The bot, on the fresh runner, refuses to open it again, and says why.
     path = tmp_path / "again.json"
     path.write_text(json.dumps(proposal))
@@ -117,7 +117,7 @@ def test_a_revert_by_hand_counts_as_a_rollback(gh: GitHubEnv, tmp_path: Path) ->
     by_hand = gh.bare.human_commit("main", {CONSTANTS: restored}, "Put SP500 back: the new stop hurt")
     memory = read_memory(fresh_clone(gh, tmp_path))
     assert memory.changes[-1].commit == by_hand and memory.changes[-1].kind == "revert"
-    rejection = memory.rejection_for(proposal)
+    rejection = memory.rejection_for(typed(proposal))
     assert rejection is not None and "Put SP500 back" in rejection.reason()
 
 
@@ -139,7 +139,7 @@ def test_a_git_revert_after_a_later_change_of_the_pair_is_still_a_rollback(
     assert revert.identity_after == change.identity_before
     assert revert.reverts == (merge,)
     [rejection] = memory.rejections
-    assert rejection == memory.rejection_for(proposal)
+    assert rejection == memory.rejection_for(typed(proposal))
 
 
 def test_returning_to_an_earlier_state_rolls_back_every_change_since(gh: GitHubEnv, tmp_path: Path) -> None:
@@ -176,13 +176,13 @@ def test_a_person_closing_the_pr_is_declined_but_tradeloop_closing_it_is_not(
 ) -> None:
     forge = GitHubForge(gh.clone, env=gh.env())
     proposal = realistic_proposal()
-    created = publish_proposal(forge, proposal)
+    created = publish_proposal(forge, typed(proposal))
     unchanged = make_proposal("ema_cross", "SP500", live_params("ema_cross", "SP500"))
-    assert publish_proposal(forge, unchanged).action == "closed"
+    assert publish_proposal(forge, typed(unchanged)).action == "closed"
     assert created.pr_number is not None
     assert gh.standin.pulls[created.pr_number].title.endswith(AUTOCLOSED_SUFFIX)
     assert read_memory(gh.clone, forge=forge).rejections == ()
-    reopened = publish_proposal(forge, proposal)
+    reopened = publish_proposal(forge, typed(proposal))
     assert reopened.action == "created"  # tradeloop's own close is not a person's "no"
     assert reopened.pr_number is not None
     gh.standin.close_pr(reopened.pr_number)

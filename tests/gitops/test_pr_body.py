@@ -38,6 +38,8 @@ from tests.gitops.proposals import (
     realistic_proposal,
     realistic_verdict,
     reviewed_proposal,
+    typed,
+    typed_verdict,
 )
 from tradeloop.errors import ProposalError
 
@@ -51,7 +53,9 @@ def realistic_body(**overrides: Any) -> str:
     """The body ``pr open`` gives the hand-built proposal in a workflow, once its number (12) is known."""
     proposal = reviewed_proposal()
     arguments: dict[str, Any] = {**LINKS, "base_branch": "main", "commit_sha": None, "pr_number": 12}
-    return render_pr_body(proposal, realistic_verdict(proposal), **(arguments | overrides))
+    return render_pr_body(
+        typed(proposal), typed_verdict(realistic_verdict(proposal)), **(arguments | overrides)
+    )
 
 
 def demo_body(**overrides: Any) -> str:
@@ -59,7 +63,7 @@ def demo_body(**overrides: Any) -> str:
     proposal, verdict = demo_documents()
     arguments: dict[str, Any] = {"run_url": None, "report_url": "../../report/report.html",
                                  "base_branch": "main", "commit_sha": None}  # fmt: skip
-    return render_pr_body(proposal, verdict, **(arguments | overrides))
+    return render_pr_body(typed(proposal), typed_verdict(verdict), **(arguments | overrides))
 
 
 BODIES = {"realistic": realistic_body, "demo": demo_body}
@@ -267,7 +271,9 @@ def test_without_a_search_record_the_search_gates_only_inform() -> None:
     verdict = realistic_verdict(proposal)
     for gate in verdict["gates"]:
         gate["gating"] = gate["gating"] and gate["bars"] == "holdout"
-    shown = render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    shown = render_pr_body(
+        typed(proposal), typed_verdict(verdict), **LINKS, base_branch="main", commit_sha=None
+    )
     assert "the holdout 2016-09-30 → 2018-12-31 (566 bars). The search read only" in shown
     assert "its own overfitting checks only inform (no search record)" in shown
     assert "Judged on the holdout alone" in shown
@@ -285,13 +291,13 @@ def test_stepm_says_whether_the_proposal_is_superior_and_how_many_others_are() -
     own = {**proposal, "candidates": [{"params": proposal["params_after"], "objective": 1.0}]}
     verdict = {**verdict, "gates": [{**g, "passed": False} if g["name"] == "stepm_superior" else g
                                     for g in verdict["gates"]]}  # fmt: skip
-    sentence = stepm_sentence(own, verdict)
+    sentence = stepm_sentence(typed(own), typed_verdict(verdict))
     assert sentence == (
         "the proposal is not in it (t 5.41 ≤ critical 2.24); so are 13 of the search's other candidates"
     )
-    assert stepm_sentence(own, {**verdict, "stepm_superior": [0]}) is not None
+    assert stepm_sentence(typed(own), typed_verdict({**verdict, "stepm_superior": [0]})) is not None
     assert "none of the search's other candidates is" in str(
-        stepm_sentence(own, {**verdict, "stepm_superior": [0]})
+        stepm_sentence(typed(own), typed_verdict({**verdict, "stepm_superior": [0]}))
     )
 
 
@@ -334,7 +340,9 @@ def test_the_rollback_plan_names_the_merge_commit_without_a_placeholder() -> Non
 
 def test_without_a_verdict_the_body_asks_for_the_validate_label() -> None:
     proposal = reviewed_proposal()
-    body = render_pr_body(proposal, None, run_url=None, report_url=None, base_branch="main", commit_sha=None)
+    body = render_pr_body(
+        typed(proposal), None, run_url=None, report_url=None, base_branch="main", commit_sha=None
+    )
     assert "### Validation: ⏳ not run yet" in body
     assert "Add the label `validate`" in body
     assert "- Workflow run: not available" in body
@@ -343,7 +351,7 @@ def test_without_a_verdict_the_body_asks_for_the_validate_label() -> None:
 
 
 def test_a_proposal_without_a_holdout_says_so() -> None:
-    body = render_pr_body(realistic_proposal(), None, **LINKS, base_branch="main", commit_sha=None)
+    body = render_pr_body(typed(realistic_proposal()), None, **LINKS, base_branch="main", commit_sha=None)
     assert (
         "**Judged on** the proposal's bars 2010-01-04 → 2018-12-31 (2,263 bars): it recorded no holdout"
         in body
@@ -354,7 +362,14 @@ def test_a_verdict_of_another_proposal_is_refused() -> None:
     proposal = realistic_proposal()
     verdict = realistic_verdict(make_proposal("ema_cross", "SP500", {"ema_fast": 14.0}))
     with pytest.raises(ProposalError, match=r"verdict.json: proposal_hash is '.*' but the proposal's is"):
-        render_pr_body(proposal, verdict, run_url=None, report_url=None, base_branch="main", commit_sha=None)
+        render_pr_body(
+            typed(proposal),
+            typed_verdict(verdict),
+            run_url=None,
+            report_url=None,
+            base_branch="main",
+            commit_sha=None,
+        )
 
 
 def test_the_body_says_how_the_dsr_counted_its_trials() -> None:
@@ -362,7 +377,9 @@ def test_the_body_says_how_the_dsr_counted_its_trials() -> None:
     proposal = reviewed_proposal()
     verdict = realistic_verdict(proposal)
     verdict["search"]["counted"] = counted
-    body = render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    body = render_pr_body(
+        typed(proposal), typed_verdict(verdict), **LINKS, base_branch="main", commit_sha=None
+    )
     assert f"| How N was counted | search (in sample) | {counted} |" in body
 
 
@@ -377,13 +394,15 @@ def test_metadata_round_trips_and_is_the_last_line() -> None:
         "proposal_hash": proposal_hash(proposal),
         "config_hash": proposal["config_hash_after"],
         "run_id": proposal["run_id"],
-        **validation_metadata(proposal),
+        **validation_metadata(typed(proposal)),
     }
 
 
 def test_the_metadata_names_the_bars_the_holdout_and_the_search_record() -> None:
     proposal = reviewed_proposal()
-    metadata = parse_pr_metadata(render_pr_body(proposal, None, **LINKS, base_branch="main", commit_sha=None))
+    metadata = parse_pr_metadata(
+        render_pr_body(typed(proposal), None, **LINKS, base_branch="main", commit_sha=None)
+    )
     assert metadata is not None
     assert metadata["holdout"]["boundary"] == "2016-09-30T00:00:00+00:00"
     assert metadata["search"] == {
@@ -464,7 +483,13 @@ def check_markdown(body: str) -> None:
 def test_a_huge_body_is_cut_to_the_limit_keeping_tables_valid_and_the_metadata(limit: int) -> None:
     proposal, verdict = huge_documents()
     body = render_pr_body(
-        proposal, verdict, **LINKS, base_branch="main", commit_sha=None, pr_number=12, max_chars=limit
+        typed(proposal),
+        typed_verdict(verdict),
+        **LINKS,
+        base_branch="main",
+        commit_sha=None,
+        pr_number=12,
+        max_chars=limit,
     )
     assert len(body) <= limit
     check_markdown(body)
@@ -477,13 +502,15 @@ def test_a_huge_body_is_cut_to_the_limit_keeping_tables_valid_and_the_metadata(l
         "proposal_hash": proposal_hash(proposal),
         "config_hash": proposal["config_hash_after"],
         "run_id": proposal["run_id"],
-        **validation_metadata(proposal),
+        **validation_metadata(typed(proposal)),
     }
 
 
 def test_folds_are_cut_before_the_gates_and_the_kpis() -> None:
     proposal, verdict = huge_documents()
-    body = render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    body = render_pr_body(
+        typed(proposal), typed_verdict(verdict), **LINKS, base_branch="main", commit_sha=None
+    )
     assert "| Sharpe (annualised) | 0.48 | 0.61 | +0.13 |" in body
     assert "| `ema_fast` | 12 | 13 |" in body
     assert body.count("| holdout | Trades | 61 trades |") == 20  # every gate row survives
@@ -503,7 +530,7 @@ def test_a_body_under_the_limit_is_not_cut(name: str) -> None:
 
 def test_the_commit_message_summarises_the_proposal() -> None:
     proposal = reviewed_proposal()
-    message = commit_message(proposal)
+    message = commit_message(typed(proposal))
     lines = message.splitlines()
     assert lines[0] == "tradeloop: ema_cross/SP500 1d: ema_fast 12->13, stop_loss_pct 2->2.4"
     assert lines[1] == ""
@@ -524,15 +551,18 @@ def test_a_long_subject_is_shortened_to_72_characters() -> None:
         {"rsi_period": 16.0, "oversold": 33.0, "overbought": 66.0, "stop_loss_pct": 3.3, "exit_tp0_pct": 5.0},
         max_delta=0.2,
     )
-    subject = commit_message(proposal).splitlines()[0]
+    subject = commit_message(typed(proposal)).splitlines()[0]
     assert len(subject) <= 72
     assert re.fullmatch(r"tradeloop: rsi_reversion/SP500 1d: .* and \d more", subject), subject
     proposal["symbol"] = "S" * 80
-    assert len(commit_message(proposal).splitlines()[0]) <= 72
+    proposal["proposal_hash"] = proposal_hash(proposal)
+    assert len(commit_message(typed(proposal)).splitlines()[0]) <= 72
 
 
 def test_branch_name_of_the_realistic_proposal() -> None:
-    assert branch_name(realistic_proposal()) == "tradeloop/opt/ema_cross-SP500-1d"
+    proposal = realistic_proposal()
+    name = branch_name(proposal["strategy"], proposal["symbol"], proposal["timeframe"])
+    assert name == "tradeloop/opt/ema_cross-SP500-1d"
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -543,7 +573,7 @@ def test_branch_name_of_the_realistic_proposal() -> None:
     timeframe=st.from_regex(TIMEFRAME, fullmatch=True),
 )
 def test_branch_names_are_valid_git_refs(strategy: str, symbol: str, timeframe: str) -> None:
-    name = branch_name({"strategy": strategy, "symbol": symbol, "timeframe": timeframe})
+    name = branch_name(strategy, symbol, timeframe)
     assert name.startswith(f"tradeloop/opt/{strategy}-")
     result = subprocess.run(["git", "check-ref-format", "--branch", name], capture_output=True, check=False)
     assert result.returncode == 0, name
@@ -556,6 +586,10 @@ def test_the_body_counts_earlier_looks_at_the_holdout() -> None:
     proposal = reviewed_proposal()
     verdict = realistic_verdict(proposal)
     verdict["holdout"]["earlier_looks"] = 3
-    assert f"{label} 3 |" in render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    assert f"{label} 3 |" in render_pr_body(
+        typed(proposal), typed_verdict(verdict), **LINKS, base_branch="main", commit_sha=None
+    )
     verdict["holdout"]["earlier_looks"] = None
-    assert label not in render_pr_body(proposal, verdict, **LINKS, base_branch="main", commit_sha=None)
+    assert label not in render_pr_body(
+        typed(proposal), typed_verdict(verdict), **LINKS, base_branch="main", commit_sha=None
+    )

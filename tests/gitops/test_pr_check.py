@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from gitops import CONSTANT_SPECS, BotIdentity, GitHubForge, apply_proposal, build_commit
 from tests.github_standin import GitHubEnv, git
-from tests.gitops.proposals import make_proposal, realistic_proposal
+from tests.gitops.proposals import make_proposal, realistic_proposal, typed
 from tradeloop import Provenance
 from tradeloop.cli import app
 
@@ -61,7 +61,7 @@ def bot_files(env: GitHubEnv, proposal: dict[str, Any] | None = None) -> dict[st
         (root / "config").mkdir()
         for path, text in base_files(env).items():
             (root / path).write_text(text)
-        apply_proposal(root, proposal or realistic_proposal(), provenance=PROVENANCE)
+        apply_proposal(root, typed(proposal or realistic_proposal()), provenance=PROVENANCE)
         return {path: (root / path).read_text() for path in (CONSTANTS, FLAGS)}
 
 

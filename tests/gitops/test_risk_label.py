@@ -20,7 +20,7 @@ from gitops._pr_text import (
     RISK_PARAMS,
     RISK_WORST_DAY_FLOOR_PCT,
 )
-from tests.gitops.proposals import KPIS_BEFORE, live_params, make_proposal, reviewed_proposal
+from tests.gitops.proposals import KPIS_BEFORE, live_params, make_proposal, reviewed_proposal, typed
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gitops.md"
 #: ema_cross on SP500 with a 2 % stop and a 10 % position: a stop and a size a proposal can move.
@@ -77,38 +77,38 @@ def proposal(
     ],
 )  # fmt: skip
 def test_the_label_follows_the_size_of_the_risk_change(case: str, made: dict[str, Any], label: str) -> None:
-    assert risk_label(made) == label, (case, risk_change(made))
+    assert risk_label(typed(made)) == label, (case, risk_change(typed(made)))
 
 
 def test_small_kpis_are_measured_against_a_floor() -> None:
     # 0.2 % -> 0.4 % drawdown is +20 % of the 1 % floor, not +100 %.
     made = proposal({"ema_fast": 13.0}, drawdown=(0.2, 0.4))
-    change = risk_change(made)
+    change = risk_change(typed(made))
     assert change.drawdown_pct == pytest.approx(0.2 / RISK_DRAWDOWN_FLOOR_PCT * 100)
     assert change.label == "risk:medium"
     # A worst day of 0.02 % -> 0.04 % loss is +20 % of the 0.1 % floor.
     made = proposal({"ema_fast": 13.0}, worst_day=(-0.02, -0.04))
-    assert risk_change(made).worst_day_pct == pytest.approx(0.02 / RISK_WORST_DAY_FLOOR_PCT * 100)
+    assert risk_change(typed(made)).worst_day_pct == pytest.approx(0.02 / RISK_WORST_DAY_FLOOR_PCT * 100)
     # A day that gains loses nothing.
-    assert risk_change(proposal({"ema_fast": 13.0}, worst_day=(0.1, -0.05))).worst_day_pct == pytest.approx(
-        50
-    )
+    assert risk_change(
+        typed(proposal({"ema_fast": 13.0}, worst_day=(0.1, -0.05)))
+    ).worst_day_pct == pytest.approx(50)
 
 
 def test_a_move_at_the_cap_is_not_high_risk_by_itself() -> None:
     """The old label called every move above 15 % high, while the cap is 20 %: nearly every proposal."""
     at_cap = proposal({"ema_fast": 20.0, "ema_slow": 40.0})
     assert all(abs(change["delta_pct"]) > 15 for change in at_cap["changes"])
-    assert risk_label(at_cap) == "risk:low"
-    assert risk_label(reviewed_proposal()) == "risk:medium"  # the stop widened by its cap: +20 %
+    assert risk_label(typed(at_cap)) == "risk:low"
+    assert risk_label(typed(reviewed_proposal())) == "risk:medium"  # the stop widened by its cap: +20 %
 
 
 def test_the_explanation_names_what_moved_and_the_thresholds() -> None:
-    text = risk_change(proposal({"stop_loss_pct": 9.0, "trade_fraction": 0.5})).explain()
+    text = risk_change(typed(proposal({"stop_loss_pct": 9.0, "trade_fraction": 0.5}))).explain()
     assert text.startswith("`risk:high`: most a trade can lose (size × stop; stop_loss_pct 2 → 2.4, ")
     assert "trade_fraction 0.1 → 0.12) +44 %" in text
     assert text.endswith("(medium above +10 %, high above +25 % or with the last stop switched off)")
-    assert "no risk parameter changes" in risk_change(proposal({"ema_fast": 13.0})).explain()
+    assert "no risk parameter changes" in risk_change(typed(proposal({"ema_fast": 13.0}))).explain()
 
 
 def test_the_risk_parameters_are_the_engines() -> None:

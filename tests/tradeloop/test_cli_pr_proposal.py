@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 from backtest_matrix.data import load_bars
 from backtest_matrix.engine import EngineConfig, backtest
 from backtest_matrix.strategies import get_strategy
-from gitops import BotIdentity, GitHubForge, build_commit, load_constants, parse_proposal, proposal_hash
+from gitops import BotIdentity, GitHubForge, build_commit, load_constants, proposal_hash
 from optimizer import cadence_window
 from tests.github_standin import GitHubEnv, git
 from tradeloop.cli import app
-from validation import load_proposal as load_for_validation
+from tradeloop.documents import Proposal
+from validation import require_validatable
 
 runner = CliRunner()
 CONSTANTS = "config/constants.py"
@@ -72,8 +73,9 @@ def test_the_proposal_holds_the_pull_requests_change_backtested(gh: GitHubEnv, t
 
     assert code == 0, out
     document = json.loads(path.read_text())
-    parse_proposal(document, "proposal.json")  # the gitops schema (contract 2)
-    parsed = load_for_validation(path)  # what `tradeloop validate` reads
+    parsed = Proposal.read(path)  # the one parser of contract 2, what `tradeloop validate` reads
+    require_validatable(parsed)  # and what validation asks of it beyond the contract
+    assert parsed.to_json() == document
     assert (document["strategy"], document["symbol"], document["timeframe"]) == ("ema_cross", "SP500", "1d")
     assert document["params_before"]["ema_fast"] == 12 and document["params_after"]["ema_fast"] == 13
     [change] = document["changes"]
@@ -81,7 +83,7 @@ def test_the_proposal_holds_the_pull_requests_change_backtested(gh: GitHubEnv, t
     assert change["delta_pct"] == pytest.approx(100 / 12)
     assert document["proposal_hash"] == proposal_hash(document)
     # A person's pull request names no search: it is judged on the holdout alone, never as "1 trial".
-    assert parsed.candidates == [] and document["search_record"] is None
+    assert parsed.candidates == () and document["search_record"] is None
     assert (
         document["search"]["n_effective_trials"] is None
         and "holdout alone" in document["search"]["record_note"]

@@ -22,6 +22,7 @@ from gitops import load_constants
 from optimizer import SearchRecord, cadence_window, step_cap
 from tradeloop import canonical_json, utc_now
 from tradeloop.cli import app
+from tradeloop.documents import Proposal
 from warehouse import Warehouse
 
 runner = CliRunner()
@@ -135,11 +136,12 @@ def test_the_search_record_is_written_beside_the_proposal(
     assert (settings["trials"], settings["seed"], settings["cadence"]) == (8, 3, "weekly")
 
 
-def test_proposal_passes_the_schema_gitops_reads_it_with(
+def test_proposal_passes_the_schema_every_stage_reads_it_with(
     first: tuple[dict[str, Any], dict[str, Any], Path], repo_root: Path
 ) -> None:
-    schema = json.loads((repo_root / "gitops" / "schemas" / "proposal.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(first[1])
+    schema_path = repo_root / "tradeloop" / "documents" / "schemas" / "proposal.schema.json"
+    jsonschema.Draft202012Validator(json.loads(schema_path.read_text())).validate(first[1])
+    assert Proposal.from_json(first[1]).to_json() == first[1]  # the one parser, and back exactly
 
 
 def test_kpis_after_are_a_re_backtest_of_the_clipped_proposal_on_the_search_bars(

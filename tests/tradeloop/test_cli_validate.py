@@ -36,7 +36,7 @@ def planted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("planted")
     source = write_bars(planted_bars(), folder / "data")
     outcome = planted()
-    write_proposal(folder / "proposal", with_source(outcome.document, source), outcome.record)
+    write_proposal(folder / "proposal", with_source(outcome.proposal.to_json(), source), outcome.record)
     return folder / "proposal"
 
 
@@ -57,15 +57,18 @@ def test_a_planted_improvement_exits_0_and_writes_the_verdict(
     assert result.exit_code == 0, result.stdout + result.stderr
     verdict = json.loads((tmp_path / "v" / "verdict.json").read_text())
     assert verdict["kind"] == "tradeloop.verdict" and verdict["decision"] == "pass"
-    assert verdict["proposal_hash"] == planted().document["proposal_hash"]
-    assert verdict["overfitting"]["n_trials_raw"] == planted().document["search_record"]["configurations"]
+    assert verdict["proposal_hash"] == planted().proposal.to_json()["proposal_hash"]
+    assert (
+        verdict["overfitting"]["n_trials_raw"]
+        == planted().proposal.to_json()["search_record"]["configurations"]
+    )
     assert "**Decision: PASS**" in (tmp_path / "v" / "verdict.md").read_text()
     assert "verdict: PASS" in result.stdout and "holdout" in result.stdout
 
 
 def test_the_live_parameters_again_exit_1(repo_root: Path, tmp_path: Path) -> None:
     outcome = daily()
-    document = with_params_after(outcome.document, outcome.document["params_before"])
+    document = with_params_after(outcome.proposal.to_json(), outcome.proposal.to_json()["params_before"])
     proposal = write_proposal(tmp_path / "p", document, outcome.record)
     result = run(repo_root, tmp_path / "home", proposal, json_output=True)
     assert result.exit_code == 1, result.stdout + result.stderr
@@ -114,7 +117,7 @@ def test_the_search_record_is_checked_against_the_proposal(
     repo_root: Path, tmp_path: Path, planted_dir: Path
 ) -> None:
     proposal = _copy(planted_dir, tmp_path / "p")
-    record = tmp_path / "p" / planted().document["search_record"]["path"]
+    record = tmp_path / "p" / planted().proposal.to_json()["search_record"]["path"]
     moved = tmp_path / "elsewhere.json.gz"
     record.rename(moved)
     missing = run(repo_root, tmp_path / "home", proposal)

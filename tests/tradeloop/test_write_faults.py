@@ -34,7 +34,7 @@ from backtest_matrix.matrix import ResultLog
 from gitops import apply_proposal
 from tests.backtest_matrix.matrix_helpers import SMALL_MATRIX, make_repo, write_matrix
 from tests.conftest import tmpfs_namespaces_allowed
-from tests.gitops.proposals import realistic_proposal
+from tests.gitops.proposals import realistic_proposal, typed
 from tradeloop import Provenance
 from tradeloop._atomic import WRITE_FAULT_ENV
 from tradeloop.cli import app
@@ -288,7 +288,7 @@ def test_a_proposal_applied_to_a_full_disk_changes_neither_state_file(
     monkeypatch.setenv(WRITE_FAULT_ENV, f"{fault}:feature_flags.json")  # the second of the two files
 
     with pytest.raises(WriteError, match=CAUSES[fault]):
-        apply_proposal(repo, realistic_proposal(), provenance=Provenance(run_id="t", git_sha="nogit"))
+        apply_proposal(repo, typed(realistic_proposal()), provenance=Provenance(run_id="t", git_sha="nogit"))
     assert {p: p.read_bytes() for p in before} == before
 
 
@@ -300,10 +300,10 @@ def test_a_proposal_applied_over_the_file_size_limit_changes_neither_state_file(
     before = {p: p.read_bytes() for p in (repo / "config" / "constants.py", repo / "feature_flags.json")}
     code = (
         "import sys\nfrom gitops import apply_proposal\n"
-        "from tests.gitops.proposals import realistic_proposal\n"
+        "from tests.gitops.proposals import realistic_proposal, typed\n"
         "from tradeloop import Provenance\nfrom tradeloop.errors import WriteError\n"
         "provenance = Provenance(run_id='t', git_sha='nogit')\n"
-        "try:\n    apply_proposal(sys.argv[1], realistic_proposal(), provenance=provenance)\n"
+        "try:\n    apply_proposal(sys.argv[1], typed(realistic_proposal()), provenance=provenance)\n"
         "except WriteError as exc:\n    print(exc)\n    sys.exit(2)\n"
     )
     limit = min(len(data) for data in before.values()) // 2

@@ -96,17 +96,28 @@ def daily() -> ProposalOutcome:
 
 
 def with_params_after(document: dict[str, Any], after: dict[str, float]) -> dict[str, Any]:
-    """A copy of ``document`` proposing ``after`` instead (its hash recomputed, as the optimizer would)."""
+    """A copy of ``document`` proposing ``after`` instead (its hash recomputed, as the optimizer would).
+
+    Each moved parameter gets a full ``changes`` entry; proposing the live values again keeps one entry
+    that moves nothing, so the document stays a valid contract-2 proposal with ``status`` "proposed".
+    """
     changed = json.loads(json.dumps(document))
+    before = changed["params_before"]
     changed["params_after"] = dict(after)
     payload = {key: changed[key] for key in ("strategy", "symbol", "timeframe", "params_after")}
     changed["proposal_hash"] = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-    changed["changes"] = [
-        {"parameter": name, "current": changed["params_before"][name], "proposed": value}
-        for name, value in after.items()
-        if changed["params_before"][name] != value
-    ]
+    moved = [name for name, value in after.items() if before[name] != value] or [next(iter(after))]
+    changed["changes"] = [_change(name, before[name], after[name]) for name in moved]
+    changed["status"], changed["reason"] = "proposed", None
     return changed
+
+
+def _change(name: str, current: float, proposed: float) -> dict[str, Any]:
+    delta = (proposed - current) / abs(current) * 100.0 if current else 0.0
+    return {
+        "parameter": name, "current": current, "proposed": proposed, "delta_pct": delta, "cap_pct": 20.0,
+        "bound": "[0, 1000]", "binding": "none", "expected_gain": None, "rationale": "set by the test",
+    }  # fmt: skip
 
 
 def with_source(document: dict[str, Any], source: str) -> dict[str, Any]:

@@ -58,8 +58,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reads]:
 
 def test_no_search_call_reads_a_holdout_bar(reads: Reads) -> None:
     outcome = optimizer_proposal(planted_bars(), "planted", PLANTED_LIVE, symbol="DEMO", timeframe="15m")
-    boundary = pd.Timestamp(outcome.document["holdout"]["boundary"])
-    assert outcome.document["status"] == "proposed"
+    boundary = pd.Timestamp(outcome.proposal.to_json()["holdout"]["boundary"])
+    assert outcome.proposal.to_json()["status"] == "proposed"
     assert len(reads.sweeps) > 3  # Stage A, Stage B batches, expected gains
     assert all(last < boundary for last in reads.sweeps)
     on_holdout = [params for last, params in reads.backtests if last >= boundary]
@@ -81,7 +81,7 @@ def test_the_walk_forward_searches_only_their_folds_in_sample_bars(monkeypatch: 
 
     monkeypatch.setattr(validation._walk_forward, "bounded_search", recording)
     outcome = optimizer_proposal(bars, "planted", PLANTED_LIVE, symbol="DEMO", timeframe="15m")
-    settings = SearchSettings.from_dict(outcome.document["search"]["settings"])
+    settings = SearchSettings.from_dict(outcome.proposal.to_json()["search"]["settings"])
     folds = walk_forward_folds(len(bars), 3)
     optimise = reoptimising_search("rsi_reversion", PLANTED_LIVE, settings, Guardrails(), config=ENGINE)
     result = run_walk_forward(bars, "rsi_reversion", folds, optimise, config=ENGINE, baseline=PLANTED_LIVE)
@@ -103,7 +103,7 @@ def test_a_holdout_too_short_for_min_trades_is_no_change_not_a_failed_verdict() 
     }
     outcome = optimizer_proposal(bars, "sp500", shipped, symbol="SP500", timeframe="1d", strategy="ema_cross",
                                  cadence="weekly")  # fmt: skip
-    document = outcome.document
+    document = outcome.proposal.to_json()
     assert document["status"] == "no_change" and outcome.record is None
     assert document["reason"].startswith("not enough out-of-sample data: the live parameters make 22 trades")
     assert "fewer than MIN_TRADES=30" in document["reason"]
@@ -131,6 +131,6 @@ def test_daily_real_data_with_a_churning_live_set_is_searched() -> None:
     outcome = optimizer_proposal(
         sp500()[0], "sp500", DAILY_LIVE, symbol="SP500", timeframe="1d", cadence="weekly"
     )
-    assert outcome.document["status"] in {"proposed", "no_change"}
-    assert outcome.document["holdout"]["start"] == "2014-01-02T00:00:00+00:00"
+    assert outcome.proposal.to_json()["status"] in {"proposed", "no_change"}
+    assert outcome.proposal.to_json()["holdout"]["start"] == "2014-01-02T00:00:00+00:00"
     assert outcome.record is not None and len(outcome.record) > 1000

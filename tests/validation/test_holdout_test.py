@@ -20,7 +20,6 @@ from validation import (
     is_negligible,
     ledoit_wolf_sharpe_test,
     paired_sharpe_test,
-    parse_proposal,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     search_overfitting,
@@ -110,11 +109,10 @@ def test_the_dsr_deflates_the_selection_by_the_whole_feasible_search() -> None:
     outcome = planted()
     record = outcome.record
     assert record is not None
-    proposal = parse_proposal(outcome.document)
+    proposal = outcome.proposal
     search_bars, _ = split_at_holdout(planted_bars(), proposal)
-    result = search_overfitting(
-        record, search_bars, _strategy(), proposal.params_after, config=ENGINE, seed=2
-    )
+    after = _strategy().resolve(proposal.params_after)
+    result = search_overfitting(record, search_bars, _strategy(), after, config=ENGINE, seed=2)
     feasible = record.per_bar_sharpes[record.feasible]
     assert result.configurations == len(record) and result.feasible == len(feasible)
     assert result.sharpe_variance == pytest.approx(float(np.var(feasible, ddof=1)), rel=1e-12)

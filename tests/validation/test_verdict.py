@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backtest_matrix.engine import backtest
-from gitops import load_constants
+from gitops import load_constants, proposal_hash
 from optimizer import ProposalOutcome
 from tests.validation.proposals import (
     CAPITAL_USD,
@@ -27,8 +27,9 @@ from tests.validation.proposals import (
     with_params_after,
 )
 from tradeloop._provenance import json_safe
-from tradeloop.errors import StrategyError, ValidationError
-from validation import Thresholds, Verdict, parse_proposal, split_at_holdout, validate_proposal
+from tradeloop.documents import Proposal
+from tradeloop.errors import ProposalError, StrategyError, ValidationError
+from validation import Thresholds, Verdict, split_at_holdout, validate_proposal, verdict_markdown
 
 NOW = datetime(2024, 12, 2, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +43,9 @@ def _thresholds() -> Thresholds:
 
 
 def _validate(outcome: ProposalOutcome, document: dict[str, Any] | None = None, **options: Any) -> Verdict:
-    bars = planted_bars() if outcome.document["symbol"] == "DEMO" else sp500()[0]
-    proposal = document or outcome.document
-    window = bars.loc[(bars.index >= proposal["data"]["start"]) & (bars.index <= proposal["data"]["end"])]
+    bars = planted_bars() if outcome.proposal.symbol == "DEMO" else sp500()[0]
+    proposal = outcome.proposal if document is None else Proposal.from_json(document)
+    window = bars.loc[(bars.index >= proposal.data.start) & (bars.index <= proposal.data.end)]
     options.setdefault("search_record", outcome.record)
     return validate_proposal(proposal, window, _thresholds(), seed=SEED, reps=300, now=NOW, **options)
 
@@ -57,14 +58,16 @@ def better() -> Verdict:
 @pytest.fixture(scope="module")
 def unchanged() -> Verdict:
     outcome = daily()
-    return _validate(outcome, with_params_after(outcome.document, outcome.document["params_before"]))
+    document = outcome.proposal.to_json()
+    return _validate(outcome, with_params_after(document, document["params_before"]))
 
 
 @pytest.fixture(scope="module")
 def size_only() -> Verdict:
     outcome = daily()
-    after = {**outcome.document["params_before"], "trade_fraction": DAILY_LIVE["trade_fraction"] * 1.2}
-    return _validate(outcome, with_params_after(outcome.document, after))
+    document = outcome.proposal.to_json()
+    after = {**document["params_before"], "trade_fraction": DAILY_LIVE["trade_fraction"] * 1.2}
+    return _validate(outcome, with_params_after(document, after))
 
 
 def _failed(verdict: Verdict) -> set[str]:
@@ -72,7 +75,7 @@ def _failed(verdict: Verdict) -> set[str]:
 
 
 def test_the_optimizer_moves_the_planted_stale_bands_by_the_cap() -> None:
-    document = planted().document
+    document = planted().proposal.to_json()
     moves = {change["parameter"]: (change["current"], change["proposed"]) for change in document["changes"]}
     assert moves["overbought"] == (55.0, 66.0) and moves["oversold"] == (35.0, 28.0)
     assert document["holdout"]["fraction"] == 0.25 and document["holdout"]["bars"] == 6000
@@ -82,7 +85,7 @@ def test_the_optimizer_moves_the_planted_stale_bands_by_the_cap() -> None:
 def test_a_planted_improvement_passes_every_gate_on_bars_the_search_never_saw(better: Verdict) -> None:
     assert better.decision == "pass", better.summary
     assert all(gate.passed for gate in better.gates if gate.gating)
-    holdout = planted().document["holdout"]
+    holdout = planted().proposal.to_json()["holdout"]
     assert better.holdout["start"] == holdout["start"] == holdout["boundary"]
     assert better.holdout["bars"] == 6000 and better.search["bars"] == 18000
     assert better.p_values["holdout_sharpe"] < 0.001
@@ -93,7 +96,7 @@ def test_a_planted_improvement_passes_every_gate_on_bars_the_search_never_saw(be
 
 def test_the_effect_is_measured_on_the_holdout_alone(better: Verdict) -> None:
     bars = planted_bars()
-    proposal = parse_proposal(planted().document)
+    proposal = planted().proposal
     _, holdout = split_at_holdout(bars, proposal)
     for name, params in (("candidate", proposal.params_after), ("baseline", proposal.params_before)):
         run = backtest(holdout, "rsi_reversion", params, config=_engine())
@@ -127,7 +130,7 @@ def test_without_a_search_record_the_verdict_is_the_holdout_alone_and_says_so() 
     assert alone.overfitting["dsr"] is None and alone.overfitting["n_trials"] is None
     gates = {gate.name: gate for gate in alone.gates}
     assert not gates["deflated_sharpe"].gating and not gates["pbo"].gating
-    assert "no search record" in alone.search["counted"] and "holdout alone" in alone.to_markdown()
+    assert "no search record" in alone.search["counted"] and "holdout alone" in verdict_markdown(alone)
 
 
 def test_the_search_record_counts_the_whole_search(better: Verdict) -> None:
@@ -148,7 +151,7 @@ def test_the_search_record_counts_the_whole_search(better: Verdict) -> None:
 def test_verdict_json_follows_contract_3(better: Verdict) -> None:
     document = json.loads(json.dumps(json_safe(better.to_json()), allow_nan=False))
     assert document["schema_version"] == 1 and document["kind"] == "tradeloop.verdict"
-    assert document["proposal_hash"] == planted().document["proposal_hash"]
+    assert document["proposal_hash"] == planted().proposal.proposal_hash
     assert document["created_at"] == NOW.isoformat(timespec="seconds")
     gate_keys = {"name", "figure", "threshold", "op", "unit", "passed", "gating", "detail", "bars"}
     assert all(set(gate) == gate_keys for gate in document["gates"])
@@ -167,7 +170,7 @@ def test_p_values_are_ordered_and_reality_check_is_the_upper_one(better: Verdict
 
 
 def test_the_markdown_says_what_each_statistic_tests_and_on_which_bars(better: Verdict) -> None:
-    markdown = better.to_markdown()
+    markdown = verdict_markdown(better)
     assert "**Decision: PASS**" in markdown
     for gate in better.gates:
         assert f"| `{gate.name}` |" in markdown
@@ -188,12 +191,13 @@ def test_the_walk_forward_reruns_the_search_on_each_fold(better: Verdict) -> Non
 
 def test_same_seed_same_verdict(unchanged: Verdict) -> None:
     outcome = daily()
-    again = _validate(outcome, with_params_after(outcome.document, outcome.document["params_before"]))
+    document = outcome.proposal.to_json()
+    again = _validate(outcome, with_params_after(document, document["params_before"]))
     assert json.dumps(json_safe(again.to_json())) == json.dumps(json_safe(unchanged.to_json()))
 
 
 def _mutated(path: str, value: Any) -> dict[str, Any]:
-    proposal = copy.deepcopy(planted().document)
+    proposal = copy.deepcopy(planted().proposal.to_json())
     *parents, key = path.split(".")
     target: Any = proposal
     for parent in parents:
@@ -211,24 +215,50 @@ def _mutated(path: str, value: Any) -> dict[str, Any]:
         ("schema_version", 2, "schema_version must be 1, got 2"),
         ("kind", "tradeloop.verdict", "kind must be 'tradeloop.proposal'"),
         ("data.data_hash", KeyError, "data.data_hash is missing"),
-        ("proposal_hash", "", "proposal_hash must be a non-empty str"),
-        ("params_after.rsi_period", "nine", "params_after.rsi_period must be a number, got 'nine'"),
-        ("candidates.0.params", None, r"candidates\[0\].params must be a non-empty object"),
-        ("search.n_effective_trials", 0, "search.n_effective_trials must be a positive integer"),
-        ("status", "no_change", "nothing to validate"),
-        ("holdout", KeyError, r"holdout.boundary is missing .*re-run `tradeloop propose`"),
-        ("holdout.boundary", "soon", "holdout.boundary 'soon' is not an ISO-8601 time"),
-        ("search_record.sha256", None, "search_record must be null or an object with path and sha256"),
+        ("proposal_hash", "", 'proposal_hash must be .*, got ""'),
+        ("candidates.0.params", None, "candidates.0.params must be an object, got null"),
+        ("search.n_effective_trials", 0, "search.n_effective_trials must be >= 1, got 0"),
+        ("guardrails.max_delta", 1.5, r"guardrails.max_delta must be in \(0, 1\], got 1.5"),
+        ("holdout.boundary", "soon", 'holdout.boundary must be an ISO-8601 time .*, got "soon"'),
+        ("search_record.sha256", None, "search_record.sha256 must be a string, got null"),
     ],
 )
-def test_a_bad_proposal_is_an_error_naming_the_field(path: str, value: Any, message: str) -> None:
-    with pytest.raises(ValidationError, match=message) as error:
-        parse_proposal(_mutated(path, value), "out/proposal.json")
-    assert str(error.value).startswith("out/proposal.json")
+def test_a_proposal_breaking_its_contract_is_an_error_naming_the_field(
+    path: str, value: Any, message: str
+) -> None:
+    """The one parser of contract 2 (what validation used to check on its own is in the schema now)."""
+    with pytest.raises(ProposalError, match=message) as error:
+        Proposal.from_json(_mutated(path, value), "out/proposal.json")
+    assert str(error.value).startswith("out/proposal.json: ")
+
+
+def _validatable(document: dict[str, Any]) -> Verdict:
+    proposal = Proposal.from_json(document, "out/proposal.json")
+    return validate_proposal(proposal, planted_bars(), _thresholds(), search_record=planted().record, now=NOW)
+
+
+def test_a_proposal_with_nothing_to_judge_is_refused_before_any_backtest() -> None:
+    withheld = planted().proposal.withheld("declined before")
+    with pytest.raises(ValidationError, match=r"^proposal.json: status is 'no_change' .*nothing to validate"):
+        validate_proposal(withheld, planted_bars(), _thresholds(), now=NOW)
+    without_holdout = _mutated("holdout", KeyError)
+    with pytest.raises(ValidationError, match=r"^out/proposal.json: holdout.boundary is missing .*re-run"):
+        _validatable(without_holdout)
+
+
+def test_a_parameter_of_the_wrong_kind_is_named() -> None:
+    document = _mutated("params_after.rsi_period", "nine")
+    document["changes"] = [c for c in document["changes"] if c["parameter"] != "rsi_period"]
+    document["proposal_hash"] = proposal_hash(document)
+    with pytest.raises(
+        StrategyError, match="proposal params_after: rsi_period must be an integer, got 'nine'"
+    ):
+        _validatable(document)
 
 
 def test_parameters_outside_their_bounds_are_named() -> None:
-    proposal = _mutated("params_after.oversold", 99.0)
+    document = planted().proposal.to_json()
+    proposal = with_params_after(document, {**document["params_after"], "oversold": 99.0})
     with pytest.raises(StrategyError, match="proposal params_after: oversold must be within"):
         _validate(planted(), proposal)
 
@@ -248,8 +278,10 @@ def test_stepm_membership_is_its_t_above_the_last_critical_value(better: Verdict
 
 def test_the_bootstrap_uses_bootstrap_replications_unless_told_otherwise() -> None:
     outcome = daily()
-    document = with_params_after(outcome.document, outcome.document["params_before"])
+    document = with_params_after(outcome.proposal.to_json(), outcome.proposal.to_json()["params_before"])
     bars = sp500()[0]
     window = bars.loc[(bars.index >= document["data"]["start"]) & (bars.index <= document["data"]["end"])]
-    verdict = validate_proposal(document, window, _thresholds(), search_record=outcome.record, now=NOW)
+    verdict = validate_proposal(
+        Proposal.from_json(document), window, _thresholds(), search_record=outcome.record, now=NOW
+    )
     assert verdict.cis["reps"] == _thresholds().bootstrap_replications == 2000

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,7 +15,10 @@ from tradeloop._provenance import canonical_json, json_safe
 from tradeloop._secrets import environment_secrets, mask_secrets
 from tradeloop._settings import Settings
 
-__all__ = ["CliContext", "get_context", "print_check", "quiet_optuna"]
+if TYPE_CHECKING:
+    from tradeloop.loop import Feedback
+
+__all__ = ["CliContext", "feedback", "get_context", "print_check", "quiet_optuna"]
 
 
 @dataclass
@@ -57,3 +60,13 @@ def quiet_optuna(cli: CliContext) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.DEBUG if cli.debug else optuna.logging.WARNING)
+
+
+def feedback(cli: CliContext) -> Feedback:
+    """How a library call shows its progress: bars and status lines on the console unless --json; one-line
+    notes to stderr under --json (stdout carries the JSON document only), else to the console."""
+    from tradeloop.loop import Feedback
+
+    if cli.json_output:
+        return Feedback(console=cli.console, progress=False, echo=lambda line: typer.echo(line, err=True))
+    return Feedback(console=cli.console, progress=True, echo=cli.console.print)

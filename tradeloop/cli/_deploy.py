@@ -169,7 +169,7 @@ def step(
     moves (promotion or failure), with its evidence. Exit 0 whatever the decisions."""
     from deployment import deploy_step
     from tradeloop import git_sha
-    from tradeloop.cli._pr import _actions_run_url, _forge
+    from tradeloop.loop import actions_run_url, make_forge
     from warehouse import get_warehouse
 
     cli = get_context(ctx)
@@ -177,12 +177,12 @@ def step(
         raise SettingsError(
             "--apply writes the working tree and opens no pull request; drop --forge or --apply"
         )
-    target = None if apply else _forge(cli, forge, remote, github_repository)
+    target = None if apply else make_forge(cli.settings, forge, remote=remote, repository=github_repository)
     with get_warehouse(cli.settings.warehouse_url) as warehouse:
         results = deploy_step(
             cli.settings.repo, warehouse, target, cli.settings.current_time(), base=base,
             bars=_bars_provider(cli, data), apply=apply, dry_run=dry_run,
-            run_url=run_url or _actions_run_url(),
+            run_url=run_url or actions_run_url(),
             git_sha=git_sha(Path(__file__).resolve().parent),
         )  # fmt: skip
     if cli.json_output:
@@ -211,9 +211,9 @@ def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:
 
         from backtest_matrix import load_bars
         from gitops import load_constants
-        from tradeloop.cli._propose import _source
+        from tradeloop.loop import pair_source
 
-        source = data or _source(load_constants(cli.settings.constants_path), symbol, None, None)
+        source = data or pair_source(load_constants(cli.settings.constants_path), symbol, None, None)
         loaded = load_bars(source, cache_dir=cli.settings.cache_dir, check=True, timeframe=timeframe)
         bars = loaded.bars
         window = bars[(bars.index > pd.Timestamp(start)) & (bars.index <= pd.Timestamp(end))]

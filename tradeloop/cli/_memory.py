@@ -1,8 +1,8 @@
-"""The guardrail memory in the CLI: read it for ``propose`` and ``pr open``, show it with ``state memory``.
+"""``tradeloop state memory``: the guardrail memory per live pair.
 
 The memory comes from the history of the live state files on a branch of the repository (``--repo``) and
-from the forge's closed pull requests (:mod:`gitops._memory`); every command that reads it also mirrors it
-into the warehouse for reports.
+from the forge's closed pull requests (:func:`tradeloop.loop.guardrail_memory`, which also mirrors it into
+the warehouse for reports).
 """
 
 from __future__ import annotations
@@ -16,51 +16,9 @@ import typer
 from tradeloop.cli._context import CliContext, get_context
 
 if TYPE_CHECKING:
-    from gitops import Forge, GuardrailMemory, LiveConstants, StateChange
+    from gitops import GuardrailMemory, LiveConstants, StateChange
 
-__all__ = ["guardrail_memory", "reading_forge", "settle_proposal", "show_memory"]
-
-
-def reading_forge(cli: CliContext, kind: str | None) -> Forge | None:
-    """The forge whose closed pull requests count as declined: ``--forge``, else the one ``pr open`` uses.
-
-    Without ``--forge`` and with a GitHub token but no repository named, there is none to read (``pr open``
-    still refuses a declined proposal).
-    """
-    import os
-
-    from gitops import GitHubForge, LocalForge, github_token
-
-    chosen = kind or ("github" if github_token() else "local")
-    if chosen == "local":
-        return LocalForge(cli.settings.repo, home=cli.settings.home)
-    if kind is None and not os.environ.get("GITHUB_REPOSITORY"):
-        return None
-    return GitHubForge(cli.settings.repo)
-
-
-def guardrail_memory(cli: CliContext, *, base: str = "HEAD", forge: Forge | None = None) -> GuardrailMemory:
-    """The memory of ``base`` in the repository, mirrored into the warehouse."""
-    from gitops import read_memory, record_memory
-    from warehouse import get_warehouse
-
-    memory = read_memory(cli.settings.repo, base, forge=forge)
-    with get_warehouse(cli.settings.warehouse_url) as warehouse:
-        record_memory(warehouse, memory)
-    return memory
-
-
-def settle_proposal(cli: CliContext, proposal: dict[str, Any], memory: GuardrailMemory) -> dict[str, Any]:
-    """``proposal``, withheld when the memory forbids it (declined or rolled back before), and recorded."""
-    from gitops import record_proposal, withhold_proposal
-    from warehouse import get_warehouse
-
-    rejection = memory.rejection_for(proposal) if proposal["status"] == "proposed" else None
-    if rejection is not None:
-        proposal = withhold_proposal(proposal, rejection.reason())
-    with get_warehouse(cli.settings.warehouse_url) as warehouse:
-        record_proposal(warehouse, proposal, at=cli.settings.current_time())
-    return proposal
+__all__ = ["show_memory"]
 
 
 def show_memory(
@@ -74,10 +32,11 @@ def show_memory(
 ) -> None:  # fmt: skip
     """Show the guardrail memory per live pair: last change, cooldown, change budget, refused proposals."""
     from gitops import load_constants
+    from tradeloop.loop import guardrail_memory, reading_forge
 
     cli = get_context(ctx)
     constants = load_constants(cli.settings.constants_path)
-    memory = guardrail_memory(cli, base=base, forge=reading_forge(cli, forge))
+    memory = guardrail_memory(cli.settings, base=base, forge=reading_forge(cli.settings, forge))
     pairs = [
         _pair_report(cli, memory, constants, s, y)
         for s, symbols in constants.live_params.items()

@@ -9,14 +9,14 @@ import typer
 from rich.table import Table
 
 from tradeloop._provenance import Provenance
-from tradeloop.cli._checks import (
+from tradeloop.cli._context import CliContext, get_context, quiet_optuna
+from tradeloop.errors import OptimizerError
+from tradeloop.loop._checks import (
     check_optimizer_options,
     check_out_dir,
     check_positive_seconds,
     check_storage,
 )
-from tradeloop.cli._context import CliContext, get_context, quiet_optuna
-from tradeloop.errors import OptimizerError
 
 if TYPE_CHECKING:
     from gitops import LiveConstants

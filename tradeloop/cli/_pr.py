@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeloop._atomic import atomic_write_text
 from tradeloop.cli._context import CliContext, get_context, print_check
-from tradeloop.errors import ForgeError, ProposalError, SettingsError
 
 if TYPE_CHECKING:
-    from gitops import Forge
+    from tradeloop.loop import ForgeOptions, PrOpenResult
 
-__all__ = ["pr_app", "rollback"]
+__all__ = ["pr_app", "render_open", "rollback"]
 
 pr_app = typer.Typer(
     help="Proposals as pull requests: open or update one, check one, report a verdict on one.",
@@ -40,17 +36,10 @@ RepositoryOpt = Annotated[
 ]  # fmt: skip
 
 
-def _forge(
-    cli: CliContext, kind: str | None, remote: str, repository: str | None, run_dir: Path | None = None
-) -> Forge:
-    from gitops import GitHubForge, LocalForge, github_token
+def _forge(kind: str | None, remote: str, repository: str | None) -> ForgeOptions:
+    from tradeloop.loop import ForgeOptions
 
-    chosen = kind or ("github" if github_token() else "local")
-    if chosen == "github":
-        return GitHubForge(cli.settings.repo, repository=repository, remote=remote)
-    if chosen == "local":
-        return LocalForge(cli.settings.repo, home=cli.settings.home, run_dir=run_dir)
-    raise ForgeError(f"--forge {kind!r} is not a forge; use github or local")
+    return ForgeOptions(kind, remote, repository)
 
 
 @pr_app.command("open")
@@ -77,24 +66,25 @@ def open_pr(
     github_repository: RepositoryOpt = None,
 ) -> None:
     """Create, update or close the proposal's pull request (Renovate's manners); report what it did."""
-    from gitops import load_proposal, load_verdict, publish_proposal
+    from tradeloop.loop import PrOpenOptions, pr_open_files
 
     cli = get_context(ctx)
-    document = load_proposal(proposal)
-    checked_verdict = load_verdict(verdict) if verdict else None
-    run_url = run_url or _actions_run_url()
-    target = _forge(cli, forge, remote, github_repository, cli.settings.run_dir(document["run_id"]))
-    outcome = publish_proposal(
-        target, document, checked_verdict, base=base or "main", labels=label or [], max_open_prs=max_open_prs,
-        dry_run=dry_run, run_url=run_url, report_url=report_url,
+    options = PrOpenOptions(
+        _forge(forge, remote, github_repository), base, tuple(label or ()), max_open_prs, run_url, report_url,
+        dry_run,
     )  # fmt: skip
-    if outcome.action in ("created", "updated") and not dry_run:
-        _record_opened(cli, document, outcome.pr_number, outcome.url)
+    render_open(cli, pr_open_files(cli.settings, proposal, verdict, options))
+
+
+def render_open(cli: CliContext, result: PrOpenResult) -> None:
+    """``pr open``'s output: the JSON document, or what it did to the pull request and why."""
     if cli.json_output:
-        cli.emit_json({"forge": target.kind, **outcome.as_dict()})
+        cli.emit_json(result.to_json())
         return
+    outcome = result.outcome
     where = f" #{outcome.pr_number} {outcome.url}" if outcome.pr_number else ""
-    cli.console.print(f"{outcome.action}{where}: {outcome.reason}" + (" (dry run)" if dry_run else ""))
+    dry = " (dry run)" if outcome.dry_run else ""
+    cli.console.print(f"{outcome.action}{where}: {outcome.reason}{dry}")
 
 
 @pr_app.command("check")
@@ -111,10 +101,10 @@ def check_pr(
     A PR labelled tradeloop:manual is a person's change: only the allowlist and the validity of the two
     state files decide; what a bot change would be refused for is listed as findings.
     """
-    from gitops import check_pull_request
+    from tradeloop.loop import pr_check
 
     cli = get_context(ctx)
-    result = check_pull_request(_forge(cli, forge, remote, github_repository), pr, base=base)
+    result = pr_check(cli.settings, pr, forge=_forge(forge, remote, github_repository), base=base)
     if cli.json_output:
         cli.emit_json({
             "pr": pr, "passed": result.passed, "manual": result.manual, "violations": result.violations,
@@ -164,39 +154,20 @@ def proposal_pr(
     ] = None,
 ) -> None:
     """Build proposal.json (contract 2) from the PR's live-parameter change, for `tradeloop validate`."""
-    from gitops import changed_live_pair, pr_constants, proposal_from_pr
-    from optimizer import CADENCE_HOURS
-    from tradeloop._provenance import Provenance, json_safe, utc_now
-    from tradeloop.cli._data import _load
-    from tradeloop.cli._propose import _source
+    from tradeloop.loop import PrProposalOptions, pr_proposal
 
     cli = get_context(ctx)
-    if cadence not in CADENCE_HOURS:
-        raise ProposalError(f"--cadence {cadence!r} is unknown; use one of {', '.join(CADENCE_HOURS)}")
-    found = pr_constants(_forge(cli, forge, remote, github_repository), pr, base=base)
-    _, symbol, timeframe = changed_live_pair(found.base, found.head, f"pull request #{pr}")
-    loaded = _load(
-        cli, _source(found.base, symbol, data, None), check=True, timeframe=timeframe, days=None, bars=None,
-        seed=0, start=None, mapping=None, timestamp_column=None, unit="auto", tz="UTC",
-    )  # fmt: skip
-    provenance = Provenance.capture(cli.settings.repo)
-    rebuilt = proposal_from_pr(
-        found, bars=loaded.bars, cadence=cadence, run_id=provenance.run_id, git_sha=provenance.git_sha,
-        data={"source": loaded.source, "timeframe": loaded.timeframe, "data_hash": loaded.data_hash},
-        now=utc_now(), record_file=search_record,
-    )  # fmt: skip
-    document = rebuilt.document
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if rebuilt.record is not None:
-        rebuilt.record.write(out.parent / document["search_record"]["path"])
-    atomic_write_text(out, json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n")
+    options = PrProposalOptions(
+        pr, out, _forge(forge, remote, github_repository), base, cadence, data, search_record
+    )
+    result = pr_proposal(cli.settings, options)
     if cli.json_output:
-        cli.emit_json({"pr": pr, "proposal": str(out), "proposal_hash": document["proposal_hash"],
-                       "changes": document["changes"], "search_record": rebuilt.record_note})  # fmt: skip
+        cli.emit_json(result.to_json())
         return
-    moved = ", ".join(f"{c['parameter']} {c['current']:g} -> {c['proposed']:g}" for c in document["changes"])
-    cli.console.print(f"#{pr}: {document['strategy']}/{document['symbol']} {moved}; written to {out}")
-    cli.console.print(f"search record: {rebuilt.record_note}")
+    proposal = result.proposal
+    moved = ", ".join(f"{c.parameter} {c.current:g} -> {c.proposed:g}" for c in proposal.changes)
+    cli.console.print(f"#{pr}: {proposal.strategy}/{proposal.symbol} {moved}; written to {out}")
+    cli.console.print(f"search record: {result.record_note}")
 
 
 @pr_app.command("report")
@@ -210,19 +181,15 @@ def report_pr(
     github_repository: RepositoryOpt = None,
 ) -> None:
     """Post or update the one validation comment on the PR and set the tradeloop/validation status."""
-    from gitops import load_verdict, report_verdict
+    from tradeloop.loop import pr_report
 
     cli = get_context(ctx)
-    document = load_verdict(verdict)
-    markdown_path = verdict.with_name("verdict.md")
-    markdown = markdown_path.read_text() if markdown_path.exists() else None
-    target = _forge(cli, forge, remote, github_repository)
-    outcome = report_verdict(
-        target, pr, document, markdown=markdown, target_url=target_url or _actions_run_url()
-    )
+    forge_options = _forge(forge, remote, github_repository)
+    result = pr_report(cli.settings, pr, verdict, forge=forge_options, target_url=target_url)
     if cli.json_output:
-        cli.emit_json({"forge": target.kind, **outcome.as_dict()})
+        cli.emit_json(result.to_json())
         return
+    outcome = result.outcome
     cli.console.print(f"#{pr}: comment {outcome.comment}, status tradeloop/validation = {outcome.state}")
 
 
@@ -248,48 +215,18 @@ def rollback(
 ) -> None:
     """Revert a live-state commit (--commit SHA) or a merged pull request's merge commit (--pr N): open a
     revert PR, or commit the revert (--apply); record it."""
-    from gitops import record_rollback, rollback_commit, rollback_pull_request
-    from warehouse import get_warehouse
+    from tradeloop.loop import rollback as rollback_call
 
     cli = get_context(ctx)
-    if pr is not None and commit is None:
-        target = _forge(cli, forge, remote, github_repository)
-        outcome = rollback_pull_request(target, pr, base=base, apply=apply, reason=reason)
-    elif commit is not None and pr is None:
-        target = _forge(cli, forge, remote, github_repository)
-        outcome = rollback_commit(target, commit, base=base or "main", apply=apply, reason=reason)
-    else:
-        raise SettingsError(
-            "rollback: name what to revert with exactly one of --commit SHA or --pr N "
-            f"(got {'both' if commit else 'neither'}); e.g. `tradeloop rollback --pr 12`"
-        )
-    reverted = record_rollback(get_warehouse(cli.settings), outcome, reason)
+    forge_options = _forge(forge, remote, github_repository)
+    result = rollback_call(
+        cli.settings, commit=commit, pr=pr, forge=forge_options, apply=apply, base=base, reason=reason
+    )
     if cli.json_output:
-        cli.emit_json({"forge": target.kind, "proposals_reverted": reverted, "pr": pr, **outcome.as_dict()})
+        cli.emit_json(result.to_json())
         return
+    outcome = result.outcome
     where = f" #{outcome.pr_number} {outcome.url}" if outcome.pr_number else f" onto {outcome.base}"
     closed = f"; closed the revert PR #{outcome.closed_pr} it had opened" if outcome.closed_pr else ""
     what = f"the merge commit of #{pr}, {outcome.commit[:12]}," if pr is not None else outcome.commit[:12]
     cli.console.print(f"{outcome.action}{where}: reverts {what} with {outcome.revert_sha[:12]}{closed}")
-
-
-def _record_opened(cli: CliContext, proposal: dict[str, Any], number: int | None, url: str | None) -> None:
-    """The warehouse's mirror of the memory: the proposal's rows are ``opened`` (inserted if missing)."""
-    from gitops import record_proposal
-    from warehouse import get_warehouse
-
-    with get_warehouse(cli.settings.warehouse_url) as warehouse:
-        record_proposal(
-            warehouse,
-            proposal,
-            outcome="opened",
-            pr_number=number,
-            pr_url=url,
-            at=cli.settings.current_time(),
-        )
-
-
-def _actions_run_url() -> str | None:
-    """The workflow run's URL inside GitHub Actions, else ``None``."""
-    parts = [os.environ.get(name) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
-    return f"{parts[0]}/{parts[1]}/actions/runs/{parts[2]}" if all(parts) else None

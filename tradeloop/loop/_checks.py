@@ -1,4 +1,4 @@
-"""Checks of command options that run before any work starts, shared by the commands that take them.
+"""Checks of options that run before any work starts, shared by the calls (and commands) that take them.
 
 A bad option must be refused in the first second, naming the option, the value and the fix, not after the
 matrix has run or Stage A has searched for a minute.
