@@ -14,6 +14,7 @@ from tests.act.harness import BOT, ActRepo, act_binary, git, run_workflow
 from tests.deployment.conftest import T0
 from tests.gitops.proposals import demo_documents
 from tradeloop import Provenance
+from tradeloop.documents import Proposal
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,7 +24,7 @@ pytestmark = [
 
 def test_the_hourly_step_opens_one_deployment_pull_request(tmp_path: Path) -> None:
     repo = ActRepo.create(tmp_path)
-    proposal, _ = demo_documents()
+    proposal = Proposal.from_json(demo_documents()[0])
     provenance = Provenance(run_id="20240531T230000Z-0000demo", git_sha="0" * 40, written_at=T0.isoformat())
     apply_proposal(repo.work, proposal, provenance=provenance, pr_number=3)
     dated = {**BOT, "GIT_AUTHOR_DATE": T0.isoformat(), "GIT_COMMITTER_DATE": T0.isoformat()}

@@ -28,6 +28,7 @@ from gitops import apply_proposal
 from tests.gitops.proposals import demo_documents
 from tradeloop import Provenance
 from tradeloop.cli import app
+from tradeloop.documents import Proposal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAIR = ("rsi_reversion", "DEMO")
@@ -91,7 +92,7 @@ def deploy_repo(tmp_path: Path) -> Iterator[DeployRepo]:
 
 def merge_optimizer_change(target: DeployRepo, at: datetime = T0) -> str:
     """The demo pair's proposal applied on a branch (rollout at COLD) and merged into main at ``at``."""
-    proposal, _ = demo_documents()
+    proposal = Proposal.from_json(demo_documents()[0])
     git(target.repo, "checkout", "-q", "-b", "tradeloop/opt/demo")
     provenance = Provenance(run_id="20240531T230000Z-0000demo", git_sha="0" * 40, written_at=at.isoformat())
     apply_proposal(target.repo, proposal, provenance=provenance, pr_number=7)

@@ -17,6 +17,7 @@ from tests.github_standin import GitHubEnv
 from tests.gitops.proposals import demo_documents
 from tradeloop import Provenance
 from tradeloop.cli import app
+from tradeloop.documents import Proposal
 
 runner = CliRunner()
 
@@ -37,7 +38,7 @@ def _cold_on_origin(env: GitHubEnv, *, auto_merge: bool) -> None:
             )
         )
         git(clone, "commit", "-qam", "deployment: auto-merge promotions", at=T0 - timedelta(days=1))
-    proposal, _ = demo_documents()
+    proposal = Proposal.from_json(demo_documents()[0])
     provenance = Provenance(run_id="20240531T230000Z-0000demo", git_sha="0" * 40, written_at=T0.isoformat())
     apply_proposal(clone, proposal, provenance=provenance, pr_number=3)
     git(clone, "commit", "-qam", "Merge pull request #3 from tradeloop/opt/demo", at=T0)
