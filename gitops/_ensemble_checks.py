@@ -97,10 +97,10 @@ def ensemble_problems(values: Mapping[str, Any]) -> list[KeyProblem]:
     """``ENSEMBLE_WEIGHTS`` against ``LIVE_PARAMS`` and the weight bounds."""
     weights = values.get("ENSEMBLE_WEIGHTS") or {}
     live = values.get("LIVE_PARAMS") or {}
-    bounds = values.get("ENSEMBLE_MIN_WEIGHT"), values.get("ENSEMBLE_MAX_WEIGHT")
-    if not all(is_number(bound) for bound in bounds):
+    low, high = values.get("ENSEMBLE_MIN_WEIGHT"), values.get("ENSEMBLE_MAX_WEIGHT")
+    if not (is_number(low) and is_number(high)):
         return []  # their own checks report them
-    low, high = float(bounds[0]), float(bounds[1])
+    assert isinstance(low, int | float) and isinstance(high, int | float)
     problems: list[KeyProblem] = []
     if low > high:
         problems.append(
