@@ -62,14 +62,14 @@ DEFECTS = {
     ),
     "weight of a strategy not live on the symbol": (
         [weights('{"SP500": {"donchian_breakout": 0.5, "ema_cross": 0.5}}')],
-        "config/constants.py: ENSEMBLE_WEIGHTS.SP500 = {'donchian_breakout': 0.5, 'ema_cross': 0.5} must name "
-        "exactly the live strategies of SP500 (ema_cross, rsi_reversion): donchian_breakout not live on SP500; "
-        "rsi_reversion missing; add or remove weights to match LIVE_PARAMS",
+        "config/constants.py: ENSEMBLE_WEIGHTS.SP500 = {'donchian_breakout': 0.5, 'ema_cross': 0.5} must "
+        "name exactly the live strategies of SP500 (ema_cross, rsi_reversion): donchian_breakout not live on "
+        "SP500; rsi_reversion missing; add or remove weights to match LIVE_PARAMS",
     ),
     "weights of a symbol with one live strategy": (
         [weights('{"NASDAQ": {"ema_cross": 1.0}}')],
-        "config/constants.py: ENSEMBLE_WEIGHTS.NASDAQ = {'ema_cross': 1.0}, but NASDAQ has 1 live strategy in "
-        "LIVE_PARAMS; weights are for a symbol with several live strategies: remove the entry",
+        "config/constants.py: ENSEMBLE_WEIGHTS.NASDAQ = {'ema_cross': 1.0}, but NASDAQ has 1 live strategy "
+        "in LIVE_PARAMS; weights are for a symbol with several live strategies: remove the entry",
     ),
     "a weight that is no share": (
         [weights('{"SP500": {"ema_cross": "half", "rsi_reversion": 0.5}}')],
@@ -92,8 +92,8 @@ DEFECTS = {
     ),
     "bounds that cross": (
         [("ENSEMBLE_MIN_WEIGHT: Final[float] = 0.05", "ENSEMBLE_MIN_WEIGHT: Final[float] = 0.5")],
-        "config/constants.py: ENSEMBLE_MIN_WEIGHT = 0.5 is above ENSEMBLE_MAX_WEIGHT = 0.4; lower the minimum "
-        "or raise the maximum",
+        "config/constants.py: ENSEMBLE_MIN_WEIGHT = 0.5 is above ENSEMBLE_MAX_WEIGHT = 0.4; lower the "
+        "minimum or raise the maximum",
     ),
 }
 
@@ -141,4 +141,4 @@ def test_the_new_constants_keep_the_shipped_config_hash() -> None:
 
 def test_gitops_names_the_detector_s_regimes_and_the_optimizer_s_methods() -> None:
     assert REGIMES == REGIME_LABELS
-    assert ENSEMBLE_METHODS == get_args(EnsembleMethod)
+    assert get_args(EnsembleMethod) == ENSEMBLE_METHODS
