@@ -3,8 +3,9 @@
 ``tradeloop regime detect --store`` keeps the detector's segments (runs of one label, after its own
 hysteresis) with their mean confidence. A loadout takes over only when its regime is confirmed: the
 segment's mean confidence is at least ``REGIME_SWITCH_MIN_CONFIDENCE`` and it has lasted at least
-``REGIME_SWITCH_MIN_DWELL_BARS`` bars (its span in the pair's timeframe, both ends included). Until then the
-previous regime stays *in force* and the switch is *pending*. The first stored segment is in force as read.
+``REGIME_SWITCH_MIN_DWELL_BARS`` bars (its span in the pair's timeframe, both ends included: on a market that
+closes, closed days count, so the dwell is a span of time). Until then the previous regime stays *in force*
+and the switch is *pending*. The first stored segment is in force as read.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class RegimeState:
     regime
         The regime in force (its loadout, if any, is what the bot runs).
     confidence
-        The mean detector confidence of the segment that put it in force.
+        The mean detector confidence of the regime's latest stored segment.
     since
         When the segment that put it in force started.
     detected
