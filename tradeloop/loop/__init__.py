@@ -17,6 +17,8 @@ call                        stage calls it makes                          result
 :func:`pr_open`             ``gitops.publish_proposal``                   :class:`PrOpenResult`
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
+:func:`propose_weights`     ``optimizer.ensemble_target``,                :class:`WeightsResult`
+                            ``validation.paired_sharpe_test``
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
 ==========================  ============================================  ============================
 
@@ -80,6 +82,7 @@ from tradeloop.loop._validate import (
     validate,
     validate_file,
 )
+from tradeloop.loop._weights import WeightsOptions, WeightsResult, ensemble_branch, propose_weights
 
 __all__ = [
     "AUTO_CADENCE",
@@ -107,6 +110,8 @@ __all__ = [
     "ShardOptions",
     "ValidateOptions",
     "ValidateResult",
+    "WeightsOptions",
+    "WeightsResult",
     "actions_run_url",
     "check_optimizer_options",
     "check_options_first",
@@ -114,6 +119,7 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "ensemble_branch",
     "guardrail_memory",
     "load_source",
     "make_forge",
@@ -128,6 +134,7 @@ __all__ = [
     "pr_proposal",
     "pr_report",
     "propose",
+    "propose_weights",
     "read_for_validation",
     "reading_forge",
     "rollback",
