@@ -4,8 +4,8 @@
 weight: each strategy's mean per-bar return over the search bars of the current regime (the detector's
 label on the last search bar; all bars when that regime has too few), and Grinold's ``IC × volatility``
 with the *recent information coefficient* of :func:`recent_ic`, the rank correlation between a strategy's
-trailing mean return and its next bar's return over the last ``ic_bars`` search bars (does recent
-performance persist?). The method, the bounds and the turnover cap come from ``config/constants.py``
+mean return over ``ic_lookback`` bars and its mean over the next ``ic_lookback`` bars, on the last
+``ic_bars`` search bars (does recent performance persist?). The method, the bounds and the turnover cap come from ``config/constants.py``
 (``ENSEMBLE_METHOD``, ``ENSEMBLE_MIN_WEIGHT`` / ``ENSEMBLE_MAX_WEIGHT``, ``ENSEMBLE_MAX_TURNOVER``): the
 proposal moves at most the cap from the weights in force.
 
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optimizer._ensemble import EnsembleMethod, ensemble_weights, expected_returns, information_coefficient
@@ -37,7 +38,7 @@ class EnsembleSettings:
     min_weight: float = 0.05
     max_weight: float = 0.40
     max_turnover: float = 0.20
-    ic_bars: int = 250
+    ic_bars: int = 1000
     ic_lookback: int = 20
     min_regime_bars: int = 30
 
@@ -83,10 +84,11 @@ class EnsembleTarget:
 
 
 def recent_ic(returns: pd.Series, *, bars: int, lookback: int) -> float:
-    """Rank IC of the trailing ``lookback``-bar mean return against the next bar, over the last ``bars``."""
-    forecast = returns.rolling(lookback).mean().shift(1)
-    window = slice(-bars, None)
-    value = information_coefficient(forecast.iloc[window], returns.iloc[window])
+    """Rank IC of each ``lookback``-bar mean return against the next ``lookback`` bars' mean, on
+    non-overlapping blocks of the last ``bars`` bars: does a strategy's recent performance persist?"""
+    block_means = returns.iloc[-bars:].groupby(np.arange(min(bars, len(returns))) // lookback).mean()
+    value = information_coefficient(block_means.iloc[:-1].reset_index(drop=True),
+                                    block_means.iloc[1:].reset_index(drop=True))  # fmt: skip
     return 0.0 if math.isnan(value) else value
 
 

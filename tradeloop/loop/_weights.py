@@ -217,7 +217,7 @@ def _kpis(returns: Any, per_year: float) -> dict[str, float]:
 
 
 def _reason(figures: Mapping[str, Any]) -> str:
-    verdict = "beats" if figures["passed"] else "does not beat"
+    verdict = "beat" if figures["passed"] else "do not beat"
     return (
         f"on {figures['bars']} holdout bars the proposed weights {verdict} the weights in force by the "
         f"margin {figures['margin']:g} (ΔSharpe {figures['delta_sharpe']:.3g}, p = {figures['p_value']:.3g}, "
