@@ -5,9 +5,9 @@ weight: each strategy's mean per-bar return over the search bars of the current 
 label on the last search bar; all bars when that regime has too few), and Grinold's ``IC × volatility``
 with the *recent information coefficient* of :func:`recent_ic`, the rank correlation between a strategy's
 mean return over ``ic_lookback`` bars and its mean over the next ``ic_lookback`` bars, on the last
-``ic_bars`` search bars (does recent performance persist?). The method, the bounds and the turnover cap come from ``config/constants.py``
-(``ENSEMBLE_METHOD``, ``ENSEMBLE_MIN_WEIGHT`` / ``ENSEMBLE_MAX_WEIGHT``, ``ENSEMBLE_MAX_TURNOVER``): the
-proposal moves at most the cap from the weights in force.
+``ic_bars`` search bars (does recent performance persist?). The method, the bounds and the turnover cap
+come from ``config/constants.py`` (``ENSEMBLE_METHOD``, ``ENSEMBLE_MIN_WEIGHT`` / ``ENSEMBLE_MAX_WEIGHT``,
+``ENSEMBLE_MAX_TURNOVER``): the proposal moves at most the cap from the weights in force.
 
 Nothing here reads the holdout: the caller judges the proposal there (``tradeloop.loop.propose_weights``).
 """
