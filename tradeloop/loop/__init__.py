@@ -82,7 +82,13 @@ from tradeloop.loop._validate import (
     validate,
     validate_file,
 )
-from tradeloop.loop._weights import WeightsOptions, WeightsResult, ensemble_branch, propose_weights
+from tradeloop.loop._weights import (
+    WeightsOptions,
+    WeightsResult,
+    ensemble_branch,
+    propose_weights,
+    publish_weights,
+)
 
 __all__ = [
     "AUTO_CADENCE",
@@ -135,6 +141,7 @@ __all__ = [
     "pr_report",
     "propose",
     "propose_weights",
+    "publish_weights",
     "read_for_validation",
     "reading_forge",
     "rollback",

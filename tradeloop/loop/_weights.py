@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gitops import LiveConstants
     from optimizer import EnsembleTarget
 
-__all__ = ["WeightsOptions", "WeightsResult", "ensemble_branch", "propose_weights"]
+__all__ = ["WeightsOptions", "WeightsResult", "ensemble_branch", "propose_weights", "publish_weights"]
 
 Status = Literal["proposed", "no_change", "rejected"]
 _MIN_HOLDOUT_BARS = 30
@@ -145,14 +145,14 @@ def propose_weights(settings: Settings, options: WeightsOptions) -> WeightsResul
 
     constants = load_constants(settings.constants_path)
     strategies, timeframe = _strategies(constants, options.symbol)
+    blocked = _blocked(settings, constants, options, strategies)
+    if blocked:
+        return WeightsResult(options.symbol, timeframe, "no_change", blocked)
     loaded = load_source(settings, pair_source(constants, options.symbol, options.data, None), timeframe)
     window = cadence_window(loaded.bars, options.cadence)
     split = split_holdout(window, constants.validation_holdout_fraction)
     returns = _returns(constants, window, options.symbol, strategies)
     search, holdout = returns.loc[split.search.index], returns.loc[split.holdout.index]
-    blocked = _blocked(settings, constants, options, strategies)
-    if blocked:
-        return WeightsResult(options.symbol, timeframe, "no_change", blocked)
     ensemble = EnsembleSettings(
         method=constants.ensemble_method,  # type: ignore[arg-type]  # checked by the constants reader
         min_weight=constants.ensemble_min_weight, max_weight=constants.ensemble_max_weight,
@@ -175,7 +175,7 @@ def propose_weights(settings: Settings, options: WeightsOptions) -> WeightsResul
         options.symbol, timeframe, status, reason, target, figures, body, ensemble_branch(options.symbol)
     )
     if status == "proposed" and options.apply:
-        return _publish(settings, constants, options, result)
+        return publish_weights(settings, options, result)
     return result
 
 
@@ -257,9 +257,9 @@ def weights_body(
     )
 
 
-def _publish(
-    settings: Settings, constants: LiveConstants, options: WeightsOptions, result: WeightsResult
-) -> WeightsResult:
+def publish_weights(settings: Settings, options: WeightsOptions, result: WeightsResult) -> WeightsResult:
+    """Commit ``result``'s weights on its branch (only ``ENSEMBLE_WEIGHTS`` changes, on ``options.base``)
+    and open or update its pull request; an identical open proposal pushes nothing (``action`` none)."""
     import dataclasses
 
     from gitops import CONSTANTS_FILE, BotIdentity, build_commit, edit_constants_text
@@ -278,7 +278,7 @@ def _publish(
         if _weights_of(current, options.symbol) == dict(result.target.after):
             return dataclasses.replace(result, action="none", pr_number=existing.number)
     edited = edit_constants_text(text, weights, provenance=Provenance.capture(settings.repo))
-    message = f"{options.symbol}: ensemble weights ({constants.ensemble_method})\n\n{result.reason}"
+    message = f"{options.symbol}: ensemble weights ({result.target.method})\n\n{result.reason}"
     sha = build_commit(
         settings.repo, base_sha, {CONSTANTS_FILE.as_posix(): edited.encode()}, message, BotIdentity()
     )
