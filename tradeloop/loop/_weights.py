@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloop._settings import Settings
 from tradeloop.errors import OptimizerError, StateFileError
-from tradeloop.loop._common import load_source, make_forge, pair_source
+from tradeloop.loop._common import load_source, pair_source
 from tradeloop.loop._memory import guardrail_memory, reading_forge
+from tradeloop.loop._state_pr import StateChangePr, publish_state_change
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -262,34 +263,19 @@ def publish_weights(settings: Settings, options: WeightsOptions, result: Weights
     and open or update its pull request; an identical open proposal pushes nothing (``action`` none)."""
     import dataclasses
 
-    from gitops import CONSTANTS_FILE, BotIdentity, build_commit, edit_constants_text
-    from tradeloop import Provenance
-
     assert result.target is not None
-    forge = make_forge(settings, options.forge)
-    base_sha = forge.resolve(options.base)
-    text = forge.read_file(base_sha, CONSTANTS_FILE.as_posix()) or ""
-    branch = result.branch
-    head = forge.branch_head(branch)
-    weights: dict[tuple[str, ...], Any] = {("ENSEMBLE_WEIGHTS", options.symbol): dict(result.target.after)}
-    existing = forge.find_open_pr(branch)
-    if head is not None and existing is not None:
-        current = forge.read_file(head, CONSTANTS_FILE.as_posix()) or ""
-        if _weights_of(current, options.symbol) == dict(result.target.after):
-            return dataclasses.replace(result, action="none", pr_number=existing.number)
-    edited = edit_constants_text(text, weights, provenance=Provenance.capture(settings.repo))
-    message = f"{options.symbol}: ensemble weights ({result.target.method})\n\n{result.reason}"
-    sha = build_commit(
-        settings.repo, base_sha, {CONSTANTS_FILE.as_posix(): edited.encode()}, message, BotIdentity()
-    )
-    forge.push_branch(branch, sha)
+    after = dict(result.target.after)
     title = f"tradeloop: {options.symbol} ensemble weights " + ", ".join(
-        f"{name} {share:.0%}" for name, share in sorted(result.target.after.items())
+        f"{name} {share:.0%}" for name, share in sorted(after.items())
     )
-    pr = forge.open_or_update(
-        branch=branch, base=options.base, title=title, body=result.body, existing=existing
-    )
-    return dataclasses.replace(result, action="updated" if existing else "created", pr_number=pr.number)
+    change = StateChangePr(
+        branch=result.branch, base=options.base, title=title, body=result.body,
+        message=f"{options.symbol}: ensemble weights ({result.target.method})\n\n{result.reason}",
+        changes={("ENSEMBLE_WEIGHTS", options.symbol): after},
+        same=lambda text: _weights_of(text, options.symbol) == after,
+    )  # fmt: skip
+    action, number = publish_state_change(settings, options.forge, change)
+    return dataclasses.replace(result, action=action, pr_number=number)
 
 
 def _weights_of(text: str, symbol: str) -> dict[str, float] | None:
