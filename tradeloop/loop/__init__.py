@@ -19,6 +19,8 @@ call                        stage calls it makes                          result
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
 :func:`propose_weights`     ``optimizer.ensemble_target``,                :class:`WeightsResult`
                             ``validation.paired_sharpe_test``
+:func:`propose_loadouts`    ``optimizer.regime_loadouts``,                :class:`LoadoutsResult`
+                            ``validation.paired_sharpe_test``
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
 ==========================  ============================================  ============================
 
@@ -44,6 +46,14 @@ from tradeloop.loop._cycle import (
     PairResult,
     pair_cadence,
     run_cycle,
+)
+from tradeloop.loop._loadouts import (
+    LoadoutOptions,
+    LoadoutsResult,
+    RegimeOutcome,
+    loadout_branch,
+    propose_loadouts,
+    publish_loadouts,
 )
 from tradeloop.loop._matrix import (
     DEFAULT_MAX_CELLS,
@@ -101,6 +111,8 @@ __all__ = [
     "CycleResult",
     "Feedback",
     "ForgeOptions",
+    "LoadoutOptions",
+    "LoadoutsResult",
     "MatrixMerge",
     "MatrixRun",
     "MergeOptions",
@@ -112,6 +124,7 @@ __all__ = [
     "PrReportResult",
     "ProposeOptions",
     "ProposeResult",
+    "RegimeOutcome",
     "RollbackResult",
     "ShardOptions",
     "ValidateOptions",
@@ -128,6 +141,7 @@ __all__ = [
     "ensemble_branch",
     "guardrail_memory",
     "load_source",
+    "loadout_branch",
     "make_forge",
     "matrix_merge",
     "matrix_plan",
@@ -140,7 +154,9 @@ __all__ = [
     "pr_proposal",
     "pr_report",
     "propose",
+    "propose_loadouts",
     "propose_weights",
+    "publish_loadouts",
     "publish_weights",
     "read_for_validation",
     "reading_forge",
