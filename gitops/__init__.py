@@ -56,6 +56,7 @@ from gitops._documents import (
 from gitops._edit import KeyPath, edit_constants_text
 from gitops._ensemble_checks import (
     ENSEMBLE_METHODS,
+    ensemble_symbols,
     equal_weights,
     live_strategies,
     turnover,
@@ -223,6 +224,7 @@ __all__ = [
     "cross_file_problems",
     "declined_proposals",
     "edit_constants_text",
+    "ensemble_symbols",
     "equal_weights",
     "feature_flags_path",
     "feature_flags_problems",

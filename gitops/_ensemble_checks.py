@@ -23,6 +23,7 @@ __all__ = [
     "check_ensemble_method",
     "check_ensemble_weights",
     "ensemble_problems",
+    "ensemble_symbols",
     "ensemble_violations",
     "equal_weights",
     "live_strategies",
@@ -223,3 +224,16 @@ def ensemble_violations(base: LiveConstants, head: LiveConstants) -> list[str]:
 
 def _show(weights: Mapping[str, float]) -> str:
     return ", ".join(f"{strategy} {weight:.3g}" for strategy, weight in sorted(weights.items())) or "none"
+
+
+def ensemble_symbols(constants: LiveConstants) -> list[str]:
+    """The symbols with several live strategies whose number the weight bounds can hold (``n × min <= 1 <=
+    n × max``): the ones the optimizer proposes ``ENSEMBLE_WEIGHTS`` for."""
+    symbols = sorted({symbol for symbols in constants.live_params.values() for symbol in symbols})
+    low, high = constants.ensemble_min_weight, constants.ensemble_max_weight
+    found = []
+    for symbol in symbols:
+        n = len(live_strategies(constants.live_params, symbol))
+        if n >= 2 and n * low <= 1 + WEIGHT_TOLERANCE and n * high >= 1 - WEIGHT_TOLERANCE:
+            found.append(symbol)
+    return found
