@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
+from backtest_matrix.regimes import REGIME_LABELS
 from deployment import regime_state
 from tests.deployment.conftest import DeployRepo, git
 
@@ -117,3 +118,19 @@ def test_a_short_switch_at_the_end_is_pending(deploy_repo: DeployRepo) -> None:
     }  # fmt: skip
     text = deploy_repo.cli("deploy", "plan").stdout
     assert "switch to bear pending (confidence 0.49, needs 0.5; 1 of 3 bars)" in text
+
+
+def test_the_refresh_step_stores_every_live_symbol_s_regime_for_the_plan(deploy_repo: DeployRepo) -> None:
+    result = deploy_repo.cli("regime", "refresh", json_output=True)
+    refreshed = {(row["symbol"], row["timeframe"]): row for row in result["regimes"]}
+    assert set(refreshed) == {("DEMO", "15m"), ("NASDAQ", "1d"), ("SP500", "1d")}
+    assert all(row["stored"] > 0 and row["regime"] in REGIME_LABELS for row in refreshed.values())
+    again = deploy_repo.cli("regime", "refresh", json_output=True)
+    assert [row["stored"] for row in again["regimes"]] == [0, 0, 0]
+    plan = deploy_repo.cli("deploy", "plan", json_output=True)
+    for pair in plan["pairs"]:
+        regime = pair["regime"]
+        assert (
+            regime is not None
+            and regime["detected"] == refreshed[pair["symbol"], pair["timeframe"]]["regime"]
+        )

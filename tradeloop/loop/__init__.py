@@ -84,6 +84,7 @@ from tradeloop.loop._publish import (
     pr_report,
     rollback,
 )
+from tradeloop.loop._regimes import RegimeRefresh, detection_segments, refresh_regimes, store_segments
 from tradeloop.loop._validate import (
     ValidateOptions,
     ValidateResult,
@@ -125,6 +126,7 @@ __all__ = [
     "ProposeOptions",
     "ProposeResult",
     "RegimeOutcome",
+    "RegimeRefresh",
     "RollbackResult",
     "ShardOptions",
     "ValidateOptions",
@@ -138,6 +140,7 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "detection_segments",
     "ensemble_branch",
     "guardrail_memory",
     "load_source",
@@ -160,11 +163,13 @@ __all__ = [
     "publish_weights",
     "read_for_validation",
     "reading_forge",
+    "refresh_regimes",
     "rollback",
     "run_cycle",
     "search_record_of",
     "settle_proposal",
     "spec_and_constants",
+    "store_segments",
     "validate",
     "validate_file",
 ]
