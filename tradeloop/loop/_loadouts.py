@@ -218,8 +218,29 @@ def _search(
             note = f"kept: {chosen.bars} {regime} search bars, fewer than {_MIN_SEARCH_BARS} to search on"
         elif chosen.source != "optimised":
             note = "kept: no candidate beats the set in force on the search bars"
-        found.append(_Searched(regime, chosen.bars, before, dict(chosen.params), gain, note))
+        after = _rounded(o.strategy, before, chosen.params)
+        found.append(_Searched(regime, chosen.bars, before, after, gain, note))
     return found
+
+
+def _rounded(strategy: str, before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """``after`` at each parameter's precision, rounded towards ``before`` so that no move grows past its
+    cap; the rounded set is the one judged and written."""
+    from backtest_matrix.strategies import get_strategy
+
+    space = {param.name: param for param in get_strategy(strategy).space()}
+    rounded = {}
+    for name, value in after.items():
+        digits = space[name].precision
+        if digits is None or value == before[name]:
+            rounded[name] = value
+            continue
+        step = 10.0**-digits
+        near = round(value, digits)
+        if abs(near - before[name]) > abs(value - before[name]):
+            near = round(near - math.copysign(step, value - before[name]), digits)
+        rounded[name] = near
+    return rounded
 
 
 def _judge(
