@@ -99,3 +99,12 @@ def test_regimes_with_too_few_holdout_trades_keep_their_set_and_say_why(repo: Pa
     assert sideways["reason"] == (
         f"kept: {sideways['holdout_trades']} holdout trades in sideways bars, fewer than MIN_TRADES = 30"
     )
+
+
+def test_a_pair_in_its_cooldown_gets_no_loadouts_and_says_why(repo: Path) -> None:
+    constants = repo / "config" / "constants.py"
+    constants.write_text(constants.read_text().replace('"rsi_period": 6,', '"rsi_period": 7,'))
+    git(repo, "commit", "-q", "-am", "rsi_reversion/DEMO: a person's change", at=T0 + timedelta(hours=20))
+    report = propose(repo, "rsi_reversion", "DEMO")
+    assert report["status"] == "no_change" and report["regimes"] == []
+    assert report["reason"].startswith("cooldown: the last applied change of rsi_reversion/DEMO was at")
