@@ -349,19 +349,27 @@ def _check_loadouts(
 ) -> tuple[set[tuple[str, str]], list[str]]:
     """Violations of the regime loadouts, and the strategy/symbol pairs whose loadouts change.
 
-    A loadout value moves at most its cap from the value it replaces: the regime's previous loadout value,
-    or the effective live value for a first loadout.
+    A regime's effective set is the live entry with its loadout on top; each value of it moves at most its
+    cap from the value it replaces (the previous loadout value, or the live value for a first loadout; a
+    removed loadout value returns to the live value, which is a move too).
     """
     problems: list[str] = []
     changed_pairs: set[tuple[str, str]] = set()
-    for (strategy, symbol, regime), params in mapping_depth_items(head.regime_loadouts, 3):
+    regimes = {keys for keys, _ in mapping_depth_items(base.regime_loadouts, 3)}
+    regimes |= {keys for keys, _ in mapping_depth_items(head.regime_loadouts, 3)}
+    for strategy, symbol, regime in sorted(regimes):
         where = f"REGIME_LOADOUTS.{strategy}.{symbol}.{regime}"
         space = parameter_space(strategy)
-        assert space is not None  # the head passed the readers' checks
-        live = base.live_params.get(strategy, {}).get(symbol, {})
+        live = base.live_params.get(strategy, {}).get(symbol)
+        if space is None or live is None:
+            continue  # the readers' checks report a loadout without a live pair
         old = base.regime_loadouts.get(strategy, {}).get(symbol, {}).get(regime, {})
-        replaced = {**_effective(space, live), **{k: float(v) for k, v in old.items() if k != "timeframe"}}
-        changed = sorted(n for n, v in params.items() if n != "timeframe" and replaced[n] != float(v))
+        new = head.regime_loadouts.get(strategy, {}).get(symbol, {}).get(regime, {})
+        before, after = (
+            {**_effective(space, live), **{k: float(v) for k, v in loadout.items() if k != "timeframe"}}
+            for loadout in (old, new)
+        )
+        changed = sorted(name for name in space if before[name] != after[name])
         if changed:
             changed_pairs.add((strategy, symbol))
         if len(changed) > base.optimizer_max_knobs:
@@ -372,9 +380,7 @@ def _check_loadouts(
             )
         for name in changed:
             origin = "" if name in old else _origin(live, name, strategy, space[name].default)
-            found = _move_violation(
-                base, where, name, replaced[name], float(params[name]), space[name], origin, result
-            )
+            found = _move_violation(base, where, name, before[name], after[name], space[name], origin, result)
             if found:
                 problems.append(found)
     return changed_pairs, problems

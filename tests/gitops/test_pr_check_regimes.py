@@ -158,3 +158,18 @@ def test_a_first_loadout_is_capped_from_the_live_set(gh: GitHubEnv) -> None:
         "config/constants.py: REGIME_LOADOUTS.ema_cross.SP500.bull.stop_loss_pct moves 2 → 2.8 (40.0%), "
         "past its per-cycle cap of 20%"
     ), violation
+
+
+def test_removing_a_loadout_value_is_a_move_back_to_the_live_value(gh: GitHubEnv) -> None:
+    # The bull loadout holds stop 2.8 over a live 2.0: dropping it returns bull to 2.0 at once, 28.6 %.
+    base = set_base(gh, (NO_LOADOUTS, loadout(stop_loss_pct=2.8)))
+    number = pr_with(
+        gh, base, "tradeloop/loadouts/ema_cross/SP500", (loadout(stop_loss_pct=2.8), NO_LOADOUTS)
+    )
+    code, report = check(gh, number)
+    assert code == 1
+    [violation] = report["violations"]
+    assert violation.startswith(
+        "config/constants.py: REGIME_LOADOUTS.ema_cross.SP500.bull.stop_loss_pct moves 2.8 → 2 (28.6%), "
+        "past its per-cycle cap of 20%"
+    ), violation
