@@ -7,7 +7,9 @@ with the *recent information coefficient* of :func:`recent_ic`, the rank correla
 mean return over ``ic_lookback`` bars and its mean over the next ``ic_lookback`` bars, on the last
 ``ic_bars`` search bars (does recent performance persist?). The method, the bounds and the turnover cap
 come from ``config/constants.py`` (``ENSEMBLE_METHOD``, ``ENSEMBLE_MIN_WEIGHT`` / ``ENSEMBLE_MAX_WEIGHT``,
-``ENSEMBLE_MAX_TURNOVER``): the proposal moves at most the cap from the weights in force.
+``ENSEMBLE_MAX_TURNOVER``): the proposal moves at most the cap from the weights in force. When no strategy
+has a positive expected return, max-Sharpe falls back to risk parity (a negative Sharpe ratio is
+"maximised" by the most volatile mix).
 
 Nothing here reads the holdout: the caller judges the proposal there (``tradeloop.loop.propose_weights``).
 """
@@ -117,15 +119,20 @@ def ensemble_target(
         returns, labels=labels, regime=regime, ic=ic, min_regime_bars=settings.min_regime_bars
     )
     mu = 0.5 * conditional + 0.5 * grinold
+    method = settings.method
+    if method == "max_sharpe" and not (mu > 0).any():
+        # With no positive expected return, maximising a negative Sharpe ratio favours the most volatile
+        # strategies; spreading the risk is the sane answer.
+        method = "risk_parity"
     # A hair under the cap, so that the weights rounded to 4 decimals stay within it.
     cap = max(settings.max_turnover - len(before) * 10.0**-_DIGITS, 0.0)
     found = ensemble_weights(
-        returns, settings.method, mu=mu, min_weight=settings.min_weight, max_weight=settings.max_weight,
+        returns, method, mu=mu, min_weight=settings.min_weight, max_weight=settings.max_weight,
         current=before, max_turnover=cap,
     )  # fmt: skip
     after = _rounded(found.weights, settings)
     return EnsembleTarget(
-        settings.method, dict(before), after, _rounded(found.target, settings),
+        method, dict(before), after, _rounded(found.target, settings),
         round(_turnover(before, after), _DIGITS), regime, {str(n): float(v) for n, v in mu.items()}, ic,
     )  # fmt: skip
 
