@@ -30,7 +30,14 @@ from deployment._msprt import (
     sequential_test,
     sequential_test_paths,
 )
-from deployment._plan import DeploymentPlan, PairPlan, ParameterSet, deployment_plan, read_plan
+from deployment._plan import (
+    DeploymentPlan,
+    PairPlan,
+    ParameterSet,
+    deployment_plan,
+    read_plan,
+    stored_regimes,
+)
 from deployment._publish import (
     DEPLOY_BRANCH_PREFIX,
     DEPLOY_LABELS,
@@ -39,6 +46,7 @@ from deployment._publish import (
     parse_deploy_metadata,
     publish_move,
 )
+from deployment._regime import PendingSwitch, RegimeState, regime_state, timeframe_delta
 from deployment._status import RolloutStatus, rollout_status
 from deployment._step import analysis_interval, bar_duration, deploy_step, stage_since
 
@@ -57,7 +65,9 @@ __all__ = [
     "PairPlan",
     "PairedEvidence",
     "ParameterSet",
+    "PendingSwitch",
     "PublishedMove",
+    "RegimeState",
     "Rollout",
     "RolloutStatus",
     "SequentialResult",
@@ -79,11 +89,14 @@ __all__ = [
     "parse_deploy_metadata",
     "publish_move",
     "read_plan",
+    "regime_state",
     "rollout_status",
     "sequential_test",
     "sequential_test_paths",
     "sharpe",
     "stage_mode",
     "stage_since",
+    "stored_regimes",
+    "timeframe_delta",
     "worst",
 ]

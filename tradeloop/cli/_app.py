@@ -122,6 +122,8 @@ def _register_commands() -> None:
         _cycle,
         _data,
         _deploy,
+        _ensemble,
+        _loadouts,
         _matrix,
         _matrix_merge,
         _memory,
@@ -153,6 +155,8 @@ def _register_commands() -> None:
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
     app.add_typer(_deploy.deploy_app, name="deploy")
+    app.add_typer(_ensemble.ensemble_app, name="ensemble")
+    app.add_typer(_loadouts.loadouts_app, name="loadouts")
 
 
 _register_commands()

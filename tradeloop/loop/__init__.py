@@ -17,6 +17,10 @@ call                        stage calls it makes                          result
 :func:`pr_open`             ``gitops.publish_proposal``                   :class:`PrOpenResult`
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
+:func:`propose_weights`     ``optimizer.ensemble_target``,                :class:`WeightsResult`
+                            ``validation.paired_sharpe_test``
+:func:`propose_loadouts`    ``optimizer.regime_loadouts``,                :class:`LoadoutsResult`
+                            ``validation.paired_sharpe_test``
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
 ==========================  ============================================  ============================
 
@@ -42,6 +46,14 @@ from tradeloop.loop._cycle import (
     PairResult,
     pair_cadence,
     run_cycle,
+)
+from tradeloop.loop._loadouts import (
+    LoadoutOptions,
+    LoadoutsResult,
+    RegimeOutcome,
+    loadout_branch,
+    propose_loadouts,
+    publish_loadouts,
 )
 from tradeloop.loop._matrix import (
     DEFAULT_MAX_CELLS,
@@ -72,6 +84,7 @@ from tradeloop.loop._publish import (
     pr_report,
     rollback,
 )
+from tradeloop.loop._regimes import RegimeRefresh, detection_segments, refresh_regimes, store_segments
 from tradeloop.loop._validate import (
     ValidateOptions,
     ValidateResult,
@@ -79,6 +92,13 @@ from tradeloop.loop._validate import (
     search_record_of,
     validate,
     validate_file,
+)
+from tradeloop.loop._weights import (
+    WeightsOptions,
+    WeightsResult,
+    ensemble_branch,
+    propose_weights,
+    publish_weights,
 )
 
 __all__ = [
@@ -92,6 +112,8 @@ __all__ = [
     "CycleResult",
     "Feedback",
     "ForgeOptions",
+    "LoadoutOptions",
+    "LoadoutsResult",
     "MatrixMerge",
     "MatrixRun",
     "MergeOptions",
@@ -103,10 +125,14 @@ __all__ = [
     "PrReportResult",
     "ProposeOptions",
     "ProposeResult",
+    "RegimeOutcome",
+    "RegimeRefresh",
     "RollbackResult",
     "ShardOptions",
     "ValidateOptions",
     "ValidateResult",
+    "WeightsOptions",
+    "WeightsResult",
     "actions_run_url",
     "check_optimizer_options",
     "check_options_first",
@@ -114,8 +140,11 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "detection_segments",
+    "ensemble_branch",
     "guardrail_memory",
     "load_source",
+    "loadout_branch",
     "make_forge",
     "matrix_merge",
     "matrix_plan",
@@ -128,13 +157,19 @@ __all__ = [
     "pr_proposal",
     "pr_report",
     "propose",
+    "propose_loadouts",
+    "propose_weights",
+    "publish_loadouts",
+    "publish_weights",
     "read_for_validation",
     "reading_forge",
+    "refresh_regimes",
     "rollback",
     "run_cycle",
     "search_record_of",
     "settle_proposal",
     "spec_and_constants",
+    "store_segments",
     "validate",
     "validate_file",
 ]
