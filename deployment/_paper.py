@@ -24,6 +24,7 @@ a torn last line is cut off, a trade already journaled is not written again).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,8 +92,12 @@ def paper_run(
     warehouse: Warehouse,
     journal_dir: Path,
     clock: datetime,
+    *,
+    pause_s: float = 0.0,
 ) -> list[PaperRun]:
     """Advance the paper trading of every rollout to the bars its feed holds at ``clock`` (module docstring).
+
+    ``pause_s`` (tests only) waits between storing a set's new rows and journaling them.
 
     Raises
     ------
@@ -121,6 +126,7 @@ def paper_run(
                     if row.get("trade_id") not in known]  # fmt: skip
             if rows:
                 ingest_rows(journal.name, enumerate(rows, start=1), warehouse, constants, flags)
+                time.sleep(pause_s)  # tests: a window to kill the run between the store and the journal
                 _append(journal, rows)
             ends = [row["ts"] for row in rows if row["kind"] == "equity"]
             newest = datetime.fromisoformat(ends[-1]) if ends else last

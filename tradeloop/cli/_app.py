@@ -126,6 +126,7 @@ def _register_commands() -> None:
         _matrix_merge,
         _memory,
         _optimize,
+        _paper,
         _pr,
         _propose,
         _regime,
@@ -153,6 +154,7 @@ def _register_commands() -> None:
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
     app.add_typer(_deploy.deploy_app, name="deploy")
+    app.add_typer(_paper.paper_app, name="paper")
 
 
 _register_commands()

@@ -18,6 +18,7 @@ call                        stage calls it makes                          result
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`paper_step`          ``deployment.paper_run``                      :class:`PaperResult`
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -56,6 +57,7 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
+from tradeloop.loop._paper import PAPER_TEST_PAUSE_ENV, PaperResult, feed_factory, paper_step
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
     ForgeOptions,
@@ -84,6 +86,7 @@ from tradeloop.loop._validate import (
 __all__ = [
     "AUTO_CADENCE",
     "DEFAULT_MAX_CELLS",
+    "PAPER_TEST_PAUSE_ENV",
     "QUIET",
     "STEPS",
     "STEP_SUMMARY_ENV",
@@ -96,6 +99,7 @@ __all__ = [
     "MatrixRun",
     "MergeOptions",
     "PairResult",
+    "PaperResult",
     "PrOpenOptions",
     "PrOpenResult",
     "PrProposalOptions",
@@ -114,6 +118,7 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "feed_factory",
     "guardrail_memory",
     "load_source",
     "make_forge",
@@ -122,6 +127,7 @@ __all__ = [
     "matrix_run",
     "pair_cadence",
     "pair_source",
+    "paper_step",
     "pr_check",
     "pr_open",
     "pr_open_files",
