@@ -138,7 +138,7 @@ def test_a_sigkilled_paper_run_loses_nothing_and_duplicates_nothing(deploy_repo:
     assert sum(line["kind"] == "equity" for line in journaled) == 2 * 96
     assert _stored_points(target) > 2 * 96
     resumed = _paper_process(target, T0 + 3 * DAY)
-    output, errors = resumed.communicate()
+    _, errors = resumed.communicate()
     assert resumed.returncode == 0, errors
     _assert_equals_backtest(target, T0 + 3 * DAY)
     lines = _journal(target).read_text().splitlines()
