@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -117,9 +117,10 @@ def paper_run(
             continue
         read = feeds(strategy, symbol, str(entry["timeframe"])).read(clock)
         bars = read.since(rollout.started_at)
-        done = _journal_state(journal)
+        sets_of = _sets(rollout, entry)
+        done = _journal_state(journal, {config_hash for _, config_hash, _ in sets_of})
         sets = []
-        for role, config_hash, params in _sets(rollout, entry):
+        for role, config_hash, params in sets_of:
             last, known = done.get(config_hash, (None, set()))
             rows = [row for row in engine_rows(bars, strategy, symbol, config_hash, "paper", params,
                                                constants, rollout.started_at, after=last)
@@ -205,35 +206,50 @@ def _trade_row(common: Mapping[str, Any], tag: str, trade: Any, scale: float) ->
     }  # fmt: skip
 
 
-def _journal_lines(journal: Path) -> Iterator[dict[str, Any]]:
+def _journal_lines(journal: Path) -> list[bytes]:
+    """The journal's complete lines; a line torn by a kill is cut off (its rows are reported again)."""
     with journal.open("rb") as handle:
         data = handle.read()
     end = data.rfind(b"\n") + 1
-    if end < len(data):  # a line torn by a kill: cut it off, its rows are reported again
+    if end < len(data):
         with journal.open("r+b") as handle:
             handle.truncate(end)
-    for number, line in enumerate(data[:end].splitlines(), start=1):
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataSourceError(
-                f"{journal}: line {number} is not JSON ({exc.msg}); the journal is append-only: restore it "
-                "from the warehouse's paper rows or delete it to report every bar again"
-            ) from None
+    return data[:end].splitlines()
 
 
-def _journal_state(journal: Path) -> dict[str, tuple[datetime | None, set[str]]]:
-    """Config hash → (its last journaled bar, its journaled trade ids)."""
+def _journal_state(journal: Path, hashes: set[str]) -> dict[str, tuple[datetime | None, set[str]]]:
+    """Config hash → (its last journaled bar, the trade ids journaled after it), read from the end back to
+    each hash's last equity point (a run journals a set's bars in time order, a bar's trades before it)."""
     state: dict[str, tuple[datetime | None, set[str]]] = {}
     if not journal.exists():
         return state
-    for row in _journal_lines(journal):
-        _, trades = state.setdefault(row["config_hash"], (None, set()))
+    lines = _journal_lines(journal)
+    pending = set(hashes)
+    for number in range(len(lines), 0, -1):
+        if not pending:
+            break
+        row = _journal_row(journal, number, lines[number - 1])
+        config_hash = row["config_hash"]
+        if config_hash not in pending:
+            continue
+        _, trades = state.setdefault(config_hash, (None, set()))
         if row["kind"] == "trade":
             trades.add(row["trade_id"])
         else:
-            state[row["config_hash"]] = (datetime.fromisoformat(row["ts"]), trades)
+            state[config_hash] = (datetime.fromisoformat(row["ts"]), trades)
+            pending.discard(config_hash)
     return state
+
+
+def _journal_row(journal: Path, number: int, line: bytes) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataSourceError(
+            f"{journal}: line {number} is not JSON ({exc.msg}); the journal is append-only: delete it to "
+            "report every bar again (the warehouse skips the rows it has)"
+        ) from None
+    return dict(row)
 
 
 def _append(journal: Path, rows: list[dict[str, Any]]) -> None:

@@ -19,6 +19,8 @@ call                        stage calls it makes                          result
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
 :func:`paper_step`          ``deployment.paper_run``                      :class:`PaperResult`
+:func:`demo_rollout`        ``paper_run``, ``simulated_bot_step``,        :class:`DemoRollout`
+                            ``deploy_step``, ``check_pull_request``
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -74,6 +76,16 @@ from tradeloop.loop._publish import (
     pr_report,
     rollback,
 )
+from tradeloop.loop._rollout import (
+    DEMO_PAIR,
+    DEMO_PROPOSAL,
+    DEMO_START,
+    DemoRollout,
+    RolloutMove,
+    RolloutOptions,
+    demo_market,
+    demo_rollout,
+)
 from tradeloop.loop._validate import (
     ValidateOptions,
     ValidateResult,
@@ -86,6 +98,9 @@ from tradeloop.loop._validate import (
 __all__ = [
     "AUTO_CADENCE",
     "DEFAULT_MAX_CELLS",
+    "DEMO_PAIR",
+    "DEMO_PROPOSAL",
+    "DEMO_START",
     "PAPER_TEST_PAUSE_ENV",
     "QUIET",
     "STEPS",
@@ -93,6 +108,7 @@ __all__ = [
     "CycleObserver",
     "CycleOptions",
     "CycleResult",
+    "DemoRollout",
     "Feedback",
     "ForgeOptions",
     "MatrixMerge",
@@ -108,6 +124,8 @@ __all__ = [
     "ProposeOptions",
     "ProposeResult",
     "RollbackResult",
+    "RolloutMove",
+    "RolloutOptions",
     "ShardOptions",
     "ValidateOptions",
     "ValidateResult",
@@ -118,6 +136,8 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "demo_market",
+    "demo_rollout",
     "feed_factory",
     "guardrail_memory",
     "load_source",
