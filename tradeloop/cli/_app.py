@@ -121,6 +121,7 @@ def _register_commands() -> None:
         _backtest,
         _cycle,
         _data,
+        _demo,
         _deploy,
         _matrix,
         _matrix_merge,
@@ -155,6 +156,7 @@ def _register_commands() -> None:
     app.command("cycle")(_cycle.cycle)
     app.add_typer(_deploy.deploy_app, name="deploy")
     app.add_typer(_paper.paper_app, name="paper")
+    app.add_typer(_demo.demo_app, name="demo")
 
 
 _register_commands()
