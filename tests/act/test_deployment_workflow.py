@@ -1,20 +1,28 @@
 """deployment.yml under act: the hourly step analyses the demo pair's COLD rollout on a month of bars the
-search never saw and opens one deployment pull request on the API stand-in, with the App token."""
+search never saw and opens one deployment pull request on the API stand-in, with the App token.
+
+A person merges it; ``tradeloop paper run`` and the simulated bot (through ``deploy ingest``) report ten days
+of WARM evidence into the warehouse the workflow reads (``TRADELOOP_DB_URL``), and the next hourly run
+promotes the rollout WARM → LIMITED with a new deployment pull request carrying that evidence."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from backtest_matrix import load_bars
+from deployment import ReplayFeed, simulated_bot_step
 from gitops import apply_proposal
-from tests.act.github import REPOSITORY, TOKEN, act_env, standin_for
+from tests.act.github import REPOSITORY, TOKEN, act_env, merge_at, standin_for
 from tests.act.harness import BOT, ActRepo, act_binary, git, run_workflow
-from tests.deployment.conftest import T0
+from tests.deployment.conftest import T0, runner
 from tests.gitops.proposals import demo_documents
 from tradeloop import Provenance
+from tradeloop.cli import app
 from tradeloop.documents import Proposal
+from warehouse import Warehouse
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,4 +60,34 @@ def test_the_hourly_step_opens_one_deployment_pull_request(tmp_path: Path) -> No
         assert f"{REPOSITORY}/actions/runs/" in pull.body  # the body links the workflow run
         assert "rsi_reversion/DEMO WARM" not in run.output  # one move per step
         assert "COLD (progressing)" in run.output  # deploy status, after the step
-    assert TOKEN not in run.output
+
+        t1 = T0 + timedelta(days=30, hours=1)
+        merge_at(standin, repo, pull.number, t1.isoformat())
+        later = t1 + timedelta(days=10)
+        warm = _warm_evidence(repo, tmp_path, later)
+        second = run_workflow(
+            repo, "deployment.yml", "workflow_dispatch", {}, env={**env, "TRADELOOP_NOW": later.isoformat()},
+            secrets={"TRADELOOP_APP_PRIVATE_KEY": "not-a-key", "TRADELOOP_DB_URL": warm},
+            variables={"TRADELOOP_APP_ID": "42"}, tmp=tmp_path,
+        )  # fmt: skip
+        assert second.returncode == 0 and second.job_succeeded("step"), second.output[-8000:]
+        assert "rsi_reversion/DEMO WARM: every check of WARM passed" in second.output, second.output[-8000:]
+        [promotion] = standin.open_prs()
+        assert promotion.number != pull.number and "WARM → LIMITED" in promotion.title
+        assert "### Evidence (WARM" in promotion.body and "non_inferiority" in promotion.body
+    assert TOKEN not in run.output + second.output
+
+
+def _warm_evidence(repo: ActRepo, tmp: Path, now: datetime) -> str:
+    """Ten days of WARM on the host: the paper run (CLI) and the simulated bot through the ingest, into the
+    SQLite warehouse whose URL the workflow gets as TRADELOOP_DB_URL."""
+    url = f"sqlite:///{tmp / 'evidence.db'}"
+    paper = runner.invoke(app, ["--repo", str(repo.work), "--home", str(tmp / "home"), "paper", "run",
+                                "--feed", "reverting"],
+                          env={"TRADELOOP_NOW": now.isoformat(), "TRADELOOP_DB_URL": url})  # fmt: skip
+    assert paper.exit_code == 0, paper.output
+    feed = ReplayFeed("reverting", load_bars("reverting", timeframe="15m").bars)
+    with Warehouse(url) as warehouse:
+        step = simulated_bot_step(repo.work, lambda *_: feed, warehouse, tmp / "bot", now)
+    assert step.ingest is not None and step.ingest.equity_new > 0
+    return url
