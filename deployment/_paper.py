@@ -12,9 +12,10 @@ FULL (what they would have earned had the rollout not happened).
 engine is causal (a bar's equity depends on that bar and the ones before), so the paper record over any past
 bars equals the backtest of those bars, however the run was split into steps.
 
-**Append-only and resumable.** Each rollout has a journal, ``<home>/paper/<strategy>-<symbol>-<config
-hash>.jsonl``: the rows reported, in the schema of ``tradeloop deploy ingest`` (mode ``paper``), per set in
-time order (a bar's closed trades, then its equity). A run stores the new rows in the warehouse first
+**Append-only and resumable.** Each rollout has a journal, ``<journal_dir>/<strategy>-<symbol>-<config
+hash>.jsonl`` (``tradeloop paper run``: ``<home>/paper/<warehouse id>/``): the rows reported, in the schema
+of ``tradeloop deploy ingest`` (mode ``paper``), per set in time order (a bar's closed trades, then its
+equity). A run stores the new rows in the warehouse first
 (idempotent: on the trade id, and on pair, config hash, mode and time), then appends them to the journal and
 fsyncs it, and a re-run continues after each set's last journaled bar. A run killed at any point loses
 nothing (the rows not journaled are reported again) and duplicates nothing (the warehouse skips rows it has,

@@ -1,9 +1,10 @@
 """deployment.yml under act: the hourly step analyses the demo pair's COLD rollout on a month of bars the
 search never saw and opens one deployment pull request on the API stand-in, with the App token.
 
-A person merges it; ``tradeloop paper run`` and the simulated bot (through ``deploy ingest``) report ten days
-of WARM evidence into the warehouse the workflow reads (``TRADELOOP_DB_URL``), and the next hourly run
-promotes the rollout WARM → LIMITED with a new deployment pull request carrying that evidence."""
+A person merges it; the simulated bot reports ten days of the live previous parameters through the ingest into
+the warehouse the workflow reads (``TRADELOOP_DB_URL``), and the next hourly run paper-trades the candidate
+(``tradeloop paper run``) and promotes the rollout WARM → LIMITED with a new deployment pull request carrying
+that evidence."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ import pytest
 
 from backtest_matrix import load_bars
 from deployment import ReplayFeed, simulated_bot_step
-from gitops import apply_proposal
+from gitops import apply_proposal, load_feature_flags
 from tests.act.github import REPOSITORY, TOKEN, act_env, merge_at, standin_for
 from tests.act.harness import BOT, ActRepo, act_binary, git, run_workflow
-from tests.deployment.conftest import T0, runner
+from tests.deployment.conftest import T0
 from tests.gitops.proposals import demo_documents
 from tradeloop import Provenance
-from tradeloop.cli import app
 from tradeloop.documents import Proposal
 from warehouse import Warehouse
 
@@ -75,19 +75,25 @@ def test_the_hourly_step_opens_one_deployment_pull_request(tmp_path: Path) -> No
         [promotion] = standin.open_prs()
         assert promotion.number != pull.number and "WARM → LIMITED" in promotion.title
         assert "### Evidence (WARM" in promotion.body and "non_inferiority" in promotion.body
+        # The workflow's own paper run, on the warehouse of TRADELOOP_DB_URL from the rollout's start.
+        assert "candidate d6308bb4cb3f7b7c: 3844 new bars" in second.output  # T0 to now, 15-minute bars
     assert TOKEN not in run.output + second.output
 
 
 def _warm_evidence(repo: ActRepo, tmp: Path, now: datetime) -> str:
-    """Ten days of WARM on the host: the paper run (CLI) and the simulated bot through the ingest, into the
-    SQLite warehouse whose URL the workflow gets as TRADELOOP_DB_URL."""
+    """Ten days of the bot in WARM, on the host: the simulated bot reads the plan and reports the previous
+    parameters' live trades and equity through the ingest, into the SQLite warehouse the workflow gets as
+    TRADELOOP_DB_URL. The candidate's paper evidence is the workflow's own `tradeloop paper run`."""
     url = f"sqlite:///{tmp / 'evidence.db'}"
-    paper = runner.invoke(app, ["--repo", str(repo.work), "--home", str(tmp / "home"), "paper", "run",
-                                "--feed", "reverting"],
-                          env={"TRADELOOP_NOW": now.isoformat(), "TRADELOOP_DB_URL": url})  # fmt: skip
-    assert paper.exit_code == 0, paper.output
     feed = ReplayFeed("reverting", load_bars("reverting", timeframe="15m").bars)
     with Warehouse(url) as warehouse:
         step = simulated_bot_step(repo.work, lambda *_: feed, warehouse, tmp / "bot", now)
-    assert step.ingest is not None and step.ingest.equity_new > 0
+        assert step.ingest is not None and step.ingest.equity_new > 0
+        assert not warehouse.equity_points("rsi_reversion", "DEMO", _candidate_hash(repo), "paper")
     return url
+
+
+def _candidate_hash(repo: ActRepo) -> str:
+    rollout = load_feature_flags(repo.work / "feature_flags.json").rollout("rsi_reversion", "DEMO")
+    assert rollout is not None
+    return rollout.config_hash

@@ -67,7 +67,7 @@ def _assert_equals_backtest(target: DeployRepo, end: datetime) -> None:
 
 
 def _journal(target: DeployRepo) -> Path:
-    [journal] = (target.home / "paper").glob("rsi_reversion-DEMO-*.jsonl")
+    [journal] = (target.home / "paper").glob("*/rsi_reversion-DEMO-*.jsonl")
     return journal
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ def paper_step(settings: Settings, feed: str | None = None) -> PaperResult:
     constants, flags = load_state(settings.repo)
     clock = settings.current_time()
     pause = float(os.environ.get(PAPER_TEST_PAUSE_ENV) or 0.0)
+    # One journal per warehouse: a journal says what is stored in the warehouse it was written beside.
+    journals = settings.home / "paper" / hashlib.sha256(settings.warehouse_url.encode()).hexdigest()[:12]
     with get_warehouse(settings.warehouse_url) as warehouse:
-        runs = paper_run(constants, flags, feed_factory(settings, feed), warehouse, settings.home / "paper",
-                         clock, pause_s=pause)  # fmt: skip
+        runs = paper_run(constants, flags, feed_factory(settings, feed), warehouse, journals, clock,
+                         pause_s=pause)  # fmt: skip
     return PaperResult(clock.isoformat(), tuple(runs))
