@@ -82,3 +82,16 @@ def test_a_planted_degradation_stops_the_rollout_at_limited_and_says_why(tmp_pat
 def test_the_shipped_demo_proposal_is_the_one_the_cycle_wrote() -> None:
     golden = REPO_ROOT / "tests" / "gitops" / "golden" / "demo_proposal.json"
     assert DEMO_PROPOSAL.read_bytes() == golden.read_bytes()
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path: Path) -> None:
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine", encoding="utf-8")
+    base = ["--repo", str(REPO_ROOT), "--home", str(tmp_path / "home"), "demo", "rollout"]
+    taken = runner.invoke(app, [*base, "--out", str(used)])
+    assert taken.exit_code == 2 and "is not an empty directory" in taken.output
+    assert sorted(p.name for p in used.iterdir()) == ["keep.txt"]
+    still = runner.invoke(app, [*base, "--out", str(tmp_path / "new"), "--tick-hours", "0"])
+    assert still.exit_code == 2 and "--tick-hours and --days must be > 0" in still.output
+    assert not (tmp_path / "new").exists()

@@ -105,3 +105,11 @@ def test_a_replay_feed_holds_the_bars_up_to_the_simulated_clock(market: pd.DataF
     feed = ReplayFeed("reverting", market)
     assert feed.read(T0 + BAR * 3 + timedelta(minutes=1)).clock == T0 + BAR * 3
     assert len(feed.read(T0).bars) == 0 and feed.read(T0).clock is None
+
+
+def test_a_missing_feed_file_is_one_clear_error(deploy_repo: DeployRepo, tmp_path: Path) -> None:
+    target = deploy_repo
+    merge_optimizer_change(target)
+    result = target.cli("paper", "run", "--feed", str(tmp_path / "nowhere.csv"), now=T0 + timedelta(days=1))
+    assert result.exit_code == 2
+    assert "nowhere.csv" in result.output and "Traceback" not in result.output
