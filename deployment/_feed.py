@@ -4,7 +4,8 @@ A feed answers "which bars have arrived by ``clock``?" with the longest run of b
 and the first problem after it:
 
 - :class:`FileFeed` reads a CSV or Parquet file that a data feed appends to. Every read re-reads the file
-  and checks its rows in file order: non-finite or non-positive prices, ``high``/``low`` that do not hold
+  (a CSV line still being written, without its newline, waits for the next read) and checks its rows in file
+  order: non-finite or non-positive prices, ``high``/``low`` that do not hold
   ``open`` and ``close``, and each bar's time against the bar before it (the same time: a duplicate; an
   earlier time: out of order; more than one bar later: a gap). The first bad row stops the feed there: its
   clock stays at the last good bar (no bar after it is paper-traded) and the problem names the file, the row,
@@ -16,6 +17,9 @@ and the first problem after it:
 from __future__ import annotations
 
 import math
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -88,11 +92,26 @@ class FileFeed:
     def read(self, clock: datetime) -> FeedRead:
         from backtest_matrix import parse_timeframe, read_bars_file
 
-        raw = read_bars_file(self.path, where=self.path.name)
+        with _complete_lines(self.path) as path:
+            raw = read_bars_file(path, where=self.path.name)
         step = int(parse_timeframe(self.timeframe).value)
         good, problem = _first_problem(self.path.name, raw.frame, raw.rows, step)
         bars = raw.frame.iloc[:good]
         return FeedRead(self.source, bars[bars.index <= pd.Timestamp(clock)], problem)
+
+
+@contextmanager
+def _complete_lines(path: Path) -> Iterator[Path]:
+    """``path``, or for a CSV whose last line the feed is still writing (no newline yet), a copy without that
+    line: the bar arrives once its line is whole."""
+    data = path.read_bytes() if path.suffix.lower() == ".csv" and path.is_file() else b""
+    if not data or data.endswith(b"\n"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="tradeloop-feed-") as scratch:
+        whole = Path(scratch) / path.name
+        whole.write_bytes(data[: data.rfind(b"\n") + 1])
+        yield whole
 
 
 def _first_problem(name: str, frame: pd.DataFrame, rows: np.ndarray, step: int) -> tuple[int, str]:
