@@ -165,8 +165,8 @@ DEPLOY_DWELL_BARS: Final = {
 # deadline).
 DEPLOY_DEADLINE_BARS: Final = {
     "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
-    "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
-    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+    "WARM": {"1m": 4320, "5m": 864, "15m": 1344, "1h": 72, "default": 250},
+    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 2688, "1h": 168, "default": 250},
 }
 
 # Ask the forge to auto-merge promotion pull requests (branch protection and required checks still apply).

@@ -110,8 +110,8 @@ DEFAULT_DWELL_BARS = {
 }
 DEFAULT_DEADLINE_BARS = {
     "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
-    "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
-    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+    "WARM": {"1m": 4320, "5m": 864, "15m": 1344, "1h": 72, "default": 250},
+    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 2688, "1h": 168, "default": 250},
 }
 _PERCENT = NumberRange(0, 100)
 _BPS = NumberRange(0, 1000)

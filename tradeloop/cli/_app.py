@@ -121,6 +121,7 @@ def _register_commands() -> None:
         _backtest,
         _cycle,
         _data,
+        _demo,
         _deploy,
         _ensemble,
         _loadouts,
@@ -128,6 +129,7 @@ def _register_commands() -> None:
         _matrix_merge,
         _memory,
         _optimize,
+        _paper,
         _pr,
         _propose,
         _regime,
@@ -157,6 +159,8 @@ def _register_commands() -> None:
     app.add_typer(_deploy.deploy_app, name="deploy")
     app.add_typer(_ensemble.ensemble_app, name="ensemble")
     app.add_typer(_loadouts.loadouts_app, name="loadouts")
+    app.add_typer(_paper.paper_app, name="paper")
+    app.add_typer(_demo.demo_app, name="demo")
 
 
 _register_commands()

@@ -22,6 +22,9 @@ call                        stage calls it makes                          result
 :func:`propose_loadouts`    ``optimizer.regime_loadouts``,                :class:`LoadoutsResult`
                             ``validation.paired_sharpe_test``
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`paper_step`          ``deployment.paper_run``                      :class:`PaperResult`
+:func:`demo_rollout`        ``paper_run``, ``simulated_bot_step``,        :class:`DemoRollout`
+                            ``deploy_step``, ``check_pull_request``
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -68,6 +71,7 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
+from tradeloop.loop._paper import PAPER_TEST_PAUSE_ENV, PaperResult, feed_factory, paper_step
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
     ForgeOptions,
@@ -85,6 +89,16 @@ from tradeloop.loop._publish import (
     rollback,
 )
 from tradeloop.loop._regimes import RegimeRefresh, detection_segments, refresh_regimes, store_segments
+from tradeloop.loop._rollout import (
+    DEMO_PAIR,
+    DEMO_PROPOSAL,
+    DEMO_START,
+    DemoRollout,
+    RolloutMove,
+    RolloutOptions,
+    demo_market,
+    demo_rollout,
+)
 from tradeloop.loop._validate import (
     ValidateOptions,
     ValidateResult,
@@ -104,12 +118,17 @@ from tradeloop.loop._weights import (
 __all__ = [
     "AUTO_CADENCE",
     "DEFAULT_MAX_CELLS",
+    "DEMO_PAIR",
+    "DEMO_PROPOSAL",
+    "DEMO_START",
+    "PAPER_TEST_PAUSE_ENV",
     "QUIET",
     "STEPS",
     "STEP_SUMMARY_ENV",
     "CycleObserver",
     "CycleOptions",
     "CycleResult",
+    "DemoRollout",
     "Feedback",
     "ForgeOptions",
     "LoadoutOptions",
@@ -118,6 +137,7 @@ __all__ = [
     "MatrixRun",
     "MergeOptions",
     "PairResult",
+    "PaperResult",
     "PrOpenOptions",
     "PrOpenResult",
     "PrProposalOptions",
@@ -128,6 +148,8 @@ __all__ = [
     "RegimeOutcome",
     "RegimeRefresh",
     "RollbackResult",
+    "RolloutMove",
+    "RolloutOptions",
     "ShardOptions",
     "ValidateOptions",
     "ValidateResult",
@@ -140,8 +162,11 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "demo_market",
+    "demo_rollout",
     "detection_segments",
     "ensemble_branch",
+    "feed_factory",
     "guardrail_memory",
     "load_source",
     "loadout_branch",
@@ -151,6 +176,7 @@ __all__ = [
     "matrix_run",
     "pair_cadence",
     "pair_source",
+    "paper_step",
     "pr_check",
     "pr_open",
     "pr_open_files",
