@@ -120,6 +120,7 @@ def _register_commands() -> None:
     from tradeloop.cli import (
         _backtest,
         _cycle,
+        _dashboard,
         _data,
         _deploy,
         _matrix,
@@ -152,6 +153,7 @@ def _register_commands() -> None:
     app.add_typer(_pr.pr_app, name="pr")
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
+    app.command("dashboard")(_dashboard.build_dashboard)
     app.add_typer(_deploy.deploy_app, name="deploy")
 
 

@@ -18,6 +18,7 @@ call                        stage calls it makes                          result
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`dashboard`           ``reports.write_dashboard``                   ``reports.DashboardSite``
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -43,6 +44,7 @@ from tradeloop.loop._cycle import (
     pair_cadence,
     run_cycle,
 )
+from tradeloop.loop._dashboard import DashboardOptions, dashboard, dashboard_data
 from tradeloop.loop._matrix import (
     DEFAULT_MAX_CELLS,
     STEP_SUMMARY_ENV,
@@ -90,6 +92,7 @@ __all__ = [
     "CycleObserver",
     "CycleOptions",
     "CycleResult",
+    "DashboardOptions",
     "Feedback",
     "ForgeOptions",
     "MatrixMerge",
@@ -114,6 +117,8 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "dashboard",
+    "dashboard_data",
     "guardrail_memory",
     "load_source",
     "make_forge",

@@ -1,0 +1,289 @@
+"""The loop's panels: the optimization cycles, suggested vs applied parameters, and the rollouts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from reports._charts import chart, downsample, no_data
+from reports._dashboard_data import DashboardData
+from reports._dashboard_html import Link, Panel, fmt_number, fmt_time, rows_of, slug, table, text, time_range
+from reports._series import annualised_sharpe, total_return_pct
+
+__all__ = ["cycles_panel", "rollouts_panel", "suggestions_panel"]
+
+#: The last cycles listed, the parameters drawn, and the points per suggestion chart.
+MAX_CYCLES = 50
+MAX_PARAMETER_CHARTS = 40
+_SUGGESTION_POINTS = 300
+_PUBLISHED = ("opened", "merged", "declined", "reverted")
+_OUTCOME_COLOURS = {"proposed": "#9e9e9e", "opened": "#1f77b4", "merged": "#2ca02c", "declined": "#ff7f0e",
+                    "reverted": "#d62728"}  # fmt: skip
+
+
+def _cycles(proposals: pd.DataFrame) -> pd.DataFrame:
+    """One row per proposal (its rows share a proposal hash, else a run), newest first."""
+    frame = proposals.copy()
+    frame["key"] = (
+        frame["proposal_hash"].fillna(frame["run_id"]) + "|" + frame["strategy"] + "|" + frame["symbol"]
+    )
+    frame["moved"] = [
+        f"{p} {fmt_number(c, 4)} → {fmt_number(n, 4)} ({fmt_number(d, 1, ' %')})"
+        for p, c, n, d in zip(frame["parameter"], frame["current_value"], frame["proposed_value"],
+                              frame["delta_pct"], strict=True)
+    ]  # fmt: skip
+    grouped = frame.groupby("key", sort=False).agg(
+        created_at=("created_at", "min"), strategy=("strategy", "first"), symbol=("symbol", "first"),
+        timeframe=("timeframe", "first"), outcome=("outcome", "first"), decided_at=("decided_at", "max"),
+        pr_number=("pr_number", "max"), pr_url=("pr_url", "first"), commit_sha=("commit_sha", "first"),
+        config_hash=("config_hash", "first"), moved=("moved", "; ".join),
+        kpis_before=("kpis_before", "first"), kpis_after=("kpis_after", "first"),
+    )  # fmt: skip
+    return grouped.sort_values("created_at", ascending=False)
+
+
+def _overall(kpis: Any, name: str) -> float | None:
+    if not isinstance(kpis, Mapping):
+        return None
+    value = (kpis.get("overall") or {}).get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _delta(after: Any, before: Any, name: str) -> float | None:
+    a, b = _overall(after, name), _overall(before, name)
+    return None if a is None or b is None else a - b
+
+
+def _what_happened(row: Any, subjects: Mapping[str, str]) -> str:
+    outcome = str(row.outcome)
+    when = "" if pd.isna(row.decided_at) else f" {fmt_time(row.decided_at)}"
+    commit = row.commit_sha if isinstance(row.commit_sha, str) else ""
+    subject = f": {subjects[commit]}" if commit in subjects else ""
+    return f"{outcome}{when}" + (f" by {commit[:12]}{subject}" if commit else "")
+
+
+def _pr_cell(row: Any) -> str | Link:
+    if pd.isna(row.pr_number):
+        return "—"
+    url = row.pr_url if isinstance(row.pr_url, str) else None
+    return Link(f"#{int(row.pr_number)}", url)
+
+
+def _outcome_chart(cycles: pd.DataFrame) -> str:
+    """Proposals per day, stacked by outcome."""
+    days = cycles["created_at"].dt.floor("D")
+    counts = pd.crosstab(days, cycles["outcome"])
+    traces = [
+        {"type": "bar", "name": outcome, "x": [d.isoformat() for d in counts.index],
+         "y": counts[outcome].tolist(), "marker": {"color": _OUTCOME_COLOURS.get(outcome, "#777")}}
+        for outcome in counts.columns
+    ]  # fmt: skip
+    layout = {"barmode": "stack", "title": {"text": "Proposals per day by outcome"}, "height": 260,
+              "yaxis": {"title": {"text": "proposals"}}}  # fmt: skip
+    return chart("cycles-outcomes", {"data": traces, "layout": layout})
+
+
+def cycles_panel(data: DashboardData, max_cycles: int = MAX_CYCLES) -> Panel:
+    """The last cycles per strategy/symbol: what was proposed, the verdict, and what became of it."""
+    proposals = data.table("proposals")
+    title = "Optimization cycles"
+    if proposals.empty:
+        return Panel(
+            "cycles", title, None, None, 0, no_data("no proposal in the warehouse's optimization_history")
+        )
+    cycles = _cycles(proposals)
+    subjects = {change.commit: change.subject for change in data.changes}
+    rows = [
+        [fmt_time(row.created_at), f"{row.strategy}/{row.symbol} {row.timeframe}", row.moved,
+         "pass (pull request opened)" if row.outcome in _PUBLISHED else "not published (no pass, or not run)",
+         _what_happened(row, subjects), _pr_cell(row),
+         fmt_number(_delta(row.kpis_after, row.kpis_before, "sharpe"), 3)]
+        for row in rows_of(cycles.head(max_cycles))
+    ]  # fmt: skip
+    headers = ["proposed at", "pair", "proposal", "verdict", "what happened", "PR", "Δ Sharpe (search bars)"]
+    start, end = time_range(proposals["created_at"], proposals["decided_at"])
+    note = f"<p>The last {len(rows)} of {len(cycles):,} proposals, newest first.</p>"
+    body = _outcome_chart(cycles) + note + table(headers, rows, css_class="cycles")
+    return Panel("cycles", title, start, end, len(cycles), body)
+
+
+def _parameter_figure(group: pd.DataFrame, max_delta: float, title: str) -> dict[str, Any]:
+    """Suggestions (markers by outcome), the applied value (a step line) and the caps around the current."""
+    group = group.sort_values("created_at")
+    times = group["created_at"].map(pd.Timestamp.isoformat).to_numpy()
+    current = group["current_value"].to_numpy(dtype=float)
+    x, low = downsample(times, current * (1 - max_delta), _SUGGESTION_POINTS)
+    _, high = downsample(times, current * (1 + max_delta), _SUGGESTION_POINTS)
+    cap = f"±{max_delta * 100:g} % cap"
+    traces: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "x": x.tolist(), "y": low.tolist(), "name": cap,
+         "line": {"shape": "hv", "width": 0}, "legendgroup": "cap", "showlegend": False, "hoverinfo": "skip"},
+        {"type": "scatter", "mode": "lines", "x": x.tolist(), "y": high.tolist(), "name": cap,
+         "line": {"shape": "hv", "width": 0}, "fill": "tonexty", "fillcolor": "rgba(31,119,180,0.12)",
+         "legendgroup": "cap", "hoverinfo": "skip"},
+    ]  # fmt: skip
+    for outcome, rows in group.groupby("outcome", sort=False):
+        sx, sy = downsample(rows["created_at"].map(pd.Timestamp.isoformat).to_numpy(),
+                            rows["proposed_value"].to_numpy(dtype=float), _SUGGESTION_POINTS)  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": sx.tolist(),
+                "y": sy.tolist(),
+                "name": f"suggested ({outcome})",
+                "marker": {"color": _OUTCOME_COLOURS.get(str(outcome))},
+            }
+        )
+    applied = group[group["outcome"].isin(("merged", "reverted"))]
+    ax = [times[0], *applied["decided_at"].fillna(applied["created_at"]).map(pd.Timestamp.isoformat)]
+    ay = [float(current[0]), *applied["proposed_value"].astype(float)]
+    traces.append({"type": "scatter", "mode": "lines", "x": ax, "y": ay, "name": "applied",
+                   "line": {"shape": "hv", "color": "#111", "width": 2}})  # fmt: skip
+    return {"data": traces, "layout": {"title": {"text": title}, "height": 280}}
+
+
+def _equity_stats(equity: pd.DataFrame, config_hash: str, mode: str) -> tuple[float | None, float | None]:
+    rows = equity[(equity["config_hash"] == config_hash) & (equity["mode"] == mode)].sort_values("ts")
+    series = pd.Series(rows["equity_usd"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["ts"]))
+    return total_return_pct(series), annualised_sharpe(series)
+
+
+def _kpi_deltas(data: DashboardData, cycles: pd.DataFrame) -> str:
+    """Per recent proposal: the KPI deltas vs the baseline on the backtest and, once run, paper and live."""
+    equity = data.table("equity")
+    baselines = {(r.strategy, r.symbol, r.config_hash): r.previous_config_hash
+                 for r in rows_of(data.table("rollouts"))}  # fmt: skip
+    rows = []
+    for row in rows_of(cycles.head(MAX_CYCLES)):
+        cells: list[str | Link] = [
+            fmt_time(row.created_at),
+            f"{row.strategy}/{row.symbol}",
+            fmt_number(_delta(row.kpis_after, row.kpis_before, "sharpe"), 3),
+            fmt_number(_delta(row.kpis_after, row.kpis_before, "return_pct"), 2, " pp"),
+        ]
+        baseline = baselines.get((row.strategy, row.symbol, row.config_hash))
+        for mode in ("paper", "live"):
+            ret, sharpe = _equity_stats(equity, str(row.config_hash), mode)
+            base_ret, base_sharpe = (None, None)
+            if isinstance(baseline, str):
+                base_ret, base_sharpe = _equity_stats(equity, baseline, "live")
+            cells.append(_difference(sharpe, base_sharpe, 3, ""))
+            cells.append(_difference(ret, base_ret, 2, " pp"))
+        rows.append(cells)
+    headers = ["proposed at", "pair", "backtest Δ Sharpe", "backtest Δ return", "paper Δ Sharpe",
+               "paper Δ return", "live Δ Sharpe", "live Δ return"]  # fmt: skip
+    note = ("<p>Deltas vs the baseline: the backtest on the search bars (the proposal's own KPIs); paper "
+            "and live vs the live parameters over the same time, once the rollout ran. The holdout's KPIs "
+            "are in the verdict posted on the pull request.</p>")  # fmt: skip
+    return note + table(headers, rows, css_class="kpi-deltas")
+
+
+def _difference(candidate: float | None, baseline: float | None, digits: int, unit: str) -> str:
+    if candidate is None:
+        return "— (no data yet)"
+    if baseline is None:
+        return f"{fmt_number(candidate, digits, unit)} (no baseline)"
+    return fmt_number(candidate - baseline, digits, unit)
+
+
+def suggestions_panel(data: DashboardData) -> Panel:
+    """Suggested vs applied values per parameter over time, with the caps drawn; the KPI deltas."""
+    proposals = data.table("proposals")
+    title = "Suggested vs applied parameters"
+    if proposals.empty:
+        return Panel("suggestions", title, None, None, 0, no_data("no proposal in the warehouse"))
+    groups = list(proposals.groupby(["strategy", "symbol", "timeframe", "parameter"], sort=True))
+    charts = [
+        chart(f"param-{slug(*key)}", _parameter_figure(group, data.max_delta, " · ".join(map(str, key))))
+        for key, group in groups[:MAX_PARAMETER_CHARTS]
+    ]
+    more = len(groups) - MAX_PARAMETER_CHARTS
+    extra = f"<p>{more} more parameters are not drawn.</p>" if more > 0 else ""
+    start, end = time_range(proposals["created_at"], proposals["decided_at"])
+    body = '<div class="grid">' + "".join(charts) + "</div>" + extra + _kpi_deltas(data, _cycles(proposals))
+    return Panel("suggestions", title, start, end, len(proposals), body)
+
+
+def _time_in_stage(since: Any, now: datetime) -> str:
+    if since is None or pd.isna(since):
+        return "—"
+    hours = (pd.Timestamp(now) - pd.Timestamp(since)).total_seconds() / 3600
+    return f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.1f} h"
+
+
+def _last_checks(checks: pd.DataFrame) -> str:
+    """The checks of each rollout's latest analysis, with their figures and thresholds."""
+    if checks.empty:
+        return no_data("no canary analysis recorded (tradeloop deploy step)")
+    latest = checks.sort_values("checked_at").groupby(["strategy", "symbol"]).tail(1)["analysis_id"]
+    rows = [
+        [fmt_time(r.checked_at), f"{r.strategy}/{r.symbol}", r.stage, r.mode, r.name, r.outcome,
+         f"{fmt_number(r.figure, 3)} {r.comparator} {fmt_number(r.threshold, 3)} {r.unit}".strip(),
+         r.decision, r.detail]
+        for r in rows_of(checks[checks["analysis_id"].isin(set(latest))])
+    ]  # fmt: skip
+    headers = ["checked at", "pair", "stage", "mode", "check", "outcome", "figure vs threshold", "decision",
+               "detail"]  # fmt: skip
+    return "<h3>Last checks</h3>" + table(headers, rows, css_class="checks")
+
+
+def _stage_chart(checks: pd.DataFrame) -> str:
+    if checks.empty:
+        return ""
+    stages = ["COLD", "WARM", "LIMITED", "FULL"]
+    traces = []
+    for (strategy, symbol), rows in checks.drop_duplicates("analysis_id").groupby(["strategy", "symbol"]):
+        rows = rows.sort_values("checked_at")
+        x, y = downsample(rows["checked_at"].map(pd.Timestamp.isoformat).to_numpy(),
+                          rows["stage"].map(stages.index).to_numpy(dtype=float), 400)  # fmt: skip
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": x.tolist(), "y": y.tolist(),
+                       "name": f"{strategy}/{symbol}", "line": {"shape": "hv"}})  # fmt: skip
+    layout = {"title": {"text": "Stage over time (each analysis)"}, "height": 260,
+              "yaxis": {"tickvals": list(range(4)), "ticktext": stages, "range": [-0.5, 3.5]}}  # fmt: skip
+    return chart("rollout-stages", {"data": traces, "layout": layout})
+
+
+def _rollbacks(data: DashboardData) -> str:
+    reverts = [c for c in data.changes if c.kind == "revert"]
+    rows: list[Sequence[str | Link]] = [
+        [fmt_time(c.at), f"{c.strategy}/{c.symbol}", c.commit[:12],
+         "—" if c.pr_number is None else f"#{c.pr_number}", c.subject]
+        for c in reverts
+    ]  # fmt: skip
+    rows += [
+        [fmt_time(r.at), f"{r.strategy}/{r.symbol}", (r.commit or "")[:12],
+         "—" if r.pr_number is None else f"#{r.pr_number}", f"{r.kind}: {r.detail}"]
+        for r in data.rejections
+    ]  # fmt: skip
+    if not rows:
+        return "<h3>Rollbacks</h3>" + no_data("no rollback or declined proposal in the git history")
+    return "<h3>Rollbacks and declined proposals</h3>" + table(
+        ["at", "pair", "commit", "PR", "reason"], rows, css_class="rollbacks"
+    )
+
+
+def rollouts_panel(data: DashboardData) -> Panel:
+    """Each rollout's stage, fraction and time in stage, its last checks, and the rollbacks with reasons."""
+    rollouts, checks = data.table("rollouts"), data.table("checks")
+    title = "Rollouts"
+    rows: list[Sequence[str | Link]] = [
+        [f"{r.strategy}/{r.symbol}", r.stage, fmt_number(r.canary_fraction * 100, 1, " %"), r.status,
+         fmt_time(r.stage_since if not pd.isna(r.stage_since) else r.started_at),
+         _time_in_stage(r.stage_since if not pd.isna(r.stage_since) else r.started_at, data.generated_at),
+         "—" if pd.isna(r.pr_number) else f"#{int(r.pr_number)}", str(r.config_hash)[:12], text(r.reason)]
+        for r in rows_of(rollouts)
+    ]  # fmt: skip
+    reverts = [c.at for c in data.changes if c.kind == "revert"]
+    start, end = time_range(rollouts["updated_at"], rollouts["started_at"], checks["checked_at"], reverts)
+    reverted = any(change.kind == "revert" for change in data.changes)
+    if not rows and checks.empty and not reverted and not data.rejections:
+        return Panel("rollouts", title, None, None, 0, no_data("no rollout, check or rollback recorded"))
+    headers = ["pair", "stage", "fraction", "status", "in stage since", "time in stage", "PR", "config",
+               "reason"]  # fmt: skip
+    current = table(headers, rows, css_class="rollouts") if rows else no_data("no rollout in the warehouse")
+    body = current + _stage_chart(checks) + _last_checks(checks) + _rollbacks(data)
+    return Panel("rollouts", title, start, end, len(rows) + len(checks), body)
