@@ -37,7 +37,6 @@ PLOTLY_ASSET = "plotly.min.js"
 MAX_POINTS = 1_000
 _CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": True}
 _LAYOUT = {
-    "template": "none",
     "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
     "height": 320,
     "font": {"family": "system-ui, sans-serif", "size": 12},

@@ -286,4 +286,5 @@ def rollouts_panel(data: DashboardData) -> Panel:
                "reason"]  # fmt: skip
     current = table(headers, rows, css_class="rollouts") if rows else no_data("no rollout in the warehouse")
     body = current + _stage_chart(checks) + _last_checks(checks) + _rollbacks(data)
-    return Panel("rollouts", title, start, end, len(rows) + len(checks), body)
+    count = len(rows) + len(checks) + len(reverts) + len(data.rejections)
+    return Panel("rollouts", title, start, end, count, body)

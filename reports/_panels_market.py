@@ -152,7 +152,7 @@ def _pair_section(
         chart(f"{key}-monthly", _monthly_figure(primary_name, primary)),
         chart(f"{key}-rolling", _rolling_figure(primary_name, primary)),
     ]
-    hold_note = "" if hold is not None else "<p>Buy and hold: no bars of this symbol could be loaded.</p>"
+    hold_note = "" if hold is not None else "<p>Buy and hold: no bars of this symbol over this time.</p>"
     return (
         heading
         + _kpi_line(series)

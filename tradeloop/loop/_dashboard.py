@@ -141,32 +141,25 @@ def _studies(settings: Settings, storage: str | None, notes: list[str]) -> tuple
 
 
 def _prices(settings: Settings, equity: pd.DataFrame | None, notes: list[str]) -> dict[str, pd.Series]:
-    """Close prices of each symbol with equity (its matrix data source), for buy-and-hold."""
+    """Close prices of each symbol with equity (its matrix data source, native bars), for buy-and-hold."""
+    from backtest_matrix import load_bars
     from gitops import load_constants
-    from tradeloop.loop._common import load_source, pair_source
+    from tradeloop.loop._common import pair_source
 
     if equity is None or equity.empty:
         return {}
-    prices: dict[str, pd.Series] = {}
-    missing = []
     try:
         constants = load_constants(settings.constants_path)
     except TradeloopError as exc:
         notes.append(f"no buy-and-hold: {exc}")
         return {}
-    for symbol, timeframe in sorted(set(zip(equity["symbol"], equity["timeframe"], strict=True))):
-        if symbol in prices:
-            continue
+    prices: dict[str, pd.Series] = {}
+    for symbol in sorted(set(equity["symbol"])):
         try:
-            bars = load_source(settings, pair_source(constants, symbol, None, None), timeframe).bars
-        except TradeloopError:
-            missing.append(symbol)
-            continue
-        prices[symbol] = bars["close"]
-    if missing:
-        notes.append(
-            f"no bars for buy-and-hold of {', '.join(missing)} (not in the matrix definition's symbols)"
-        )
+            source = pair_source(constants, symbol, None, None)
+            prices[symbol] = load_bars(source, cache_dir=settings.cache_dir, check=True).bars["close"]
+        except TradeloopError as exc:
+            notes.append(f"no buy-and-hold for {symbol}: {str(exc).splitlines()[0]}")
     return prices
 
 
