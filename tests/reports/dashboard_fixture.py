@@ -57,7 +57,7 @@ def _walk(rng: np.random.Generator, hours: int, drift: float) -> np.ndarray:
 
 
 def fill_warehouse(warehouse: Warehouse, size: FixtureSize = FixtureSize(), *, seed: int = 7) -> None:
-    """Every table the dashboard reads, for ``size.pairs`` pairs over ``size.hours`` hours up to :data:`END`."""
+    """Every table the dashboard reads: ``size.pairs`` pairs over ``size.hours`` hours up to :data:`END`."""
     from warehouse import Equity, OptimizationProposal, RegimeDetection, RolloutCheck, Trade
 
     rng = np.random.default_rng(seed)
@@ -160,8 +160,8 @@ def _regimes(rng: np.random.Generator, symbol: str, times: list[datetime]) -> li
         if rng.random() < 0.01:
             regime = (regime + 1) % len(labels)
         rows.append({
-            "run_id": "RUN-REGIME", "symbol": symbol, "timeframe": "1h", "window_start": t - timedelta(days=7),
-            "window_end": t, "regime": labels[regime], "confidence": 0.6 + 0.3 * (i % 2),
+            "run_id": "RUN-REGIME", "symbol": symbol, "timeframe": "1h",
+            "window_start": t - timedelta(days=7), "window_end": t, "regime": labels[regime], "confidence": 0.6 + 0.3 * (i % 2),
             "momentum_pct_per_day": 0.1, "volatility": 0.02, "volume_strength": 1.0, "detected_at": t,
         })  # fmt: skip
     return rows
@@ -217,8 +217,10 @@ def make_study(home: Path, trials: int = 25) -> None:
     storage = f"sqlite:///{home / 'optuna.db'}"
     study = optuna.create_study(study_name="ema_cross-SP500-1d", storage=storage, direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=3))  # fmt: skip
-    study.optimize(lambda t: -((t.suggest_float("ema_fast", 5, 20) - 12) ** 2) + t.suggest_float("stop", 1, 3),
-                   n_trials=trials)  # fmt: skip
+    study.optimize(
+        lambda t: -((t.suggest_float("ema_fast", 5, 20) - 12) ** 2) + t.suggest_float("stop", 1, 3),
+        n_trials=trials,
+    )
 
 
 def write_flags(home: Path, run_id: str = "RUN-MATRIX") -> None:

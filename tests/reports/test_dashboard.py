@@ -52,8 +52,8 @@ def full_home(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def sections(page: str) -> dict[str, str]:
-    found = re.findall(r'<section class="panel" id="(\w+)" data-panel="\w+" data-rows="(\d+)">(.*?)</section>',
-                       page, flags=re.S)  # fmt: skip
+    pattern = r'<section class="panel" id="(\w+)" data-panel="\w+" data-rows="(\d+)">(.*?)</section>'
+    found = re.findall(pattern, page, flags=re.S)
     return {key: body for key, _, body in found}
 
 
