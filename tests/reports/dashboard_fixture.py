@@ -161,7 +161,8 @@ def _regimes(rng: np.random.Generator, symbol: str, times: list[datetime]) -> li
             regime = (regime + 1) % len(labels)
         rows.append({
             "run_id": "RUN-REGIME", "symbol": symbol, "timeframe": "1h",
-            "window_start": t - timedelta(days=7), "window_end": t, "regime": labels[regime], "confidence": 0.6 + 0.3 * (i % 2),
+            "window_start": t - timedelta(days=7), "window_end": t, "regime": labels[regime],
+            "confidence": 0.6 + 0.3 * (i % 2),
             "momentum_pct_per_day": 0.1, "volatility": 0.02, "volume_strength": 1.0, "detected_at": t,
         })  # fmt: skip
     return rows

@@ -76,9 +76,8 @@ def test_the_report_is_well_formed_and_has_no_broken_references(
     assert len(parsed.ids) == len(set(parsed.ids)), "duplicate ids"
     assert parsed.references, "the navigation links are missing"
     for reference in parsed.references:
-        assert (reference.startswith("#") and reference[1:] in parsed.ids) or reference == PLOTLY_ASSET, (
-            reference
-        )
+        internal = reference.startswith("#") and reference[1:] in parsed.ids
+        assert internal or reference == PLOTLY_ASSET, reference
     assert "http://" not in document and "https://" not in document
     assert document.count("<script src=") == 1 and "<svg" not in document
 
