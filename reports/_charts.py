@@ -40,7 +40,7 @@ _LAYOUT = {
     "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
     "height": 320,
     "font": {"family": "system-ui, sans-serif", "size": 12},
-    "hovermode": "closest",
+    "hovermode": "x unified",
 }
 
 
@@ -134,5 +134,6 @@ def heatmap_figure(
             "height": max(220, 60 + 34 * len(rows)),
             "yaxis": {"autorange": "reversed", "type": "category"},
             "xaxis": {"type": "category"},
+            "hovermode": "closest",
         },
     }  # fmt: skip

@@ -304,7 +304,7 @@ def regimes_panel(data: DashboardData) -> Panel:
             trace["x"] += [*_stamps([begin, finish]), None]
             trace["y"] += [lane, lane, None]
             trace["text"] += [label, label, None]
-    layout = {"title": {"text": "Regime by symbol"}, "height": 120 + 40 * len(lanes),
+    layout = {"title": {"text": "Regime by symbol"}, "height": 120 + 40 * len(lanes), "hovermode": "closest",
               "yaxis": {"type": "category", "categoryarray": lanes}}  # fmt: skip
     start, end = time_range(regimes["window_start"], regimes["window_end"])
     body = chart("regimes-timeline", {"data": list(traces.values()), "layout": layout})
