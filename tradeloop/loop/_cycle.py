@@ -2,8 +2,9 @@
 
 matrix run -> matrix merge (warehouse, flags, nightly report) -> for every live pair: propose (analyzer,
 holdout, budgeted search, guardrails, re-backtest) -> validate -> pull request through the local forge (a
-dry run unless ``apply``) -> the home's dashboard (``cycle/dashboard/index.html``) -> summary. Each step is the library call behind the command a workflow runs
-(:func:`matrix_run`, :func:`matrix_merge`, :func:`propose`, :func:`validate`, :func:`pr_open`), and the
+dry run unless ``apply``) -> the home's dashboard (``cycle/dashboard/index.html``) -> summary. Each step
+is the library call behind the command a workflow runs (:func:`matrix_run`, :func:`matrix_merge`,
+:func:`propose`, :func:`validate`, :func:`pr_open`, :func:`dashboard`), and the
 proposal and verdict go from one step to the next typed: the files each step writes are for the user, the
 cycle never reads them back.
 
