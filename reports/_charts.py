@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
@@ -28,6 +29,7 @@ __all__ = [
     "heatmap_figure",
     "no_data",
     "plotly_script_tag",
+    "stamps",
     "write_plotly_asset",
 ]
 
@@ -105,6 +107,11 @@ def downsample(
         keep.extend(sorted(picks))
     index = np.asarray(keep)
     return xs[index], ys[index]
+
+
+def stamps(times: Any) -> list[str]:
+    """Times as the short strings plotly reads as dates (``2025-01-02 03:00``), UTC."""
+    return [str(t) for t in pd.DatetimeIndex(pd.to_datetime(times, utc=True)).strftime("%Y-%m-%d %H:%M")]
 
 
 def heatmap_figure(

@@ -8,13 +8,14 @@ the whole :class:`DashboardData` to :func:`reports.write_dashboard`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Select, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradeloop.errors import WarehouseError
@@ -47,8 +48,24 @@ TABLES: dict[str, type[Base]] = {
     "backtests": BacktestResult,
     "regimes": RegimeDetection,
 }
-#: Columns left out of the read (large documents no panel shows).
-_SKIPPED = {"backtests": ("params", "error")}
+#: The columns the panels read, per table (the proposals' KPI documents are read apart, for the newest).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "proposals": ("id", "run_id", "strategy", "symbol", "timeframe", "parameter", "current_value",
+                  "proposed_value", "delta_pct", "config_hash", "outcome", "pr_url", "created_at",
+                  "decided_at", "proposal_hash", "pr_number", "commit_sha"),
+    "rollouts": ("strategy", "symbol", "config_hash", "stage", "canary_fraction", "status", "reason",
+                 "pr_number", "started_at", "updated_at", "previous_config_hash", "stage_since"),
+    "checks": ("analysis_id", "strategy", "symbol", "stage", "mode", "checked_at", "name", "outcome",
+               "figure", "threshold", "comparator", "unit", "detail", "decision"),
+    "equity": ("strategy", "symbol", "timeframe", "config_hash", "mode", "ts", "equity_usd"),
+    "trades": ("strategy", "symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price", "pnl",
+               "pnl_pct", "exit_reason", "mode", "config_hash"),
+    "backtests": ("run_id", "strategy", "symbol", "timeframe", "window", "kpis", "status", "created_at"),
+    "regimes": ("symbol", "timeframe", "window_start", "window_end", "regime", "confidence"),
+}  # fmt: skip
+_DOCUMENTS = ("kpis", "kpis_before", "kpis_after", "params")
+#: The newest proposal rows whose KPI documents are read (the panels list the last 50 proposals).
+KPI_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -109,16 +126,21 @@ class DashboardData:
 
 def empty_table(name: str) -> pd.DataFrame:
     """The table ``name`` with its columns and no row."""
-    return pd.DataFrame(columns=[column.name for column in _columns(name)])
+    extra = ["kpis_before", "kpis_after"] if name == "proposals" else []
+    return pd.DataFrame(columns=[*(column.name for column in _columns(name)), *extra])
 
 
 def _columns(name: str) -> list[Any]:
     table: Table = Base.metadata.tables[TABLES[name].__tablename__]
-    return [column for column in table.columns if column.name not in _SKIPPED.get(name, ())]
+    return [table.c[column] for column in COLUMNS[name]]
 
 
 def read_warehouse_tables(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
-    """Every table of :data:`TABLES`, whole, as DataFrames (timestamps tz-aware UTC).
+    """Every table of :data:`TABLES` as DataFrames (timestamps tz-aware UTC; JSON documents as dicts).
+
+    The rows come through the driver as they are (a year of hourly cycles is a million rows: the column
+    types' per-value processing would take most of the build), and are converted a column at a time. The
+    proposals' KPI documents are read for the newest :data:`KPI_ROWS` rows only, the ones the panels list.
 
     Raises
     ------
@@ -129,16 +151,47 @@ def read_warehouse_tables(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
     try:
         with warehouse.engine.connect() as connection:
             for name in TABLES:
-                columns = _columns(name)
-                result = connection.execute(select(*columns))
-                frame = pd.DataFrame(result.all(), columns=[column.name for column in columns])
-                for column in columns:
-                    if isinstance(column.type, UTCDateTime):
-                        frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
-                frames[name] = frame
+                frames[name] = _read(connection, _columns(name), select(*_columns(name)))
+            frames["proposals"] = _with_kpis(connection, frames["proposals"])
     except SQLAlchemyError as exc:
         line = str(exc).splitlines()[0]
         raise WarehouseError(
             f"warehouse {warehouse.url}: reading the dashboard's tables failed: {line}"
         ) from exc
     return frames
+
+
+def _read(connection: Connection, columns: list[Any], query: Select[Any]) -> pd.DataFrame:
+    """The rows of ``query`` straight from the driver's cursor, turned into columns in one pass."""
+    statement = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    names = [column.name for column in columns]
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    frame = pd.DataFrame({name: pd.Series(list(column)) for name, column in zip(names, values, strict=True)})
+    for column in columns:
+        if isinstance(column.type, UTCDateTime):
+            frame[column.name] = pd.to_datetime(frame[column.name], utc=True, format="ISO8601")
+        elif column.name in _DOCUMENTS:
+            frame[column.name] = frame[column.name].map(_document)
+    return frame
+
+
+def _document(value: Any) -> Any:
+    """A JSON column's value: text on SQLite, already a dict on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _with_kpis(connection: Connection, proposals: pd.DataFrame) -> pd.DataFrame:
+    table: Table = Base.metadata.tables[OptimizationProposal.__tablename__]
+    columns = [table.c.id, table.c.kpis_before, table.c.kpis_after]
+    newest = select(*columns).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(KPI_ROWS)
+    kpis = _read(connection, columns, newest).set_index("id")
+    return proposals.assign(
+        kpis_before=proposals["id"].map(kpis["kpis_before"]),
+        kpis_after=proposals["id"].map(kpis["kpis_after"]),
+    )

@@ -117,10 +117,16 @@ def fmt_number(value: Any, digits: int = 2, suffix: str = "") -> str:
 
 def time_range(*columns: Iterable[Any]) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest of the times in ``columns`` (None, None when there are none)."""
-    stamps = [pd.Timestamp(v) for column in columns for v in column if v is not None and not pd.isna(v)]
-    if not stamps:
+    lows, highs = [], []
+    for column in columns:
+        values = column if isinstance(column, pd.Series) else pd.Series(list(column), dtype=object)
+        stamps = pd.to_datetime(values, utc=True).dropna()
+        if not stamps.empty:
+            lows.append(stamps.min())
+            highs.append(stamps.max())
+    if not lows:
         return None, None
-    return min(stamps).to_pydatetime(), max(stamps).to_pydatetime()
+    return min(lows).to_pydatetime(), max(highs).to_pydatetime()
 
 
 def safe_href(href: str | None) -> str | None:

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from reports._charts import chart, downsample, no_data
+from reports._charts import chart, downsample, no_data, stamps
 from reports._dashboard_data import DashboardData
 from reports._dashboard_html import Link, Panel, fmt_number, fmt_time, rows_of, slug, table, text, time_range
 from reports._series import annualised_sharpe, total_return_pct
@@ -25,24 +26,26 @@ _OUTCOME_COLOURS = {"proposed": "#9e9e9e", "opened": "#1f77b4", "merged": "#2ca0
 
 
 def _cycles(proposals: pd.DataFrame) -> pd.DataFrame:
-    """One row per proposal (its rows share a proposal hash, else a run), newest first."""
-    frame = proposals.copy()
-    frame["key"] = (
-        frame["proposal_hash"].fillna(frame["run_id"]) + "|" + frame["strategy"] + "|" + frame["symbol"]
-    )
-    frame["moved"] = [
-        f"{p} {fmt_number(c, 4)} → {fmt_number(n, 4)} ({fmt_number(d, 1, ' %')})"
-        for p, c, n, d in zip(frame["parameter"], frame["current_value"], frame["proposed_value"],
-                              frame["delta_pct"], strict=True)
-    ]  # fmt: skip
-    grouped = frame.groupby("key", sort=False).agg(
-        created_at=("created_at", "min"), strategy=("strategy", "first"), symbol=("symbol", "first"),
-        timeframe=("timeframe", "first"), outcome=("outcome", "first"), decided_at=("decided_at", "max"),
-        pr_number=("pr_number", "max"), pr_url=("pr_url", "first"), commit_sha=("commit_sha", "first"),
-        config_hash=("config_hash", "first"), moved=("moved", "; ".join),
-        kpis_before=("kpis_before", "first"), kpis_after=("kpis_after", "first"),
-    )  # fmt: skip
-    return grouped.sort_values("created_at", ascending=False)
+    """One row per proposal (its rows share a proposal hash, else a run; the first row stands for it, with
+    the outcome, PR and KPIs its rows share), newest first."""
+    identity = proposals["proposal_hash"].fillna(proposals["run_id"])
+    frame = proposals.assign(key=identity + "|" + proposals["strategy"] + "|" + proposals["symbol"])
+    firsts = frame.sort_values(["created_at", "id"]).drop_duplicates("key")
+    return firsts.sort_values(["created_at", "id"], ascending=False)
+
+
+def _moved(proposals: pd.DataFrame, cycles: pd.DataFrame) -> dict[str, str]:
+    """``ema_fast 12 → 13 (8.3 %); ...`` for each listed proposal (its rows: one per parameter)."""
+    keys = set(cycles["key"])
+    identity = proposals["proposal_hash"].fillna(proposals["run_id"])
+    frame = proposals.assign(key=identity + "|" + proposals["strategy"] + "|" + proposals["symbol"])
+    moved: dict[str, list[str]] = {}
+    for row in rows_of(frame[frame["key"].isin(keys)]):
+        moved.setdefault(row.key, []).append(
+            f"{row.parameter} {fmt_number(row.current_value, 4)} → {fmt_number(row.proposed_value, 4)} "
+            f"({fmt_number(row.delta_pct, 1, ' %')})"
+        )
+    return {key: "; ".join(parts) for key, parts in moved.items()}
 
 
 def _overall(kpis: Any, name: str) -> float | None:
@@ -77,7 +80,7 @@ def _outcome_chart(cycles: pd.DataFrame) -> str:
     days = cycles["created_at"].dt.floor("D")
     counts = pd.crosstab(days, cycles["outcome"])
     traces = [
-        {"type": "bar", "name": outcome, "x": [d.isoformat() for d in counts.index],
+        {"type": "bar", "name": outcome, "x": stamps(counts.index),
          "y": counts[outcome].tolist(), "marker": {"color": _OUTCOME_COLOURS.get(outcome, "#777")}}
         for outcome in counts.columns
     ]  # fmt: skip
@@ -95,13 +98,15 @@ def cycles_panel(data: DashboardData, max_cycles: int = MAX_CYCLES) -> Panel:
             "cycles", title, None, None, 0, no_data("no proposal in the warehouse's optimization_history")
         )
     cycles = _cycles(proposals)
+    listed = cycles.head(max_cycles)
+    moved = _moved(proposals, listed)
     subjects = {change.commit: change.subject for change in data.changes}
     rows = [
-        [fmt_time(row.created_at), f"{row.strategy}/{row.symbol} {row.timeframe}", row.moved,
+        [fmt_time(row.created_at), f"{row.strategy}/{row.symbol} {row.timeframe}", moved.get(row.key, ""),
          "pass (pull request opened)" if row.outcome in _PUBLISHED else "not published (no pass, or not run)",
          _what_happened(row, subjects), _pr_cell(row),
          fmt_number(_delta(row.kpis_after, row.kpis_before, "sharpe"), 3)]
-        for row in rows_of(cycles.head(max_cycles))
+        for row in rows_of(listed)
     ]  # fmt: skip
     headers = ["proposed at", "pair", "proposal", "verdict", "what happened", "PR", "Δ Sharpe (search bars)"]
     start, end = time_range(proposals["created_at"], proposals["decided_at"])
@@ -113,7 +118,7 @@ def cycles_panel(data: DashboardData, max_cycles: int = MAX_CYCLES) -> Panel:
 def _parameter_figure(group: pd.DataFrame, max_delta: float, title: str) -> dict[str, Any]:
     """Suggestions (markers by outcome), the applied value (a step line) and the caps around the current."""
     group = group.sort_values("created_at")
-    times = group["created_at"].map(pd.Timestamp.isoformat).to_numpy()
+    times = np.asarray(stamps(group["created_at"]))
     current = group["current_value"].to_numpy(dtype=float)
     x, low = downsample(times, current * (1 - max_delta), _SUGGESTION_POINTS)
     _, high = downsample(times, current * (1 + max_delta), _SUGGESTION_POINTS)
@@ -126,8 +131,8 @@ def _parameter_figure(group: pd.DataFrame, max_delta: float, title: str) -> dict
          "legendgroup": "cap", "hoverinfo": "skip"},
     ]  # fmt: skip
     for outcome, rows in group.groupby("outcome", sort=False):
-        sx, sy = downsample(rows["created_at"].map(pd.Timestamp.isoformat).to_numpy(),
-                            rows["proposed_value"].to_numpy(dtype=float), _SUGGESTION_POINTS)  # fmt: skip
+        values = rows["proposed_value"].to_numpy(dtype=float)
+        sx, sy = downsample(np.asarray(stamps(rows["created_at"])), values, _SUGGESTION_POINTS)
         traces.append(
             {
                 "type": "scatter",
@@ -139,22 +144,27 @@ def _parameter_figure(group: pd.DataFrame, max_delta: float, title: str) -> dict
             }
         )
     applied = group[group["outcome"].isin(("merged", "reverted"))]
-    ax = [times[0], *applied["decided_at"].fillna(applied["created_at"]).map(pd.Timestamp.isoformat)]
-    ay = [float(current[0]), *applied["proposed_value"].astype(float)]
-    traces.append({"type": "scatter", "mode": "lines", "x": ax, "y": ay, "name": "applied",
+    ax = np.asarray([times[0], *stamps(applied["decided_at"].fillna(applied["created_at"]))])
+    ay = np.asarray([float(current[0]), *applied["proposed_value"].astype(float)])
+    ax, ay = downsample(ax, ay, _SUGGESTION_POINTS)
+    traces.append({"type": "scatter", "mode": "lines", "x": ax.tolist(), "y": ay.tolist(), "name": "applied",
                    "line": {"shape": "hv", "color": "#111", "width": 2}})  # fmt: skip
     return {"data": traces, "layout": {"title": {"text": title}, "height": 280}}
 
 
-def _equity_stats(equity: pd.DataFrame, config_hash: str, mode: str) -> tuple[float | None, float | None]:
-    rows = equity[(equity["config_hash"] == config_hash) & (equity["mode"] == mode)].sort_values("ts")
-    series = pd.Series(rows["equity_usd"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["ts"]))
-    return total_return_pct(series), annualised_sharpe(series)
+def _equity_stats(equity: pd.DataFrame) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+    """Return (%) and annualised Sharpe of each parameter set's equity, by (config hash, mode)."""
+    stats = {}
+    for (config_hash, mode), rows in equity.groupby(["config_hash", "mode"]):
+        rows = rows.sort_values("ts")
+        series = pd.Series(rows["equity_usd"].to_numpy(dtype=float), index=pd.DatetimeIndex(rows["ts"]))
+        stats[(str(config_hash), str(mode))] = (total_return_pct(series), annualised_sharpe(series))
+    return stats
 
 
 def _kpi_deltas(data: DashboardData, cycles: pd.DataFrame) -> str:
     """Per recent proposal: the KPI deltas vs the baseline on the backtest and, once run, paper and live."""
-    equity = data.table("equity")
+    stats = _equity_stats(data.table("equity"))
     baselines = {(r.strategy, r.symbol, r.config_hash): r.previous_config_hash
                  for r in rows_of(data.table("rollouts"))}  # fmt: skip
     rows = []
@@ -167,10 +177,8 @@ def _kpi_deltas(data: DashboardData, cycles: pd.DataFrame) -> str:
         ]
         baseline = baselines.get((row.strategy, row.symbol, row.config_hash))
         for mode in ("paper", "live"):
-            ret, sharpe = _equity_stats(equity, str(row.config_hash), mode)
-            base_ret, base_sharpe = (None, None)
-            if isinstance(baseline, str):
-                base_ret, base_sharpe = _equity_stats(equity, baseline, "live")
+            ret, sharpe = stats.get((str(row.config_hash), mode), (None, None))
+            base_ret, base_sharpe = stats.get((str(baseline), "live"), (None, None))
             cells.append(_difference(sharpe, base_sharpe, 3, ""))
             cells.append(_difference(ret, base_ret, 2, " pp"))
         rows.append(cells)
@@ -238,7 +246,7 @@ def _stage_chart(checks: pd.DataFrame) -> str:
     traces = []
     for (strategy, symbol), rows in checks.drop_duplicates("analysis_id").groupby(["strategy", "symbol"]):
         rows = rows.sort_values("checked_at")
-        x, y = downsample(rows["checked_at"].map(pd.Timestamp.isoformat).to_numpy(),
+        x, y = downsample(np.asarray(stamps(rows["checked_at"])),
                           rows["stage"].map(stages.index).to_numpy(dtype=float), 400)  # fmt: skip
         traces.append({"type": "scatter", "mode": "lines+markers", "x": x.tolist(), "y": y.tolist(),
                        "name": f"{strategy}/{symbol}", "line": {"shape": "hv"}})  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports._charts import chart, downsample, heatmap_figure, no_data
+from reports._charts import chart, downsample, heatmap_figure, no_data, stamps
 from reports._dashboard_data import DashboardData
 from reports._dashboard_html import Link, Panel, fmt_number, fmt_time, rows_of, slug, table, text, time_range
 from reports._series import (
@@ -32,13 +32,9 @@ _REGIME_COLOURS = {"bull": "#2ca02c", "bear": "#d62728", "sideways": "#7f7f7f", 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def _stamps(index: Any) -> list[str]:
-    return [str(t) for t in pd.DatetimeIndex(index).strftime("%Y-%m-%d %H:%M")]
-
-
 def _line(series: pd.Series, name: str, colour: str | None, dash: str = "solid") -> dict[str, Any]:
     x, y = downsample(np.asarray(series.index), series.to_numpy(dtype=float), _PAIR_POINTS)
-    return {"type": "scatter", "mode": "lines", "x": _stamps(x), "y": [round(v, 4) for v in y.tolist()],
+    return {"type": "scatter", "mode": "lines", "x": stamps(x), "y": [round(v, 4) for v in y.tolist()],
             "name": name, "line": {"color": colour, "dash": dash, "width": 1.5}}  # fmt: skip
 
 
@@ -301,7 +297,7 @@ def regimes_panel(data: DashboardData) -> Panel:
                 "hovertemplate": "%{y}: %{text}<extra></extra>",
             })  # fmt: skip
             label = f"{regime} ({confidence:.2f}) {fmt_time(begin)} → {fmt_time(finish)}"
-            trace["x"] += [*_stamps([begin, finish]), None]
+            trace["x"] += [*stamps([begin, finish]), None]
             trace["y"] += [lane, lane, None]
             trace["text"] += [label, label, None]
     layout = {"title": {"text": "Regime by symbol"}, "height": 120 + 40 * len(lanes), "hovermode": "closest",
