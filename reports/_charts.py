@@ -25,11 +25,14 @@ from tradeloop._atomic import atomic_write_text
 __all__ = [
     "PLOTLY_ASSET",
     "chart",
+    "compact",
     "downsample",
     "heatmap_figure",
     "no_data",
     "plotly_script_tag",
     "stamps",
+    "steps",
+    "utc_naive",
     "write_plotly_asset",
 ]
 
@@ -109,9 +112,32 @@ def downsample(
     return xs[index], ys[index]
 
 
+def compact(values: Any, digits: int = 5) -> list[float | None]:
+    """Numbers at ``digits`` significant digits (a smaller page; no chart shows more), NaN as a gap."""
+    return [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+
+def steps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a step line where its value changes (and its last point): the same line, drawn ``hv``."""
+    if len(y) == 0:
+        return x, y
+    keep = np.ones(len(y), dtype=bool)
+    keep[1:] = y[1:] != y[:-1]
+    keep[-1] = True
+    return x[keep], y[keep]
+
+
+def utc_naive(times: Any) -> np.ndarray:
+    """Times as ``datetime64[ns]`` in UTC (no per-value objects: cheap to slice and downsample)."""
+    index = pd.DatetimeIndex(pd.to_datetime(times, utc=True))
+    return index.tz_localize(None).to_numpy()
+
+
 def stamps(times: Any) -> list[str]:
     """Times as the short strings plotly reads as dates (``2025-01-02 03:00``), UTC."""
-    return [str(t) for t in pd.DatetimeIndex(pd.to_datetime(times, utc=True)).strftime("%Y-%m-%d %H:%M")]
+    index = pd.DatetimeIndex(times)
+    index = index.tz_convert("UTC") if index.tz is not None else index
+    return [str(t) for t in index.strftime("%Y-%m-%d %H:%M")]
 
 
 def heatmap_figure(

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy import Connection, Float, Select, String, Table, Text, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradeloop.errors import WarehouseError
@@ -51,8 +51,7 @@ TABLES: dict[str, type[Base]] = {
 #: The columns the panels read, per table (the proposals' KPI documents are read apart, for the newest).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "proposals": ("id", "run_id", "strategy", "symbol", "timeframe", "parameter", "current_value",
-                  "proposed_value", "delta_pct", "config_hash", "outcome", "pr_url", "created_at",
-                  "decided_at", "proposal_hash", "pr_number", "commit_sha"),
+                  "proposed_value", "outcome", "created_at", "decided_at", "proposal_hash"),
     "rollouts": ("strategy", "symbol", "config_hash", "stage", "canary_fraction", "status", "reason",
                  "pr_number", "started_at", "updated_at", "previous_config_hash", "stage_since"),
     "checks": ("analysis_id", "strategy", "symbol", "stage", "mode", "checked_at", "name", "outcome",
@@ -64,8 +63,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "regimes": ("symbol", "timeframe", "window_start", "window_end", "regime", "confidence"),
 }  # fmt: skip
 _DOCUMENTS = ("kpis", "kpis_before", "kpis_after", "params")
-#: The newest proposal rows whose KPI documents are read (the panels list the last 50 proposals).
-KPI_ROWS = 2_000
+#: The newest proposal rows read in full, with their PR and KPI documents (the panels list the last 50).
+DETAIL_ROWS = 2_000
+_DETAILS = ("delta_pct", "config_hash", "pr_url", "pr_number", "commit_sha", "kpis_before", "kpis_after")
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,9 @@ class DashboardData:
 
 def empty_table(name: str) -> pd.DataFrame:
     """The table ``name`` with its columns and no row."""
-    extra = ["kpis_before", "kpis_after"] if name == "proposals" else []
+    if name == "stages":
+        return pd.DataFrame(columns=list(_STAGE_COLUMNS))
+    extra = list(_DETAILS) if name == "proposals" else []
     return pd.DataFrame(columns=[*(column.name for column in _columns(name)), *extra])
 
 
@@ -151,8 +153,10 @@ def read_warehouse_tables(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
     try:
         with warehouse.engine.connect() as connection:
             for name in TABLES:
-                frames[name] = _read(connection, _columns(name), select(*_columns(name)))
-            frames["proposals"] = _with_kpis(connection, frames["proposals"])
+                if name != "checks":
+                    frames[name] = _read(connection, _columns(name), select(*_columns(name)))
+            frames["proposals"] = _with_details(connection, frames["proposals"])
+            frames["checks"], frames["stages"] = _checks(connection)
     except SQLAlchemyError as exc:
         line = str(exc).splitlines()[0]
         raise WarehouseError(
@@ -170,15 +174,21 @@ def _read(connection: Connection, columns: list[Any], query: Select[Any]) -> pd.
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    names = [column.name for column in columns]
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    frame = pd.DataFrame({name: pd.Series(list(column)) for name, column in zip(names, values, strict=True)})
-    for column in columns:
-        if isinstance(column.type, UTCDateTime):
-            frame[column.name] = pd.to_datetime(frame[column.name], utc=True, format="ISO8601")
-        elif column.name in _DOCUMENTS:
-            frame[column.name] = frame[column.name].map(_document)
-    return frame
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    return pd.DataFrame(
+        {column.name: _series(column, list(data)) for column, data in zip(columns, values, strict=True)}
+    )
+
+
+def _series(column: Any, values: list[Any]) -> pd.Series:
+    """One column: UTC timestamps, parsed JSON documents, numbers, or text (kept as Python strings)."""
+    if isinstance(column.type, UTCDateTime):
+        return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601"))
+    if column.name in _DOCUMENTS:
+        return pd.Series([_document(value) for value in values], dtype=object)
+    if isinstance(column.type, String | Text):
+        return pd.Series(values, dtype=object)
+    return pd.Series(values, dtype=float if isinstance(column.type, Float) else None)
 
 
 def _document(value: Any) -> Any:
@@ -186,12 +196,43 @@ def _document(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _with_kpis(connection: Connection, proposals: pd.DataFrame) -> pd.DataFrame:
+def _with_details(connection: Connection, proposals: pd.DataFrame) -> pd.DataFrame:
+    """``proposals`` with the PR, commit and KPI columns of the newest :data:`DETAIL_ROWS` rows."""
     table: Table = Base.metadata.tables[OptimizationProposal.__tablename__]
-    columns = [table.c.id, table.c.kpis_before, table.c.kpis_after]
-    newest = select(*columns).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(KPI_ROWS)
-    kpis = _read(connection, columns, newest).set_index("id")
-    return proposals.assign(
-        kpis_before=proposals["id"].map(kpis["kpis_before"]),
-        kpis_after=proposals["id"].map(kpis["kpis_after"]),
+    columns = [table.c.id, *(table.c[name] for name in _DETAILS)]
+    newest = select(*columns).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(DETAIL_ROWS)
+    details = _read(connection, columns, newest).set_index("id")
+    ids = proposals["id"]
+    return proposals.assign(**{name: ids.map(details[name]) for name in _DETAILS})
+
+
+_STAGE_COLUMNS = ("strategy", "symbol", "stage", "first", "last", "analyses", "checks")
+
+
+def _checks(connection: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The checks of each pair's latest analysis, and per pair and stage its first and last analysis.
+
+    A year of hourly analyses is half a million checks; the panels show the latest ones and the stages.
+    """
+    table: Table = Base.metadata.tables[RolloutCheck.__tablename__]
+    latest = (
+        select(table.c.strategy, table.c.symbol, func.max(table.c.checked_at).label("latest"))
+        .group_by(table.c.strategy, table.c.symbol)
+        .subquery()
     )
+    columns = _columns("checks")
+    last = select(*columns).join(
+        latest,
+        (table.c.strategy == latest.c.strategy)
+        & (table.c.symbol == latest.c.symbol)
+        & (table.c.checked_at == latest.c.latest),
+    )
+    first, final = func.min(table.c.checked_at), func.max(table.c.checked_at)
+    stages = select(
+        table.c.strategy, table.c.symbol, table.c.stage, first.label("first"), final.label("last"),
+        func.count(func.distinct(table.c.analysis_id)).label("analyses"), func.count().label("checks"),
+    ).group_by(table.c.strategy, table.c.symbol, table.c.stage)  # fmt: skip
+    kinds = [table.c.strategy, table.c.symbol, table.c.stage, table.c.checked_at.label("first"),
+             table.c.checked_at.label("last"), table.c.interval_index.label("analyses"),
+             table.c.interval_index.label("checks")]  # fmt: skip
+    return _read(connection, columns, last), _read(connection, kinds, stages)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports._charts import chart, downsample, no_data, stamps
+from reports._charts import chart, compact, downsample, no_data, stamps, steps, utc_naive
 from reports._dashboard_data import DashboardData
 from reports._dashboard_html import Link, Panel, fmt_number, fmt_time, rows_of, slug, table, text, time_range
 from reports._series import annualised_sharpe, total_return_pct
@@ -19,7 +19,7 @@ __all__ = ["cycles_panel", "rollouts_panel", "suggestions_panel"]
 #: The last cycles listed, the parameters drawn, and the points per suggestion chart.
 MAX_CYCLES = 50
 MAX_PARAMETER_CHARTS = 40
-_SUGGESTION_POINTS = 300
+_SUGGESTION_POINTS = 160
 _PUBLISHED = ("opened", "merged", "declined", "reverted")
 _OUTCOME_COLOURS = {"proposed": "#9e9e9e", "opened": "#1f77b4", "merged": "#2ca02c", "declined": "#ff7f0e",
                     "reverted": "#d62728"}  # fmt: skip
@@ -118,36 +118,36 @@ def cycles_panel(data: DashboardData, max_cycles: int = MAX_CYCLES) -> Panel:
 def _parameter_figure(group: pd.DataFrame, max_delta: float, title: str) -> dict[str, Any]:
     """Suggestions (markers by outcome), the applied value (a step line) and the caps around the current."""
     group = group.sort_values("created_at")
-    times = np.asarray(stamps(group["created_at"]))
+    times = utc_naive(group["created_at"])
     current = group["current_value"].to_numpy(dtype=float)
-    x, low = downsample(times, current * (1 - max_delta), _SUGGESTION_POINTS)
-    _, high = downsample(times, current * (1 + max_delta), _SUGGESTION_POINTS)
+    x, base = downsample(*steps(times, current), _SUGGESTION_POINTS)
+    low, high = compact(base * (1 - max_delta)), compact(base * (1 + max_delta))
     cap = f"±{max_delta * 100:g} % cap"
     traces: list[dict[str, Any]] = [
-        {"type": "scatter", "mode": "lines", "x": x.tolist(), "y": low.tolist(), "name": cap,
+        {"type": "scatter", "mode": "lines", "x": stamps(x), "y": low, "name": cap,
          "line": {"shape": "hv", "width": 0}, "legendgroup": "cap", "showlegend": False, "hoverinfo": "skip"},
-        {"type": "scatter", "mode": "lines", "x": x.tolist(), "y": high.tolist(), "name": cap,
+        {"type": "scatter", "mode": "lines", "x": stamps(x), "y": high, "name": cap,
          "line": {"shape": "hv", "width": 0}, "fill": "tonexty", "fillcolor": "rgba(31,119,180,0.12)",
          "legendgroup": "cap", "hoverinfo": "skip"},
     ]  # fmt: skip
     for outcome, rows in group.groupby("outcome", sort=False):
         values = rows["proposed_value"].to_numpy(dtype=float)
-        sx, sy = downsample(np.asarray(stamps(rows["created_at"])), values, _SUGGESTION_POINTS)
+        sx, sy = downsample(utc_naive(rows["created_at"]), values, _SUGGESTION_POINTS)
         traces.append(
             {
                 "type": "scatter",
                 "mode": "markers",
-                "x": sx.tolist(),
-                "y": sy.tolist(),
+                "x": stamps(sx),
+                "y": compact(sy),
                 "name": f"suggested ({outcome})",
                 "marker": {"color": _OUTCOME_COLOURS.get(str(outcome))},
             }
         )
     applied = group[group["outcome"].isin(("merged", "reverted"))]
-    ax = np.asarray([times[0], *stamps(applied["decided_at"].fillna(applied["created_at"]))])
-    ay = np.asarray([float(current[0]), *applied["proposed_value"].astype(float)])
+    ax = np.concatenate([times[:1], utc_naive(applied["decided_at"].fillna(applied["created_at"]))])
+    ay = np.concatenate([current[:1], applied["proposed_value"].to_numpy(dtype=float)])
     ax, ay = downsample(ax, ay, _SUGGESTION_POINTS)
-    traces.append({"type": "scatter", "mode": "lines", "x": ax.tolist(), "y": ay.tolist(), "name": "applied",
+    traces.append({"type": "scatter", "mode": "lines", "x": stamps(ax), "y": compact(ay), "name": "applied",
                    "line": {"shape": "hv", "color": "#111", "width": 2}})  # fmt: skip
     return {"data": traces, "layout": {"title": {"text": title}, "height": 280}}
 
@@ -239,19 +239,23 @@ def _last_checks(checks: pd.DataFrame) -> str:
     return "<h3>Last checks</h3>" + table(headers, rows, css_class="checks")
 
 
-def _stage_chart(checks: pd.DataFrame) -> str:
-    if checks.empty:
+def _stage_chart(stages: pd.DataFrame) -> str:
+    """Per pair, the time from its first to its last analysis in each stage."""
+    if stages.empty:
         return ""
-    stages = ["COLD", "WARM", "LIMITED", "FULL"]
+    order = ["COLD", "WARM", "LIMITED", "FULL"]
     traces = []
-    for (strategy, symbol), rows in checks.drop_duplicates("analysis_id").groupby(["strategy", "symbol"]):
-        rows = rows.sort_values("checked_at")
-        x, y = downsample(np.asarray(stamps(rows["checked_at"])),
-                          rows["stage"].map(stages.index).to_numpy(dtype=float), 400)  # fmt: skip
-        traces.append({"type": "scatter", "mode": "lines+markers", "x": x.tolist(), "y": y.tolist(),
-                       "name": f"{strategy}/{symbol}", "line": {"shape": "hv"}})  # fmt: skip
-    layout = {"title": {"text": "Stage over time (each analysis)"}, "height": 260,
-              "yaxis": {"tickvals": list(range(4)), "ticktext": stages, "range": [-0.5, 3.5]}}  # fmt: skip
+    for (strategy, symbol), rows in stages.groupby(["strategy", "symbol"]):
+        rows = rows.sort_values("first")
+        x: list[str | None] = []
+        y: list[float | None] = []
+        for row in rows_of(rows):
+            x += [*stamps([row.first, row.last]), None]
+            y += [float(order.index(row.stage)), float(order.index(row.stage)), None]
+        name = f"{strategy}/{symbol}"
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": name})
+    layout = {"title": {"text": "Stages: first to last analysis in each"}, "height": 260,
+              "yaxis": {"tickvals": list(range(4)), "ticktext": order, "range": [-0.5, 3.5]}}  # fmt: skip
     return chart("rollout-stages", {"data": traces, "layout": layout})
 
 
@@ -276,7 +280,7 @@ def _rollbacks(data: DashboardData) -> str:
 
 def rollouts_panel(data: DashboardData) -> Panel:
     """Each rollout's stage, fraction and time in stage, its last checks, and the rollbacks with reasons."""
-    rollouts, checks = data.table("rollouts"), data.table("checks")
+    rollouts, checks, stages = data.table("rollouts"), data.table("checks"), data.table("stages")
     title = "Rollouts"
     rows: list[Sequence[str | Link]] = [
         [f"{r.strategy}/{r.symbol}", r.stage, fmt_number(r.canary_fraction * 100, 1, " %"), r.status,
@@ -286,13 +290,15 @@ def rollouts_panel(data: DashboardData) -> Panel:
         for r in rows_of(rollouts)
     ]  # fmt: skip
     reverts = [c.at for c in data.changes if c.kind == "revert"]
-    start, end = time_range(rollouts["updated_at"], rollouts["started_at"], checks["checked_at"], reverts)
+    start, end = time_range(
+        rollouts["updated_at"], rollouts["started_at"], stages["first"], stages["last"], reverts
+    )
     reverted = any(change.kind == "revert" for change in data.changes)
-    if not rows and checks.empty and not reverted and not data.rejections:
+    if not rows and stages.empty and not reverted and not data.rejections:
         return Panel("rollouts", title, None, None, 0, no_data("no rollout, check or rollback recorded"))
     headers = ["pair", "stage", "fraction", "status", "in stage since", "time in stage", "PR", "config",
                "reason"]  # fmt: skip
     current = table(headers, rows, css_class="rollouts") if rows else no_data("no rollout in the warehouse")
-    body = current + _stage_chart(checks) + _last_checks(checks) + _rollbacks(data)
-    count = len(rows) + len(checks) + len(reverts) + len(data.rejections)
+    body = current + _stage_chart(stages) + _last_checks(checks) + _rollbacks(data)
+    count = len(rows) + int(stages["checks"].sum()) + len(reverts) + len(data.rejections)
     return Panel("rollouts", title, start, end, count, body)

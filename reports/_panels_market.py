@@ -6,10 +6,9 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from reports._charts import chart, downsample, heatmap_figure, no_data, stamps
+from reports._charts import chart, compact, downsample, heatmap_figure, no_data, stamps, utc_naive
 from reports._dashboard_data import DashboardData
 from reports._dashboard_html import Link, Panel, fmt_number, fmt_time, rows_of, slug, table, text, time_range
 from reports._series import (
@@ -24,7 +23,7 @@ __all__ = ["matrix_panel", "pairs_panel", "regimes_panel", "studies_panel"]
 
 #: Pairs drawn, points per line of a pair's charts, trades listed per pair.
 MAX_PAIRS = 40
-_PAIR_POINTS = 400
+_PAIR_POINTS = 320
 _TRADES_LISTED = 25
 _MODE_ORDER = ("live", "paper", "backtest")
 _MODE_COLOURS = {"live": "#2ca02c", "paper": "#1f77b4", "backtest": "#9467bd"}
@@ -33,8 +32,8 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _line(series: pd.Series, name: str, colour: str | None, dash: str = "solid") -> dict[str, Any]:
-    x, y = downsample(np.asarray(series.index), series.to_numpy(dtype=float), _PAIR_POINTS)
-    return {"type": "scatter", "mode": "lines", "x": stamps(x), "y": [round(v, 4) for v in y.tolist()],
+    x, y = downsample(utc_naive(series.index), series.to_numpy(dtype=float), _PAIR_POINTS)
+    return {"type": "scatter", "mode": "lines", "x": stamps(x), "y": compact(y),
             "name": name, "line": {"color": colour, "dash": dash, "width": 1.5}}  # fmt: skip
 
 
