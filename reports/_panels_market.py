@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reports._charts import chart, compact, downsample, heatmap_figure, no_data, stamps, utc_naive
@@ -270,12 +271,13 @@ def matrix_panel(data: DashboardData) -> Panel:
 def _segments(rows: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp, str, float]]:
     """Consecutive detections of the same regime merged into one segment (start, end, regime, confidence)."""
     rows = rows.sort_values("window_end")
-    change = rows["regime"].ne(rows["regime"].shift()).cumsum()
-    return [
-        (group["window_start"].iloc[0], group["window_end"].iloc[-1], str(group["regime"].iloc[0]),
-         float(group["confidence"].mean()))
-        for _, group in rows.groupby(change)
-    ]  # fmt: skip
+    regime = rows["regime"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, regime[1:] != regime[:-1]])
+    ends = np.r_[starts[1:] - 1, len(regime) - 1]
+    total = np.r_[0.0, np.cumsum(rows["confidence"].to_numpy(dtype=float))]
+    confidence = (total[ends + 1] - total[starts]) / (ends - starts + 1)
+    begin, finish = rows["window_start"].iloc[starts], rows["window_end"].iloc[ends]
+    return list(zip(begin, finish, (str(r) for r in regime[starts]), confidence.tolist(), strict=True))
 
 
 def regimes_panel(data: DashboardData) -> Panel:

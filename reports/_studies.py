@@ -26,11 +26,13 @@ def _plain(figure: Any) -> dict[str, Any]:
 
 
 def _figures(study: Any) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
-    from optuna import visualization
+    from optuna import importance, visualization
 
+    # PED-ANOVA: importances without fitting a forest (fANOVA's default takes seconds per study).
+    evaluator = importance.PedAnovaImportanceEvaluator()
     makers: dict[str, Callable[[Any], Any]] = {
         "history": visualization.plot_optimization_history,
-        "importance": visualization.plot_param_importances,
+        "importance": lambda study: visualization.plot_param_importances(study, evaluator=evaluator),
         "parallel": visualization.plot_parallel_coordinate,
     }
     figures: dict[str, dict[str, Any]] = {}

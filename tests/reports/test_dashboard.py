@@ -79,6 +79,8 @@ def test_every_panel_has_data_and_its_time_range(full_home: tuple[Path, Path], t
     assert "LIMITED" in bodies["rollouts"] and "figure vs threshold" in bodies["rollouts"]
     assert "Sharpe 0.10 &lt; baseline 1.20" in bodies["matrix"]
     assert "ema_cross-SP500-1d" in bodies["studies"]
+    for figure in ("history", "importance", "parallel"):  # what optuna-dashboard shows, drawn by Optuna
+        assert f'id="study-ema-cross-sp500-1d-{figure}"' in bodies["studies"], figure
     assert "Monthly returns" in bodies["pairs"] and "Rolling Sharpe" in bodies["pairs"]
 
 
