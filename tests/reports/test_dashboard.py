@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from reports import PLOTLY_ASSET, downsample
+from reports import PLOTLY_ASSET, chart, downsample
 from tests.reports.dashboard_fixture import (
     HOSTILE,
     FixtureSize,
@@ -134,6 +134,12 @@ def test_the_job_summary_lists_the_panels(full_home: tuple[Path, Path], tmp_path
     written = summary.read_text()
     assert written.startswith("# earlier step\n## Dashboard")
     assert "| Optimization cycles | 135 |" in written and "MB" in written
+
+
+def test_a_chart_cannot_close_its_script() -> None:
+    figure = {"data": [{"type": "scatter", "x": [1], "y": [2], "name": HOSTILE}], "layout": {}}
+    html = chart("hostile", figure)
+    assert "</script><script>" not in html and "<img" not in html and html.count("</script>") == 1
 
 
 def test_downsample_keeps_the_extremes_within_its_limit() -> None:
