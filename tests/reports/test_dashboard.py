@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 from typer.testing import CliRunner
 
 from reports import PLOTLY_ASSET, chart, downsample
+from tests.conftest import pg_url_or_skip
 from tests.reports.dashboard_fixture import (
     HOSTILE,
     FixtureSize,
@@ -148,3 +150,29 @@ def test_downsample_keeps_the_extremes_within_its_limit() -> None:
     x, kept = downsample(np.arange(len(y)), y, 400)
     assert len(kept) <= 400 and kept.min() == -5.0 and kept.max() == y.max()
     assert x[0] == 0 and x[-1] == len(y) - 1 and np.all(np.diff(x) > 0)
+
+
+@pytest.mark.postgres
+def test_the_dashboard_reads_a_postgresql_warehouse_by_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = pg_url_or_skip()
+    schema = f"t_{uuid.uuid4().hex}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        scoped_url = scoped.render_as_string(hide_password=False)
+        with get_warehouse(scoped_url) as warehouse:
+            fill_warehouse(warehouse, FixtureSize(pairs=2, hours=24 * 10))
+        monkeypatch.setenv("TRADELOOP_DB_URL", scoped_url)
+        code, site, stderr = build(make_history_repo(tmp_path / "repo"), tmp_path / "site", "--no-prices")
+        assert code == 0, stderr
+        rows = {p["key"]: p["rows"] for p in site["panels"]}
+        assert rows["cycles"] == 20 and rows["pairs"] > 2 * 2 * 240 and rows["regimes"] == 2 * 240
+        assert "time range: 2025-06-21 00:00" in (tmp_path / "site" / "index.html").read_text()
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
