@@ -76,10 +76,10 @@ def screenshot(path: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         home, repo = make_home(Path(scratch), FixtureSize(pairs=2, hours=24 * 60))
         site = build(home, repo, Path(scratch) / "site")
-        with open_browser(executable, 1400, 1800) as browser:
+        with open_browser(executable, 1400, 2400) as browser:
             browser.open(Path(site["index"]).as_uri())
             browser.evaluate("new Promise(r => setTimeout(r, 500))")
-            browser.screenshot(path, 1400, 1800)
+            browser.screenshot(path, 1400, 2400)
     print(f"wrote {path}")
 
 

@@ -66,6 +66,8 @@ def plotly_script_tag() -> str:
 def chart(div_id: str, figure: Mapping[str, Any], *, css_class: str = "chart") -> str:
     """One figure as a ``<div>`` and the ``<script>`` that draws it (the library is loaded by the page)."""
     layout = {**_LAYOUT, **dict(figure.get("layout", {}))}
+    if isinstance(layout.get("title"), Mapping):  # left, clear of the mode bar on the right
+        layout["title"] = {"x": 0.01, "xanchor": "left", **layout["title"]}
     document = {"data": list(figure.get("data", [])), "layout": layout}
     html = pio.to_html(
         document,

@@ -47,6 +47,8 @@ table{border-collapse:collapse;margin:0.5rem 0 1rem;font-size:0.85rem}
 th,td{border:1px solid #ccc;padding:0.2rem 0.45rem;text-align:left;vertical-align:top}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:0.5rem}
 ul.pair-nav li{display:inline;margin-right:0.75rem}
+div.scroll{max-height:22rem;overflow:auto;display:inline-block;max-width:100%}
+thead th{position:sticky;top:0;background:#f4f4f4}
 """
 
 

@@ -154,4 +154,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str | Link]], *, css_c
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
     attribute = f' class="{escape(css_class, quote=True)}"' if css_class else ""
-    return f"<table{attribute}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # A long table scrolls inside its own box, so that the charts below it stay in sight.
+    content = f"<table{attribute}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{content}</div>'
