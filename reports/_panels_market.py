@@ -185,7 +185,9 @@ def pairs_panel(data: DashboardData) -> Panel:
         for s, y in pairs[:MAX_PAIRS]
     ]
     start, end = time_range(equity["ts"], trades["exit_time"])
-    body = f'<ul class="pair-nav">{nav}</ul>' + "".join(sections)
+    more = len(pairs) - MAX_PAIRS
+    extra = f"<p>{more} more pairs are not drawn (the first {MAX_PAIRS} by name are).</p>" if more > 0 else ""
+    body = f'<ul class="pair-nav">{nav}</ul>' + "".join(sections) + extra
     return Panel("pairs", title, start, end, len(equity) + len(trades), body)
 
 
