@@ -1,9 +1,9 @@
-"""The nightly HTML report: one self-contained file (inline CSS and SVG, no script, no external reference).
+"""The nightly HTML report: one page (inline CSS, interactive plotly charts) and ``plotly.min.js`` beside it.
 
 Sections: the counts, the flags, Sharpe heatmaps over strategy × symbol (one per timeframe and window, for
 the live parameter set, or the base set where a pair is not live), neighbourhood heatmaps (param set ×
 window, per strategy/symbol/timeframe), the equity curve of every live cell, and the failed cells. Every
-link is a ``#fragment`` of an ``id`` in the same document.
+link is a ``#fragment`` of an ``id`` in the same document; the only file it loads is the library next to it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from backtest_matrix.matrix import Flag, MergeResult
-from reports._svg import heatmap_svg, line_svg
+from reports._charts import chart, downsample, heatmap_figure, plotly_script_tag
 from reports._tables import KPI_COLUMNS, fmt, group_records, number, window_order
 
 __all__ = ["render_html"]
@@ -24,8 +24,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color
 table{border-collapse:collapse;margin:0.5rem 0 1.5rem}
 th,td{border:1px solid #ccc;padding:0.25rem 0.5rem;font-size:0.9rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-svg{font-size:12px;margin:0.25rem 1rem 1rem 0}
-figure{display:inline-block;margin:0 1rem 1rem 0}
+figure{display:inline-block;margin:0 1rem 1rem 0;min-width:420px;vertical-align:top}
 figcaption{font-size:0.85rem;color:#444}
 nav li{display:inline;margin-right:1rem}
 """
@@ -116,9 +115,10 @@ def _heatmaps(records: Sequence[Mapping[str, Any]]) -> str:
         cells = slices[(timeframe, window)]
         values = [[_sharpe(_representative(cells.get((s, y), []))) for y in symbols] for s in strategies]
         title = f"Sharpe, live (else base) parameters, {timeframe} bars, window {window}"
+        anchor = _slug("heatmap", timeframe, window)
+        figure = heatmap_figure(strategies, symbols, values, title=title)
         parts.append(
-            f'<figure id="{_slug("heatmap", timeframe, window)}">'
-            f"{heatmap_svg(strategies, symbols, values, title=title)}"
+            f'<figure id="{anchor}">{chart(f"{anchor}-chart", figure, css_class="heatmap")}'
             f"<figcaption>{escape(title)}: strategy (rows) × symbol (columns)</figcaption></figure>"
         )
     return "".join(parts)
@@ -137,9 +137,10 @@ def _neighbourhoods(records: Sequence[Mapping[str, Any]]) -> str:
         lookup = {(str(r.get("param_set") or "?"), str(r["window"])): r for r in group}
         values = [[_sharpe(lookup.get((p, w))) for w in windows] for p in sets]
         title = f"Sharpe by param set and window: {strategy} · {symbol} · {timeframe}"
+        anchor = _slug("neighbourhood", strategy, symbol, timeframe)
+        figure = heatmap_figure(sets, windows, values, title=title)
         parts.append(
-            f'<figure id="{_slug("neighbourhood", strategy, symbol, timeframe)}">'
-            f"{heatmap_svg(sets, windows, values, title=title)}"
+            f'<figure id="{anchor}">{chart(f"{anchor}-chart", figure, css_class="heatmap")}'
             f"<figcaption>{escape(title)}</figcaption></figure>"
         )
     return "".join(parts)
@@ -160,10 +161,27 @@ def _equity(records: Sequence[Mapping[str, Any]]) -> str:
             caption = f"{strategy} · {symbol} · {timeframe} · {record['window']} ({shown}): " + ", ".join(
                 f"{h} {fmt(number(kpis.get(n)), d)}" for h, n, d in KPI_COLUMNS
             )
-            chart = line_svg(values, title=f"Equity: {caption}", data_cell=str(record["cell_hash"]))
             anchor = _slug("equity", strategy, symbol, timeframe, str(record["window"]))
-            parts.append(f'<figure id="{anchor}">{chart}<figcaption>{escape(caption)}</figcaption></figure>')
+            drawn = chart(f"{anchor}-chart", _equity_figure(values), css_class="equity")
+            parts.append(
+                f'<figure id="{anchor}" data-cell="{escape(str(record["cell_hash"]), quote=True)}">{drawn}'
+                f"<figcaption>{escape(caption)}</figcaption></figure>"
+            )
     return "".join(parts) or "<p>No equity curves: no live or base cell finished.</p>"
+
+
+def _equity_figure(values: Sequence[float]) -> dict[str, Any]:
+    """The curve by bar number (downsampled), its first value as a dashed reference."""
+    bars, equity = downsample(range(len(values)), values)
+    start = values[0] if values else 0.0
+    return {
+        "data": [{"type": "scatter", "mode": "lines", "x": bars.tolist(), "y": equity.tolist(),
+                  "name": "equity", "line": {"color": "#1f5f9f"}}],
+        "layout": {"height": 220, "showlegend": False, "xaxis": {"title": {"text": "bar"}},
+                   "yaxis": {"title": {"text": "equity"}},
+                   "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": start, "y1": start,
+                               "line": {"dash": "dash", "color": "#999"}}]},
+    }  # fmt: skip
 
 
 def _failures(records: Sequence[Mapping[str, Any]]) -> str:
@@ -193,7 +211,8 @@ def render_html(merge: MergeResult, flags: Sequence[Flag], *, run_id: str) -> st
     Returns
     -------
     str
-        A complete HTML5 document.
+        A complete HTML5 document; it loads ``plotly.min.js`` from its own folder
+        (:func:`reports._charts.write_plotly_asset`).
     """
     records = merge.records
     bodies = {
@@ -211,6 +230,6 @@ def render_html(merge: MergeResult, flags: Sequence[Flag], *, run_id: str) -> st
     title = f"Nightly backtest matrix: run {run_id}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style>{plotly_script_tag()}</head>"
         f"<body><h1>{escape(title)}</h1><nav><ul>{nav}</ul></nav>{sections}</body></html>\n"
     )

@@ -134,6 +134,29 @@ def test_matrix_results_travel_as_artifacts_not_job_outputs() -> None:
     assert uploads and downloads
 
 
+def test_the_dashboard_is_an_artifact_and_pages_is_opt_in_with_its_rights_only_in_its_own_job() -> None:
+    path = ROOT / ".github" / "workflows" / "nightly-matrix.yml"
+    jobs = _jobs(path)
+    aggregate = jobs["aggregate"]["steps"]
+    build = next(s for s in aggregate if "tradeloop dashboard" in s.get("run", ""))
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in build["run"]
+    assert any(
+        s.get("with", {}).get("name") == "dashboard"
+        for s in aggregate
+        if "upload-artifact@" in s.get("uses", "")
+    )
+    [pages_upload] = [s for s in aggregate if "upload-pages-artifact@" in s.get("uses", "")]
+    assert pages_upload["if"] == "${{ vars.TRADELOOP_PAGES == 'true' }}"  # off unless the repository opts in
+    pages = jobs["pages"]
+    assert "vars.TRADELOOP_PAGES == 'true'" in pages["if"] and pages["needs"] == "aggregate"
+    assert pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages["environment"]["name"] == "github-pages"
+    assert [s["uses"].split("@")[0] for s in pages["steps"]] == ["actions/deploy-pages"]
+    for name, job in jobs.items():
+        if name != "pages":
+            assert not {"pages", "id-token"} & set(job.get("permissions", {})), name
+
+
 def _tool(name: str) -> str:
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:

@@ -30,6 +30,8 @@ HOSTED_ACTIONS = (
     "upload-artifact",
     "download-artifact",
     "create-github-app-token",
+    "upload-pages-artifact",
+    "deploy-pages",
 )
 _PINNED_USES = re.compile(r"uses:\s*actions/([\w-]+)@([0-9a-f]{40})")
 

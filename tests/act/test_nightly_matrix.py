@@ -1,7 +1,9 @@
-"""nightly-matrix.yml under act: plan -> 2 shards -> aggregate, with the logs passed as artifacts."""
+"""nightly-matrix.yml under act: plan -> 2 shards -> aggregate (merge, report, dashboard) -> pages, with the
+logs and the dashboard passed as artifacts and Pages deployed by the local stand-in into a folder."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,14 +35,22 @@ def test_two_shards_run_and_the_aggregate_merges_both_logs(tmp_path: Path) -> No
     repo = ActRepo.create(tmp_path)
     repo.commit("a small nightly matrix", {"backtest_matrix/matrix.yaml": SMALL_MATRIX})
 
+    pages = tmp_path / "pages"
     run = run_workflow(
-        repo, "nightly-matrix.yml", "workflow_dispatch", {"inputs": {"shards": "2"}}, tmp=tmp_path
-    )
+        repo, "nightly-matrix.yml", "workflow_dispatch", {"inputs": {"shards": "2"}}, tmp=tmp_path,
+        variables={"TRADELOOP_PAGES": "true"}, env={"TRADELOOP_ACT_PAGES_DIR": str(pages)},
+    )  # fmt: skip
 
     assert run.returncode == 0, run.output[-6000:]
-    for job in ("plan", "aggregate"):
+    for job in ("plan", "aggregate", "pages"):
         assert run.job_succeeded(job), run.output[-6000:]
-    assert run.output.count("🏁  Job succeeded") == 4  # plan, two backtest shards, aggregate
+    assert run.output.count("🏁  Job succeeded") == 5  # plan, two backtest shards, aggregate, pages
+    # The dashboard: an artifact, and deployed (the repository opted in) with its library and no lock file.
+    [site] = [path.parent for path in run.artifacts.rglob("dashboard/index.html")]
+    assert (site / "plotly.min.js").is_file()
+    panels = {p["key"]: p for p in json.loads((site / "dashboard.json").read_text())["panels"]}
+    assert panels["matrix"]["rows"] > 0 and panels["cycles"]["rows"] == 0  # no proposal yet: "No data yet"
+    assert sorted(path.name for path in pages.iterdir()) == ["dashboard.json", "index.html", "plotly.min.js"]
     logs = sorted(run.artifacts.rglob("shard-*.jsonl"))
     assert len({path.name for path in logs}) == 2, logs
     summaries = list(run.artifacts.rglob("nightly-report/**/summary.md"))

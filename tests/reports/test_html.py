@@ -1,13 +1,16 @@
-"""The nightly HTML report: well-formed, self-contained (no broken or external references), heatmaps and
-one equity curve per live cell; written into the run directory."""
+"""The nightly HTML report: well-formed, no broken or external references (the one script it loads is the
+plotly file written beside it), plotly heatmaps and one equity curve per live cell; written into the run
+directory with its flags."""
 
 from __future__ import annotations
 
+import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 from backtest_matrix.matrix import Flag, MergeResult
-from reports import diverging_colour, render_html, write_nightly_report
+from reports import PLOTLY_ASSET, render_html, write_nightly_report
 from tradeloop import Settings
 
 VOID = {"meta", "br", "img", "hr", "input", "link"}
@@ -23,7 +26,8 @@ class Inspector(HTMLParser):
         self.errors: list[str] = []
         self.ids: list[str] = []
         self.references: list[str] = []
-        self.svgs: list[dict[str, str]] = []
+        self.charts: list[dict[str, str]] = []
+        self.figures: list[dict[str, str]] = []
         self.titles: list[str] = []
         self._in_title = False
 
@@ -31,8 +35,10 @@ class Inspector(HTMLParser):
         attributes = {name: value or "" for name, value in attrs}
         self.ids += [attributes["id"]] if "id" in attributes else []
         self.references += [attributes[name] for name in ("href", "src", "xlink:href") if name in attributes]
-        if tag == "svg":
-            self.svgs.append(attributes)
+        if tag == "div" and "data-chart" in attributes:
+            self.charts.append(attributes)
+        if tag == "figure":
+            self.figures.append(attributes)
         self._in_title = tag == "title"
         if tag not in VOID:
             self.stack.append(tag)
@@ -70,27 +76,39 @@ def test_the_report_is_well_formed_and_has_no_broken_references(
     assert len(parsed.ids) == len(set(parsed.ids)), "duplicate ids"
     assert parsed.references, "the navigation links are missing"
     for reference in parsed.references:
-        assert (reference.startswith("#") and reference[1:] in parsed.ids) or reference.startswith("data:"), (
-            reference
-        )
-    assert "http://" not in document and "https://" not in document and "<script" not in document
+        internal = reference.startswith("#") and reference[1:] in parsed.ids
+        assert internal or reference == PLOTLY_ASSET, reference
+    assert "http://" not in document and "https://" not in document
+    assert document.count("<script src=") == 1 and "<svg" not in document
+
+
+def figure_data(document: str, div_id: str) -> list[dict[str, object]]:
+    """The traces plotly draws into ``div_id`` (the JSON of its ``Plotly.newPlot`` call)."""
+    match = re.search(rf'Plotly\.newPlot\(\s*"{div_id}",\s*(\[.*?\]),\s*\{{', document, flags=re.S)
+    assert match, div_id
+    return json.loads(match.group(1))  # type: ignore[no-any-return]
 
 
 def test_heatmaps_and_one_equity_curve_per_live_cell(merged: MergeResult, flags: list[Flag]) -> None:
-    parsed = inspect(render_html(merged, flags, run_id="RUN-1"))
-    heatmaps = [svg for svg in parsed.svgs if svg.get("class") == "heatmap"]
+    document = render_html(merged, flags, run_id="RUN-1")
+    parsed = inspect(document)
+    heatmaps = [chart for chart in parsed.charts if chart.get("class") == "heatmap"]
     assert len(heatmaps) == 2 + 5  # windows 90d and full; 5 strategy/symbol/timeframe groups
     live_ok = {
         r["cell_hash"]
         for r in merged.records
         if r["param_set"] == "live" and r["status"] == "ok" and r.get("equity")
     }
-    equity = [svg["data-cell"] for svg in parsed.svgs if svg.get("class") == "equity"]
+    equity = [figure["data-cell"] for figure in parsed.figures if "data-cell" in figure]
     assert len(live_ok) == 8 and sorted(equity) == sorted(live_ok)
+    assert len([chart for chart in parsed.charts if chart.get("class") == "equity"]) == 8
     record = next(r for r in merged.records if r["cell_hash"] in live_ok and r["strategy"] == "ema_cross")
-    titles = " ".join(parsed.titles)
-    assert f"ema_cross × {record['symbol']}: {record['kpis']['sharpe']:.2f}" in titles
-    assert "ema_cross × SOL: —" in titles  # the failed live cells are grey, not zero
+    window = record["window"]
+    [heatmap] = figure_data(document, f"heatmap-{record['timeframe']}-{window}-chart")
+    cells = dict(zip(heatmap["y"], heatmap["text"], strict=True))  # type: ignore[call-overload]
+    row = cells["ema_cross"]
+    assert row[heatmap["x"].index(record["symbol"])] == f"{record['kpis']['sharpe']:.2f}"  # type: ignore[union-attr]
+    assert row[heatmap["x"].index("SOL")] == "—"  # type: ignore[union-attr]  # failed live cells are blank, not 0
 
 
 def test_failures_and_flags_are_listed(merged: MergeResult, flags: list[Flag]) -> None:
@@ -108,10 +126,6 @@ def test_write_nightly_report_writes_into_the_run_directory(
     assert report.markdown_path.read_text() == report.markdown
     assert inspect(report.html_path.read_text()).errors == []
     assert not report.html_path.resolve().is_relative_to(repo_root)
-
-
-def test_diverging_colour() -> None:
-    assert diverging_colour(0.0, 2.0) == "#ffffff"
-    assert diverging_colour(5.0, 2.0) == diverging_colour(2.0, 2.0) == "#1a9850"
-    assert diverging_colour(-2.0, 2.0) == "#d73027"
-    assert diverging_colour(None, 2.0) == diverging_colour(float("nan"), 2.0) == "#d9d9d9"
+    assert (run_dir / PLOTLY_ASSET).stat().st_size > 1_000_000
+    assert report.flags_path is not None
+    assert json.loads(report.flags_path.read_text()) == [flag.as_dict() for flag in flags]

@@ -100,6 +100,11 @@ def test_a_cycle_runs_every_step_and_a_second_cycle_reuses_logs_and_study(tmp_pa
     assert second["steps"]["merge"]["warehouse"]["inserted"] == 0
     assert first["decision"] in {"pass", "fail", "none"}
     assert Path(first["report"]).is_file() and Path(first["proposal"]).is_file()
+    # The cycle ends with the home's dashboard, which shows the matrix it merged.
+    site = Path(second["dashboard"])
+    assert site == home / "cycle" / "dashboard" / "index.html" and (site.parent / "plotly.min.js").is_file()
+    panels = {p["key"]: p for p in json.loads((site.parent / "dashboard.json").read_text())["panels"]}
+    assert panels["matrix"]["rows"] > 0 and panels["matrix"]["start"] is not None
     same = ("decision", "outcome", "proposal_status")
     assert {key: second[key] for key in same} == {key: first[key] for key in same}
     assert second["steps"]["propose"]["proposal_hash"] == first["steps"]["propose"]["proposal_hash"]

@@ -87,7 +87,7 @@ def test_merge_appends_to_github_step_summary(
     assert target.read_text().startswith("## Nightly backtest matrix: run `night-7`")
     run_dir = Settings.from_env().run_dir("night-7")
     assert f"report: {run_dir / 'report.html'}" in out and f"summary: {run_dir / 'summary.md'}" in out
-    for name in ("report.html", "summary.md"):  # the workflow uploads --report-dir as an artifact
+    for name in ("report.html", "summary.md", "plotly.min.js"):  # the workflow uploads --report-dir
         assert (copies / name).read_bytes() == (run_dir / name).read_bytes()
 
 

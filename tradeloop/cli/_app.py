@@ -120,6 +120,7 @@ def _register_commands() -> None:
     from tradeloop.cli import (
         _backtest,
         _cycle,
+        _dashboard,
         _data,
         _demo,
         _deploy,
@@ -156,6 +157,7 @@ def _register_commands() -> None:
     app.add_typer(_pr.pr_app, name="pr")
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
+    app.command("dashboard")(_dashboard.build_dashboard)
     app.add_typer(_deploy.deploy_app, name="deploy")
     app.add_typer(_ensemble.ensemble_app, name="ensemble")
     app.add_typer(_loadouts.loadouts_app, name="loadouts")

@@ -130,6 +130,8 @@ def _summary(cli: CliContext, result: CycleResult) -> None:
     if lead.proposal.proposed:
         console.print(_kpi_table(lead.proposal, lead.verdict))
     console.print(f"report:  {result.report}")
+    if result.dashboard is not None:
+        console.print(f"dashboard: {result.dashboard.index}")
     console.print(f"PR body: {lead.body_path if lead.body_path else '(no change proposed)'}")
     if lead.decision == "pass" and not result.options.apply:
         console.print(

@@ -25,6 +25,7 @@ call                        stage calls it makes                          result
 :func:`paper_step`          ``deployment.paper_run``                      :class:`PaperResult`
 :func:`demo_rollout`        ``paper_run``, ``simulated_bot_step``,        :class:`DemoRollout`
                             ``deploy_step``, ``check_pull_request``
+:func:`dashboard`           ``reports.write_dashboard``                   ``reports.DashboardSite``
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -58,6 +59,7 @@ from tradeloop.loop._loadouts import (
     propose_loadouts,
     publish_loadouts,
 )
+from tradeloop.loop._dashboard import DashboardOptions, dashboard, dashboard_data
 from tradeloop.loop._matrix import (
     DEFAULT_MAX_CELLS,
     STEP_SUMMARY_ENV,
@@ -129,6 +131,7 @@ __all__ = [
     "CycleOptions",
     "CycleResult",
     "DemoRollout",
+    "DashboardOptions",
     "Feedback",
     "ForgeOptions",
     "LoadoutOptions",
@@ -167,6 +170,8 @@ __all__ = [
     "detection_segments",
     "ensemble_branch",
     "feed_factory",
+    "dashboard",
+    "dashboard_data",
     "guardrail_memory",
     "load_source",
     "loadout_branch",

@@ -2,8 +2,9 @@
 
 matrix run -> matrix merge (warehouse, flags, nightly report) -> for every live pair: propose (analyzer,
 holdout, budgeted search, guardrails, re-backtest) -> validate -> pull request through the local forge (a
-dry run unless ``apply``) -> summary. Each step is the library call behind the command a workflow runs
-(:func:`matrix_run`, :func:`matrix_merge`, :func:`propose`, :func:`validate`, :func:`pr_open`), and the
+dry run unless ``apply``) -> the home's dashboard (``cycle/dashboard/index.html``) -> summary. Each step
+is the library call behind the command a workflow runs (:func:`matrix_run`, :func:`matrix_merge`,
+:func:`propose`, :func:`validate`, :func:`pr_open`, :func:`dashboard`), and the
 proposal and verdict go from one step to the next typed: the files each step writes are for the user, the
 cycle never reads them back.
 
@@ -25,6 +26,7 @@ from tradeloop._settings import Settings
 from tradeloop.errors import SettingsError
 from tradeloop.loop._checks import check_optimizer_options, check_storage
 from tradeloop.loop._common import QUIET, Feedback
+from tradeloop.loop._dashboard import DashboardOptions, dashboard
 from tradeloop.loop._matrix import (
     MatrixMerge,
     MatrixRun,
@@ -38,6 +40,7 @@ from tradeloop.loop._publish import ForgeOptions, PrOpenOptions, PrOpenResult, p
 from tradeloop.loop._validate import ValidateOptions, ValidateResult, validate
 
 if TYPE_CHECKING:
+    from reports import DashboardSite
     from tradeloop.documents import Proposal, Verdict
 
 __all__ = [
@@ -164,6 +167,7 @@ class CycleResult:
     pairs: tuple[PairResult, ...]
     report: Path
     options: CycleOptions = field(default_factory=CycleOptions)
+    dashboard: DashboardSite | None = None
 
     @property
     def lead(self) -> PairResult:
@@ -182,6 +186,7 @@ class CycleResult:
             "ok": True, "decision": lead.decision, "outcome": lead.outcome,
             "proposal_status": lead.proposal.status, "proposal": str(lead.folder / "proposal.json"),
             "report": str(self.report), "pr_body": None if lead.body_path is None else str(lead.body_path),
+            "dashboard": None if self.dashboard is None else str(self.dashboard.index),
             "steps": {**steps, **{name: result.to_json() for name, result in lead.steps.items()}},
             "pairs": [pair.to_json() for pair in self.pairs],
         }  # fmt: skip
@@ -271,7 +276,8 @@ def run_cycle(
         pairs = tuple(
             _run_pair(settings, work, target, options, report, seen, feedback) for target in targets
         )
-    return CycleResult(matrix, merged, pairs, report, options)
+        site = dashboard(settings, DashboardOptions(out=work / "dashboard", summary=None))
+    return CycleResult(matrix, merged, pairs, report, options, site)
 
 
 def _run_pair(

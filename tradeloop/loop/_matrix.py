@@ -218,7 +218,7 @@ def matrix_merge(settings: Settings, options: MergeOptions) -> MatrixMerge:
         load_into_warehouse,
         merge_logs,
     )
-    from reports import write_nightly_report
+    from reports import PLOTLY_ASSET, write_nightly_report
     from tradeloop import git_sha
     from tradeloop._atomic import append_bytes
     from warehouse import get_warehouse
@@ -235,7 +235,8 @@ def matrix_merge(settings: Settings, options: MergeOptions) -> MatrixMerge:
         url = warehouse.url
     flags = compute_flags(merged.records, history, config)
     report = write_nightly_report(merged, flags, run_id=owner, run_dir=settings.run_dir(owner))
-    files = [report.html_path, report.markdown_path]
+    # The report draws with the plotly library written beside it: a copy of the report takes it along.
+    files = [report.html_path, report.markdown_path, report.html_path.parent / PLOTLY_ASSET]
     copies = _copy_reports(options.report_dir, files) if options.report_dir else []
     step_summary = options.summary or (
         Path(os.environ[STEP_SUMMARY_ENV]) if os.environ.get(STEP_SUMMARY_ENV) else None

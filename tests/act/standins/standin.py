@@ -8,7 +8,10 @@ the hosted action does, with local parts only:
 - ``upload-artifact`` / ``download-artifact``: act's artifact server (the v3 REST protocol of
   ``@actions/artifact`` 1.x), so jobs exchange files only through artifacts, as on GitHub; an upload sets
   the outputs ``artifact-id`` and ``artifact-url`` (``<server>/<repo>/actions/runs/<run>/artifacts/<id>``)
-  as v4 does.
+  as v4 does;
+- ``upload-pages-artifact`` / ``deploy-pages``: the site as ``artifact.tar`` (hidden files left out, as the
+  real action does) through the same artifact server, then unpacked by the deploy job into the test's local
+  Pages folder (``$TRADELOOP_ACT_PAGES_DIR``), whose ``file://`` URL is the ``page_url`` output.
 
 Standard library only: it runs on the host's ``python3``.
 """
@@ -21,6 +24,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import urllib.parse
 import urllib.request
 import zlib
@@ -152,6 +156,32 @@ def download_artifact() -> None:
         print(f"downloaded artifact {artifact['name']!r}")
 
 
+def upload_pages_artifact() -> None:
+    site = Path(_env("SITE_PATH"))
+    archive = Path(_env("RUNNER_TEMP")) / "pages" / "artifact.tar"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w") as tar:
+        for path in sorted(site.rglob("*")):
+            relative = path.relative_to(site)
+            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                tar.add(path, arcname=f"./{relative.as_posix()}")
+    os.environ["UPLOAD_PATH"], os.environ["IF_NO_FILES_FOUND"] = str(archive), "error"
+    upload_artifact()
+
+
+def deploy_pages() -> None:
+    name, pages = _env("NAME"), Path(_env("TRADELOOP_ACT_PAGES_DIR"))
+    scratch = Path(_env("RUNNER_TEMP")) / "deploy-pages"
+    os.environ["DOWNLOAD_PATH"] = str(scratch)
+    download_artifact()
+    pages.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(scratch / "artifact.tar") as tar:
+        tar.extractall(pages, filter="data")
+    with Path(_env("GITHUB_OUTPUT")).open("a", encoding="utf-8") as outputs:
+        outputs.write(f"page_url={pages.resolve().as_uri()}/\n")
+    print(f"deployed {name!r} to {pages}")
+
+
 def _selected(name: str, wanted: str, pattern: str) -> bool:
     if wanted:
         return name == wanted
@@ -163,6 +193,8 @@ COMMANDS = {
     "setup-python": setup_python,
     "upload-artifact": upload_artifact,
     "download-artifact": download_artifact,
+    "upload-pages-artifact": upload_pages_artifact,
+    "deploy-pages": deploy_pages,
 }
 
 if __name__ == "__main__":
