@@ -51,6 +51,7 @@ from tradeloop.loop._cycle import (
     pair_cadence,
     run_cycle,
 )
+from tradeloop.loop._dashboard import DashboardOptions, dashboard, dashboard_data
 from tradeloop.loop._loadouts import (
     LoadoutOptions,
     LoadoutsResult,
@@ -59,7 +60,6 @@ from tradeloop.loop._loadouts import (
     propose_loadouts,
     publish_loadouts,
 )
-from tradeloop.loop._dashboard import DashboardOptions, dashboard, dashboard_data
 from tradeloop.loop._matrix import (
     DEFAULT_MAX_CELLS,
     STEP_SUMMARY_ENV,
@@ -130,8 +130,8 @@ __all__ = [
     "CycleObserver",
     "CycleOptions",
     "CycleResult",
-    "DemoRollout",
     "DashboardOptions",
+    "DemoRollout",
     "Feedback",
     "ForgeOptions",
     "LoadoutOptions",
@@ -165,13 +165,13 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "dashboard",
+    "dashboard_data",
     "demo_market",
     "demo_rollout",
     "detection_segments",
     "ensemble_branch",
     "feed_factory",
-    "dashboard",
-    "dashboard_data",
     "guardrail_memory",
     "load_source",
     "loadout_branch",
