@@ -6,11 +6,25 @@
   :func:`paired_checks` measure a stage's checks, :func:`sequential_test` is the always-valid mSPRT;
 - :func:`ingest_file` takes the bot's trades and equity into the warehouse;
 - :func:`deploy_step` analyses every rollout once per interval and turns each stage move into a pull request;
-- :func:`rollout_status` is what ``tradeloop deploy status`` shows.
+- :func:`rollout_status` is what ``tradeloop deploy status`` shows;
+- :func:`monitor` judges LIMITED and FULL rollouts on live evidence (the breach rules of :func:`judge`) and
+  rolls a breach back in git; :func:`send_alerts` tells people (Slack, Discord, JSON webhooks), once;
+  :func:`deadman_alert` raises the dead man's switch when the monitor stops.
 """
 
 from __future__ import annotations
 
+from deployment._alerts import (
+    SEVERITIES,
+    Alert,
+    Delivery,
+    SentLog,
+    Webhook,
+    discord_payload,
+    send_alerts,
+    slack_payload,
+    webhooks_from_env,
+)
 from deployment._analysis import (
     BacktestEvidence,
     PairedEvidence,
@@ -19,10 +33,19 @@ from deployment._analysis import (
     paired_checks,
     sharpe,
 )
+from deployment._breach import HARD_CHECKS, BreachJudgement, Series, judge, series, window_checks
 from deployment._evidence import BarsProvider, backtest_evidence, paired_evidence, stage_mode
 from deployment._ingest import IngestResult, ingest_file, known_config_hashes
 from deployment._machine import decide
 from deployment._model import OUTCOME_ORDER, Check, Decision, Outcome, Rollout, Verdict, worst
+from deployment._monitor import (
+    MONITORED_STAGES,
+    MonitorResult,
+    Watch,
+    deadman_alert,
+    monitor,
+    monitor_interval,
+)
 from deployment._msprt import (
     MIN_OBSERVATIONS,
     SequentialResult,
@@ -45,14 +68,21 @@ from deployment._step import analysis_interval, bar_duration, deploy_step, stage
 __all__ = [
     "DEPLOY_BRANCH_PREFIX",
     "DEPLOY_LABELS",
+    "HARD_CHECKS",
     "MIN_OBSERVATIONS",
+    "MONITORED_STAGES",
     "OUTCOME_ORDER",
+    "SEVERITIES",
+    "Alert",
     "BacktestEvidence",
     "BarsProvider",
+    "BreachJudgement",
     "Check",
     "Decision",
+    "Delivery",
     "DeploymentPlan",
     "IngestResult",
+    "MonitorResult",
     "Outcome",
     "PairPlan",
     "PairedEvidence",
@@ -60,30 +90,44 @@ __all__ = [
     "PublishedMove",
     "Rollout",
     "RolloutStatus",
+    "SentLog",
     "SequentialResult",
+    "Series",
     "Verdict",
+    "Watch",
+    "Webhook",
     "analysis_interval",
     "annualisation",
     "backtest_evidence",
     "bar_duration",
     "cold_checks",
+    "deadman_alert",
     "decide",
     "deploy_branch",
     "deploy_step",
     "deployment_plan",
+    "discord_payload",
     "ingest_file",
+    "judge",
     "known_config_hashes",
     "log_mixture_ratio",
+    "monitor",
+    "monitor_interval",
     "paired_checks",
     "paired_evidence",
     "parse_deploy_metadata",
     "publish_move",
     "read_plan",
     "rollout_status",
+    "send_alerts",
     "sequential_test",
     "sequential_test_paths",
+    "series",
     "sharpe",
+    "slack_payload",
     "stage_mode",
     "stage_since",
+    "webhooks_from_env",
+    "window_checks",
     "worst",
 ]

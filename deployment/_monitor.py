@@ -1,0 +1,300 @@
+"""``monitor``: every LIMITED and FULL rollout judged on its live evidence; a breach rolls it back in git.
+
+For each rollout of the base branch's ``feature_flags.json`` at LIMITED or FULL:
+
+1. the new parameters' live equity since the stage began, and the replaced parameters' equity over the same
+   period (their shadow: paper at FULL, live at LIMITED), from the warehouse;
+2. the breach rules (:mod:`deployment._breach`) judge the last full monitor interval;
+3. a hard limit commits the rollback onto the base at once (a pull request with auto-merge when the push is
+   refused); ``MONITOR_FAILURE_THRESHOLD`` failed intervals in a row open (or update) the pair's one
+   rollback pull request; the rollback is the computed inverse of the pair's last change
+   (:func:`gitops.rollback_pair`), recorded in the warehouse as ``rolled_back``;
+4. alerts: error for a rollback, warn for a failed check below the threshold or an inconclusive one, each
+   sent once (:mod:`deployment._alerts`);
+5. the monitor's heartbeat is written, so the deployment job can raise the dead man's switch
+   (:func:`deadman_alert`) when the monitor stops running.
+
+WARM rollouts are judged by ``deploy step`` (a drawdown breach fails the rollout there).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from deployment._alerts import Alert, Delivery, SentLog, Webhook, send_alerts
+from deployment._breach import BreachJudgement, Series, judge, series
+from deployment._step import _state_at, _versions, bar_duration, stage_since
+from gitops import (
+    FeatureFlags,
+    Forge,
+    LiveConstants,
+    PairRollback,
+    rollback_pair,
+)
+from gitops import Rollout as FlagsRollout
+from tradeloop import Provenance, atomic_write_text, new_run_id
+from tradeloop.errors import StateFileError
+from warehouse import Warehouse
+
+__all__ = ["MONITORED_STAGES", "MonitorResult", "Watch", "deadman_alert", "monitor", "monitor_interval"]
+
+MONITORED_STAGES = ("LIMITED", "FULL")
+HEARTBEAT_FILE = "heartbeat.json"
+SENT_FILE = "alerts_sent.json"
+
+
+def monitor_interval(constants: LiveConstants, timeframe: str) -> timedelta:
+    """The time between two monitor checks of a pair: ``MONITOR_INTERVAL_MINUTES``, at least one bar."""
+    return max(timedelta(minutes=constants.monitor_interval_minutes), bar_duration(timeframe))
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One monitored rollout: its judgement, the rollback it led to, the alerts it raised."""
+
+    key: str
+    stage: str
+    config_hash: str
+    previous_config_hash: str | None
+    since: datetime
+    judgement: BreachJudgement | None
+    rollback: PairRollback | None = None
+    alerts: tuple[Alert, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        judged = self.judgement
+        return {
+            "key": self.key,
+            "stage": self.stage,
+            "config_hash": self.config_hash,
+            "previous_config_hash": self.previous_config_hash,
+            "since": self.since.isoformat(),
+            "decision": None if judged is None else judged.decision,
+            "reason": self.note if judged is None else judged.reason,
+            "failed_in_row": 0 if judged is None else judged.failed_in_row,
+            "checks": [] if judged is None else [check.to_dict() for check in judged.checks],
+            "rollback": None if self.rollback is None else self.rollback.to_dict(),
+            "alerts": [alert.to_dict() for alert in self.alerts],
+        }
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """What one monitor run did."""
+
+    clock: datetime
+    watches: tuple[Watch, ...]
+    deliveries: tuple[Delivery, ...] = field(default_factory=tuple)
+    heartbeat: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clock": self.clock.isoformat(),
+            "rollouts": [watch.to_dict() for watch in self.watches],
+            "alerts": [delivery.to_dict() for delivery in self.deliveries],
+            "heartbeat": None if self.heartbeat is None else str(self.heartbeat),
+        }
+
+
+def monitor(
+    forge: Forge,
+    evidence: Warehouse,
+    clock: datetime,
+    *,
+    state_dir: Path,
+    webhooks: list[Webhook],
+    base: str = "main",
+    dry_run: bool = False,
+    git_sha: str = "nogit",
+    send: dict[str, Any] | None = None,
+) -> MonitorResult:
+    """Judge every LIMITED and FULL rollout once and act on breaches (module docstring).
+
+    Parameters
+    ----------
+    forge
+        Where the base branch lives (``local``: the repository itself; ``github``: through its API).
+    evidence
+        The warehouse with the bot's live equity and the shadow paper equity.
+    clock
+        Now (timezone-aware).
+    state_dir
+        Where the heartbeat and the sent-alerts log live.
+    webhooks
+        The alert channels (:func:`deployment.webhooks_from_env`).
+    dry_run
+        Judge only: roll back, record, send and write nothing.
+    send
+        Options of :func:`deployment.send_alerts` (``attempts``, ``backoff_s``, ``timeout_s``).
+    """
+    if clock.tzinfo is None:
+        raise StateFileError(f"monitor: the clock {clock!r} has no time zone; pass a UTC time")
+    base_sha = forge.resolve(base)
+    constants, flags = _state_at(forge, base_sha)
+    versions = _versions(forge.repo, base_sha)
+    provenance = Provenance(
+        run_id=new_run_id(clock), git_sha=git_sha, written_at=clock.isoformat(timespec="seconds")
+    )
+    watches = []
+    for key, rollout in flags.rollouts.items():
+        if rollout.stage.value not in MONITORED_STAGES or rollout.phase == "failed":
+            continue
+        since = stage_since(versions, key, rollout) or rollout.updated_at
+        watch = _watch(evidence, constants, key, rollout, since, clock)
+        if watch.judgement is not None and watch.judgement.decision.startswith("rollback") and not dry_run:
+            watch = _roll_back(forge, evidence, watch, base, provenance)
+        watches.append(_with_alerts(watch))
+    deliveries: list[Delivery] = []
+    heartbeat = None
+    if not dry_run:
+        alerts = [alert for watch in watches for alert in watch.alerts]
+        at = clock.isoformat(timespec="seconds")
+        deliveries = send_alerts(alerts, webhooks, SentLog(state_dir / SENT_FILE), at=at, **(send or {}))
+        heartbeat = _beat(state_dir, clock)
+    return MonitorResult(clock, tuple(watches), tuple(deliveries), heartbeat)
+
+
+def _baseline(
+    evidence: Warehouse, strategy: str, symbol: str, rollout: FlagsRollout, since: datetime, clock: datetime
+) -> Series | None:
+    previous = rollout.previous_config_hash
+    if previous is None or previous == rollout.config_hash:
+        return None
+    modes = ("paper", "live") if rollout.stage.value == "FULL" else ("live", "paper")
+    for mode in modes:
+        found = series(evidence.equity_points(strategy, symbol, previous, mode, start=since, end=clock))
+        if found.times.size:
+            return found
+    return None
+
+
+def _watch(
+    evidence: Warehouse,
+    constants: LiveConstants,
+    key: str,
+    rollout: FlagsRollout,
+    since: datetime,
+    clock: datetime,
+) -> Watch:
+    strategy, _, symbol = key.partition("/")
+    timeframe = str(constants.live_params[strategy][symbol]["timeframe"])
+    interval = monitor_interval(constants, timeframe)
+    candidate = series(
+        evidence.equity_points(strategy, symbol, rollout.config_hash, "live", start=since, end=clock)
+    )
+    baseline = _baseline(evidence, strategy, symbol, rollout, since, clock)
+    judged = judge(
+        candidate, baseline, constants, since=since, clock=clock, interval=interval,
+        bar_minutes=bar_duration(timeframe) / timedelta(minutes=1),
+    )  # fmt: skip
+    note = "" if judged is not None else f"first monitor check due at {(since + interval).isoformat()}"
+    return Watch(
+        key, rollout.stage.value, rollout.config_hash, rollout.previous_config_hash, since, judged, note=note
+    )
+
+
+def _evidence_table(judged: BreachJudgement) -> str:
+    rows = ["| check | outcome | figure | limit | detail |", "|---|---|---|---|---|"]
+    for check in judged.checks:
+        figure = "—" if check.figure is None else f"{check.figure:.4g}"
+        limit = "—" if check.threshold is None else f"{check.comparator} {check.threshold:g}"
+        rows.append(f"| {check.name} | {check.outcome} | {figure} {check.unit} | {limit} | {check.detail} |")
+    return "\n".join(rows)
+
+
+def _roll_back(forge: Forge, evidence: Warehouse, watch: Watch, base: str, provenance: Provenance) -> Watch:
+    from dataclasses import replace
+
+    judged = watch.judgement
+    assert judged is not None
+    strategy, _, symbol = watch.key.partition("/")
+    mode = "commit" if judged.decision == "rollback_now" else "pull_request"
+    reason = f"monitor at {watch.stage}: {judged.reason}"
+    done = rollback_pair(
+        forge, strategy, symbol, mode=mode, provenance=provenance, base=base, reason=reason,
+        evidence=_evidence_table(judged),
+    )  # fmt: skip
+    evidence.upsert_rollout(
+        strategy, symbol, config_hash=watch.config_hash, stage=watch.stage, canary_fraction=0.0,
+        status="rolled_back", reason=f"{reason}; {done.describe()}", pr_number=done.pr_number,
+        previous_config_hash=watch.previous_config_hash,
+    )  # fmt: skip
+    return replace(watch, rollback=done)
+
+
+def _with_alerts(watch: Watch) -> Watch:
+    from dataclasses import replace
+
+    judged = watch.judgement
+    if judged is None or judged.decision == "ok":
+        return watch
+    rollout = f"{watch.key}@{watch.config_hash}"
+    facts = {
+        check.name: f"{check.outcome}: {'—' if check.figure is None else f'{check.figure:.4g}'} {check.unit}"
+        for check in judged.checks
+    }
+    if watch.rollback is not None:
+        done = watch.rollback
+        text = (
+            f"{judged.reason}. {done.describe()}. What to do: find why the new parameters lost; the pair runs "
+            "its previous parameters again and the optimizer never proposes the rolled-back configuration "
+            "again."
+        )
+        if done.action in ("pr_opened", "pr_updated", "pr_auto_merge"):
+            text += f" Review and merge {done.url} (it is not on {done.base} yet)."
+        alert = Alert("error", "rollback", rollout, watch.stage, f"{watch.key} rolled back", text, facts)
+    elif judged.decision.startswith("rollback"):  # a dry run
+        text = f"{judged.reason} (dry run: nothing rolled back)"
+        alert = Alert("error", "rollback", rollout, watch.stage, f"{watch.key} would roll back", text, facts)
+    elif judged.failed_in_row:
+        text = f"{judged.reason}. What to do: watch it; the rollback follows at the threshold."
+        event = f"check_failed_{judged.failed_in_row}"
+        alert = Alert("warn", event, rollout, watch.stage, f"{watch.key}: monitor check failed", text, facts)
+    else:
+        text = f"{judged.reason}. What to do: make sure the bot reports the shadow paper equity."
+        alert = Alert("warn", "inconclusive", rollout, watch.stage, f"{watch.key}: inconclusive", text, facts)
+    return replace(watch, alerts=(alert,))
+
+
+def _beat(state_dir: Path, clock: datetime) -> Path:
+    path = state_dir / HEARTBEAT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"last_run": clock.isoformat(timespec="seconds")}) + "\n")
+    return path
+
+
+def deadman_alert(
+    state_dir: Path, constants: LiveConstants, flags: FeatureFlags, clock: datetime
+) -> Alert | None:
+    """The dead man's switch: an error alert when a LIMITED or FULL rollout exists and the monitor has not
+    run for ``MONITOR_DEADMAN_INTERVALS`` intervals (or never ran); ``None`` otherwise."""
+    watched = [
+        key for key, r in flags.rollouts.items() if r.stage.value in MONITORED_STAGES and r.phase != "failed"
+    ]
+    if not watched:
+        return None
+    limit = timedelta(minutes=constants.monitor_interval_minutes) * constants.monitor_deadman_intervals
+    path = state_dir / HEARTBEAT_FILE
+    last: datetime | None = None
+    if path.exists():
+        try:
+            last = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["last_run"])
+        except (OSError, ValueError, KeyError, TypeError):
+            last = None
+    if last is not None and clock - last <= limit:
+        return None
+    seen = "never" if last is None else f"last at {last.isoformat()}"
+    text = (
+        f"The monitor has not run for {constants.monitor_deadman_intervals} intervals of "
+        f"{constants.monitor_interval_minutes} minutes ({seen}); {', '.join(sorted(watched))} are not watched. "
+        "What to do: check the monitor workflow (disabled schedule, failing runs), then run `tradeloop monitor`."
+    )
+    return Alert(
+        "error", "deadman", "monitor", "last_run=" + ("never" if last is None else last.isoformat()),
+        "monitor stopped", text, {"monitored": ", ".join(sorted(watched))},
+    )  # fmt: skip
