@@ -155,7 +155,8 @@ def _sharpe_drop(new: Series, old: Series | None, constants: LiveConstants, bar_
     new_returns = _returns(new.equity[new_index])
     old_returns = _returns(old.equity[old_index])
     if new_returns.size < constants.monitor_min_returns:
-        few = f"{new_returns.size} paired returns, fewer than MONITOR_MIN_RETURNS {constants.monitor_min_returns}"
+        least = constants.monitor_min_returns
+        few = f"{new_returns.size} paired returns, fewer than MONITOR_MIN_RETURNS {least}"
         return _check("sharpe_drop_pct", None, limit, few, unit="%")
     new_sharpe, old_sharpe = sharpe(new_returns, bar_minutes), sharpe(old_returns, bar_minutes)
     assert new_sharpe is not None and old_sharpe is not None

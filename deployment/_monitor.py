@@ -36,6 +36,7 @@ from gitops import (
     rollback_pair,
 )
 from gitops import Rollout as FlagsRollout
+from gitops._inverse import RollbackMode
 from tradeloop import Provenance, atomic_write_text, new_run_id
 from tradeloop.errors import StateFileError
 from warehouse import Warehouse
@@ -213,7 +214,7 @@ def _roll_back(forge: Forge, evidence: Warehouse, watch: Watch, base: str, prove
     judged = watch.judgement
     assert judged is not None
     strategy, _, symbol = watch.key.partition("/")
-    mode = "commit" if judged.decision == "rollback_now" else "pull_request"
+    mode: RollbackMode = "commit" if judged.decision == "rollback_now" else "pull_request"
     reason = f"monitor at {watch.stage}: {judged.reason}"
     done = rollback_pair(
         forge, strategy, symbol, mode=mode, provenance=provenance, base=base, reason=reason,
@@ -241,9 +242,9 @@ def _with_alerts(watch: Watch) -> Watch:
     if watch.rollback is not None:
         done = watch.rollback
         text = (
-            f"{judged.reason}. {done.describe()}. What to do: find why the new parameters lost; the pair runs "
-            "its previous parameters again and the optimizer never proposes the rolled-back configuration "
-            "again."
+            f"{judged.reason}. {done.describe()}. What to do: find why the new parameters lost; the pair "
+            "runs its previous parameters again and the optimizer never proposes the rolled-back "
+            "configuration again."
         )
         if done.action in ("pr_opened", "pr_updated", "pr_auto_merge"):
             text += f" Review and merge {done.url} (it is not on {done.base} yet)."
@@ -291,8 +292,9 @@ def deadman_alert(
     seen = "never" if last is None else f"last at {last.isoformat()}"
     text = (
         f"The monitor has not run for {constants.monitor_deadman_intervals} intervals of "
-        f"{constants.monitor_interval_minutes} minutes ({seen}); {', '.join(sorted(watched))} are not watched. "
-        "What to do: check the monitor workflow (disabled schedule, failing runs), then run `tradeloop monitor`."
+        f"{constants.monitor_interval_minutes} minutes ({seen}); {', '.join(sorted(watched))} are not "
+        "watched. What to do: check the monitor workflow (disabled schedule, failing runs), then run "
+        "`tradeloop monitor`."
     )
     return Alert(
         "error", "deadman", "monitor", "last_run=" + ("never" if last is None else last.isoformat()),

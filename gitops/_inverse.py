@@ -161,9 +161,11 @@ def _text(repo: Path, commit: str, path: str) -> str:
 def _node(text: str, table: str, strategy: str, symbol: str) -> ast.expr | None:
     """The source node of ``table[strategy][symbol]`` in ``text``, or ``None`` when there is none."""
     for statement in ast.parse(text).body:
-        target = statement.target if isinstance(statement, ast.AnnAssign) else None
-        if isinstance(target, ast.Name) and target.id == table and statement.value is not None:  # type: ignore[union-attr]
-            node: ast.expr | None = statement.value  # type: ignore[union-attr]
+        if not isinstance(statement, ast.AnnAssign) or statement.value is None:
+            continue
+        target = statement.target
+        if isinstance(target, ast.Name) and target.id == table:
+            node: ast.expr | None = statement.value
             for key in (strategy, symbol):
                 node = _item(node, key)
             return node
@@ -269,8 +271,8 @@ class PairRollback:
         if self.action == "pr_auto_merge":
             merge = "auto-merge requested" if self.auto_merge else "auto-merge refused: merge it by hand"
             return (
-                f"{self.base} refused the push ({self.refused or 'branch protection'}); rollback pull request "
-                f"#{self.pr_number} opened with {merge}: {restored}"
+                f"{self.base} refused the push ({self.refused or 'branch protection'}); rollback pull "
+                f"request #{self.pr_number} opened with {merge}: {restored}"
             )
         return f"rollback pull request #{self.pr_number} {self.action[3:]}: {restored}"
 

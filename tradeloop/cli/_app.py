@@ -125,6 +125,7 @@ def _register_commands() -> None:
         _matrix,
         _matrix_merge,
         _memory,
+        _monitor,
         _optimize,
         _pr,
         _propose,
@@ -153,6 +154,8 @@ def _register_commands() -> None:
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
     app.add_typer(_deploy.deploy_app, name="deploy")
+    app.command("monitor")(_monitor.monitor)
+    app.command("notify")(_monitor.notify)
 
 
 _register_commands()

@@ -18,6 +18,9 @@ call                        stage calls it makes                          result
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`run_monitor`         ``deployment.monitor``                        :class:`MonitorResult`
+:func:`notify`              ``deployment.send_alerts``,                   :class:`NotifyResult`
+                            ``deployment.deadman_alert``
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -56,6 +59,7 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
+from tradeloop.loop._monitor import MonitorOptions, NotifyResult, monitor_state_dir, notify, run_monitor
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
     ForgeOptions,
@@ -95,6 +99,8 @@ __all__ = [
     "MatrixMerge",
     "MatrixRun",
     "MergeOptions",
+    "MonitorOptions",
+    "NotifyResult",
     "PairResult",
     "PrOpenOptions",
     "PrOpenResult",
@@ -120,6 +126,8 @@ __all__ = [
     "matrix_merge",
     "matrix_plan",
     "matrix_run",
+    "monitor_state_dir",
+    "notify",
     "pair_cadence",
     "pair_source",
     "pr_check",
@@ -132,6 +140,7 @@ __all__ = [
     "reading_forge",
     "rollback",
     "run_cycle",
+    "run_monitor",
     "search_record_of",
     "settle_proposal",
     "spec_and_constants",

@@ -1,0 +1,92 @@
+"""``monitor`` and ``notify``: the monitor run and the alerts, glued to the settings, forge and warehouse."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradeloop._settings import Settings
+from tradeloop.loop._common import make_forge
+
+if TYPE_CHECKING:
+    from deployment import Alert, Delivery, MonitorResult
+
+__all__ = ["MonitorOptions", "NotifyResult", "monitor_state_dir", "notify", "run_monitor"]
+
+
+def monitor_state_dir(settings: Settings, given: Path | None = None) -> Path:
+    """Where the monitor's heartbeat and sent-alerts log live: ``--state-dir``,
+    ``TRADELOOP_MONITOR_STATE``, else ``<home>/monitor``."""
+    if given is not None:
+        return given
+    env = os.environ.get("TRADELOOP_MONITOR_STATE")
+    return Path(env) if env else settings.home / "monitor"
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    """The options of one monitor run (``tradeloop monitor``)."""
+
+    forge: str | None = None
+    remote: str = "origin"
+    repository: str | None = None
+    base: str = "main"
+    state_dir: Path | None = None
+    dry_run: bool = False
+    git_sha: str = "nogit"
+    send: dict[str, Any] = field(default_factory=dict)
+
+
+def run_monitor(settings: Settings, options: MonitorOptions) -> MonitorResult:
+    """Judge every LIMITED and FULL rollout on the base branch, roll breaches back, send the alerts."""
+    from deployment import monitor, webhooks_from_env
+    from warehouse import get_warehouse
+
+    webhooks = webhooks_from_env()
+    target = make_forge(settings, options.forge, remote=options.remote, repository=options.repository)
+    state_dir = monitor_state_dir(settings, options.state_dir)
+    with get_warehouse(settings.warehouse_url) as warehouse:
+        return monitor(
+            target, warehouse, settings.current_time(), state_dir=state_dir,
+            webhooks=webhooks, base=options.base, dry_run=options.dry_run, git_sha=options.git_sha,
+            send=options.send,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """The alerts ``tradeloop notify`` sent (or found sent before)."""
+
+    deliveries: tuple[Delivery, ...]
+    webhooks: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"webhooks": list(self.webhooks), "alerts": [d.to_dict() for d in self.deliveries]}
+
+
+def notify(
+    settings: Settings,
+    alert: Alert | None,
+    *,
+    deadman: bool = False,
+    state_dir: Path | None = None,
+    send: dict[str, Any] | None = None,
+) -> NotifyResult:
+    """Send ``alert`` once to every ``TRADELOOP_WEBHOOK_*``; with ``deadman``, also the dead man's switch's
+    error alert when the monitor has stopped running (:func:`deployment.deadman_alert`)."""
+    from deployment import SentLog, deadman_alert, send_alerts, webhooks_from_env
+    from gitops import load_state
+
+    webhooks = webhooks_from_env()
+    folder = monitor_state_dir(settings, state_dir)
+    clock = settings.current_time()
+    alerts = [] if alert is None else [alert]
+    if deadman:
+        constants, flags = load_state(settings.repo)
+        found = deadman_alert(folder, constants, flags, clock)
+        alerts += [] if found is None else [found]
+    at = clock.isoformat(timespec="seconds")
+    deliveries = send_alerts(alerts, webhooks, SentLog(folder / "alerts_sent.json"), at=at, **(send or {}))
+    return NotifyResult(tuple(deliveries), tuple(hook.name for hook in webhooks))
