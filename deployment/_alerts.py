@@ -132,8 +132,11 @@ def discord_payload(alert: Alert) -> dict[str, Any]:
 
 
 def generic_payload(alert: Alert) -> dict[str, Any]:
-    """The alert as a JSON document, its text cut so the document stays under 64 KiB."""
+    """The alert as a JSON document under 64 KiB: at most 25 fields of 1,024 characters, the text cut."""
     document = alert.to_dict()
+    document["fields"] = {
+        _cut(name, 256): _cut(value, 1024) for name, value in list(alert.fields.items())[:25]
+    }
     size = len(json.dumps(document))
     if size > GENERIC_LIMIT:
         document["text"] = _cut(alert.text, max(0, len(alert.text) - (size - GENERIC_LIMIT) - 16))

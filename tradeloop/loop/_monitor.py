@@ -8,12 +8,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloop._settings import Settings
+from tradeloop.errors import SettingsError
 from tradeloop.loop._common import make_forge
 
 if TYPE_CHECKING:
     from deployment import Alert, Delivery, MonitorResult
 
 __all__ = ["MonitorOptions", "NotifyResult", "monitor_state_dir", "notify", "run_monitor"]
+
+
+def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`deployment.send_alerts`'s delivery options: ``given``, else ``TRADELOOP_ALERT_BACKOFF_S`` (the
+    first retry's wait, doubled each time) and ``TRADELOOP_ALERT_TIMEOUT_S`` when set."""
+    if given:
+        return dict(given)
+    found: dict[str, Any] = {}
+    for name, key in (("TRADELOOP_ALERT_BACKOFF_S", "backoff_s"), ("TRADELOOP_ALERT_TIMEOUT_S", "timeout_s")):
+        value = os.environ.get(name)
+        if value:
+            try:
+                found[key] = float(value)
+            except ValueError:
+                raise SettingsError(f"{name}={value!r} is not a number of seconds; e.g. {name}=1") from None
+    return found
 
 
 def monitor_state_dir(settings: Settings, given: Path | None = None) -> Path:
@@ -51,7 +68,7 @@ def run_monitor(settings: Settings, options: MonitorOptions) -> MonitorResult:
         return monitor(
             target, warehouse, settings.current_time(), state_dir=state_dir,
             webhooks=webhooks, base=options.base, dry_run=options.dry_run, git_sha=options.git_sha,
-            send=options.send,
+            send=delivery_options(options.send),
         )  # fmt: skip
 
 
@@ -88,5 +105,7 @@ def notify(
         found = deadman_alert(folder, constants, flags, clock)
         alerts += [] if found is None else [found]
     at = clock.isoformat(timespec="seconds")
-    deliveries = send_alerts(alerts, webhooks, SentLog(folder / "alerts_sent.json"), at=at, **(send or {}))
+    deliveries = send_alerts(
+        alerts, webhooks, SentLog(folder / "alerts_sent.json"), at=at, **delivery_options(send)
+    )
     return NotifyResult(tuple(deliveries), tuple(hook.name for hook in webhooks))
