@@ -7,11 +7,10 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 
 @dataclass
@@ -78,8 +77,9 @@ def _handler(server: AlertServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def alert_server() -> Iterator[AlertServer]:
+@contextmanager
+def serve() -> Iterator[AlertServer]:
+    """A running :class:`AlertServer` (use it as a fixture's body)."""
     state = AlertServer()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,40 @@ import numpy as np
 import pytest
 
 from gitops import Stage, load_feature_flags, save_feature_flags
-from tests.deployment.alert_server import AlertServer, alert_server  # noqa: F401 - the fixture
 from tests.deployment.conftest import write_jsonl
-from tests.gitops.test_memory_cli import CONSTANTS, T0, git, propose, repo, storage, tradeloop  # noqa: F401
+from tests.deployment.alert_server import AlertServer, serve
+from tests.gitops import test_memory_cli as memory
+from tests.gitops.test_memory_cli import CONSTANTS, T0, git, propose, tradeloop
 from tradeloop import Provenance
 
 DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def webhooks() -> Iterator[AlertServer]:
+    with serve() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('optuna') / 'optuna.db'}"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The bot repository of the guardrail tests: ema_cross/SP500 churning, so the optimizer proposes."""
+    path = tmp_path / "bot"
+    (path / "config").mkdir(parents=True)
+    text = (memory.ROOT / CONSTANTS).read_text()
+    for old, new in memory.CHURNING.items():
+        text = text.replace(old, new, 1)
+    (path / CONSTANTS).write_text(text)
+    shutil.copy(memory.ROOT / "feature_flags.json", path / "feature_flags.json")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "live state", at=T0 - timedelta(days=30))
+    return path
 
 
 def entry_source(text: str, table: str, strategy: str, symbol: str) -> str:
@@ -95,16 +125,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_live_degradation_at_full_is_rolled_back_in_git_within_one_interval(
-    repo: Path,  # noqa: F811 - the fixture
+    repo: Path,
     tmp_path: Path,
-    storage: str,  # noqa: F811 - the fixture
-    alert_server: AlertServer,  # noqa: F811 - the fixture
+    storage: str,
+    webhooks: AlertServer,
     monkeypatch: pytest.MonkeyPatch,
     clean_env: None,
 ) -> None:
     home = tmp_path / "home"
-    monkeypatch.setenv("TRADELOOP_WEBHOOK_PAGER", alert_server.hook("pager"))
-    monkeypatch.setenv("TRADELOOP_WEBHOOK_SLACK", alert_server.hook("slack"))
+    monkeypatch.setenv("TRADELOOP_WEBHOOK_PAGER", webhooks.hook("pager"))
+    monkeypatch.setenv("TRADELOOP_WEBHOOK_SLACK", webhooks.hook("slack"))
     before = (repo / CONSTANTS).read_text()
     first, _ = propose(repo, T0, storage, tmp_path / "first.json")
     assert first["status"] == "proposed"
@@ -157,12 +187,12 @@ def test_a_live_degradation_at_full_is_rolled_back_in_git_within_one_interval(
     # Exactly one error alert, on each webhook; a later monitor run finds nothing more to say.
     code, text = tradeloop(repo, full_at + DAY * 9, "--json", "monitor", "--forge", "local", home=home)
     assert code == 0 and json.loads(text)["rollouts"] == [], text
-    errors = [body for body in alert_server.bodies("pager") if body["severity"] == "error"]
+    errors = [body for body in webhooks.bodies("pager") if body["severity"] == "error"]
     assert [(e["event"], e["rollout"]) for e in errors] == [
         ("rollback", f"ema_cross/SP500@{rollout.config_hash}")
     ]
     assert "rolled back on main" in errors[0]["text"]
-    assert len([b for b in alert_server.bodies("slack") if b["text"].startswith("[ERROR]")]) == 1
+    assert len([b for b in webhooks.bodies("slack") if b["text"].startswith("[ERROR]")]) == 1
 
     # The guardrail memory: the rollback restarts the pair's cooldown, and the rolled-back configuration is
     # never proposed again.
