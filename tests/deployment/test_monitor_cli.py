@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from gitops import Stage, load_feature_flags, save_feature_flags
-from tests.deployment.conftest import write_jsonl
 from tests.deployment.alert_server import AlertServer, serve
+from tests.deployment.conftest import write_jsonl
 from tests.gitops import test_memory_cli as memory
 from tests.gitops.test_memory_cli import CONSTANTS, T0, git, propose, tradeloop
 from tradeloop import Provenance

@@ -1,0 +1,222 @@
+"""How the monitor rolls back, end to end through the CLI on real git:
+
+- counted checks (the Sharpe drop against the shadow of the replaced parameters) open one rollback pull
+  request labelled ``rollback`` after ``MONITOR_FAILURE_THRESHOLD`` failed intervals in a row, updated (not
+  duplicated) by later runs; its branch restores the pair's previous parameters and keeps a later merge of
+  another pair; merged, the guardrail memory never proposes the rolled-back configuration again;
+- on GitHub, where branch protection refuses the push of a hard-limit rollback, the rollback becomes a pull
+  request with auto-merge requested, and the alert says so;
+- the dead man's switch: ``notify --deadman`` raises one error alert when the monitor stopped running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gitops import Stage, apply_proposal, load_feature_flags, read_memory, rollback_branch, save_feature_flags
+from tests.deployment.alert_server import AlertServer, serve
+from tests.deployment.conftest import BOT, KEY, PAIR, T0, DeployRepo, git, merge_optimizer_change, write_jsonl
+from tests.github_standin import GitHubEnv
+from tests.gitops.proposals import demo_documents
+from tradeloop import Provenance
+from tradeloop.documents import Proposal
+
+BAR = timedelta(minutes=15)
+FULL_AT = T0 + timedelta(days=2)
+
+
+@pytest.fixture
+def webhooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertServer]:
+    for name in ("GITHUB_TOKEN", "TRADELOOP_GITHUB_TOKEN", "TRADELOOP_DB_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with serve() as server:
+        monkeypatch.setenv("TRADELOOP_WEBHOOK_OPS", server.hook("ops"))
+        yield server
+
+
+def promote_to_full(repo: Path, at: datetime) -> None:
+    path = repo / "feature_flags.json"
+    flags = load_feature_flags(path)
+    rollout = flags.rollout(*PAIR)
+    assert rollout is not None
+    full = dataclasses.replace(
+        rollout, stage=Stage.FULL, phase="succeeded", canary_fraction=1.0, updated_at=at
+    )
+    provenance = Provenance(run_id="20240602T000000Z-00000full", git_sha="0" * 40, written_at=at.isoformat())
+    save_feature_flags(path, flags.with_rollout(*PAIR, full), provenance)
+    git(repo, "commit", "-q", "-am", f"Merge pull request #8: {KEY} LIMITED → FULL", at=at)
+
+
+def merge_other_pair(repo: Path, at: datetime) -> None:
+    git(repo, "checkout", "-q", "-b", "tune-ema")
+    path = repo / "config" / "constants.py"
+    text = path.read_text()
+    old = '"ema_fast": 10,'
+    assert old in text
+    path.write_text(text.replace(old, '"ema_fast": 11,', 1))
+    git(repo, "commit", "-q", "-am", "ema_cross/NASDAQ: faster EMA", at=at - timedelta(minutes=5))
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #9 from tune-ema", "tune-ema", at=at)
+
+
+def degraded_rows(
+    since: datetime, new_hash: str, old_hash: str, *, bars: int, crash: int | None = None
+) -> list[Any]:
+    """15-minute equity: the replaced parameters (shadow, paper) earn, the new ones (live) lose a little
+    each bar (a Sharpe drop, no hard limit on a 100 USD canary), or crash 12 % at bar ``crash``."""
+    rng = np.random.default_rng(11)
+    market = rng.normal(0.0002, 0.001, bars)
+    new = market - 0.0006 + rng.normal(0.0, 0.0005, bars)
+    if crash is not None:
+        new = market.copy()
+        new[crash - 1] = -0.12
+    rows = []
+    for config_hash, mode, returns in ((new_hash, "live", new), (old_hash, "paper", market)):
+        equity = 100.0 * np.cumprod(1.0 + returns)
+        rows += [
+            {"kind": "equity", "strategy": PAIR[0], "symbol": PAIR[1], "config_hash": config_hash,
+             "mode": mode, "ts": (since + BAR * (i + 1)).isoformat(), "equity_usd": round(float(v), 6)}
+            for i, v in enumerate(equity)
+        ]  # fmt: skip
+    return rows
+
+
+def _hashes(repo: Path) -> tuple[str, str]:
+    rollout = load_feature_flags(repo / "feature_flags.json").rollout(*PAIR)
+    assert rollout is not None and rollout.previous_config_hash is not None
+    return rollout.config_hash, rollout.previous_config_hash
+
+
+def _monitor(target: DeployRepo, now: datetime, *extra: str) -> dict[str, Any]:
+    out = target.cli("monitor", "--forge", "local", *extra, now=now, json_output=True)
+    assert isinstance(out, dict), out.output
+    return out
+
+
+def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previous_params(
+    deploy_repo: DeployRepo, webhooks: AlertServer, tmp_path: Path
+) -> None:
+    target = deploy_repo
+    before = target.file("config/constants.py")
+    merge_optimizer_change(target)
+    changed = target.file("config/constants.py")
+    new_hash, old_hash = _hashes(target.repo)
+    promote_to_full(target.repo, FULL_AT)
+    merge_other_pair(target.repo, FULL_AT + timedelta(minutes=20))
+    main_before = git(target.repo, "rev-parse", "main")
+    rows = degraded_rows(FULL_AT, new_hash, old_hash, bars=40)
+    assert target.cli("deploy", "ingest", str(write_jsonl(tmp_path / "live.jsonl", rows))).exit_code == 0
+
+    seen = []
+    for k in (30, 31, 32, 33, 34):  # MONITOR_MIN_RETURNS paired returns need 31 points: bar 31 is the first
+        [watch] = _monitor(target, FULL_AT + BAR * k + timedelta(minutes=1))["rollouts"]
+        done = watch["rollback"]
+        seen.append((watch["decision"], watch["failed_in_row"], done and done["action"]))
+    assert seen == [("warn", 0, None), ("warn", 1, None), ("warn", 2, None), ("rollback", 3, "pr_opened"),
+                    ("rollback", 3, "pr_updated")], seen  # fmt: skip
+    # Three failed 15-minute checks: rolled back 2 intervals after the first failed one (bound: 3 × 15 min).
+    assert "3 failed monitor checks in a row" in watch["reason"] and "sharpe_drop_pct" in watch["reason"]
+    assert git(target.repo, "rev-parse", "main") == main_before  # a counted breach never commits on main
+    pulls = json.loads((target.home / "forge" / "pulls.json").read_text())["pulls"]
+    [pull] = [p for p in pulls.values() if p["branch"] == rollback_branch(*PAIR)]
+    assert "rollback" in pull["labels"] and pull["state"] == "open"
+    assert "| sharpe_drop_pct | fail |" in pull["body"]
+
+    # The branch is the computed inverse: the demo pair's entry as before, the later NASDAQ merge kept.
+    branch_text = git(target.repo, "show", f"{rollback_branch(*PAIR)}:config/constants.py")
+    demo_before = before[
+        before.index('        "DEMO": {') : before.index('        "SP500": {', before.index('"DEMO"'))
+    ]
+    assert demo_before in branch_text and demo_before not in changed
+    assert '"ema_fast": 11,' in branch_text
+    flags_text = git(target.repo, "show", f"{rollback_branch(*PAIR)}:feature_flags.json")
+    assert KEY not in json.loads(flags_text)["rollouts"]
+
+    # Alerts: one warn per failed check, one error for the rollback (not repeated by the fifth run).
+    got = [(b["severity"], b["event"]) for b in webhooks.bodies("ops")]
+    assert got == [("warn", "inconclusive"), ("warn", "check_failed_1"), ("warn", "check_failed_2"),
+                   ("error", "rollback")], got  # fmt: skip
+    assert "Review and merge" in webhooks.bodies("ops")[-1]["text"]
+
+    # Merged by a person, the rollback is remembered: the rolled-back configuration is never proposed again.
+    git(target.repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #10", rollback_branch(*PAIR),
+        at=FULL_AT + timedelta(hours=9))  # fmt: skip
+    memory = read_memory(target.repo)
+    [rejection] = [r for r in memory.rejections if (r.strategy, r.symbol) == PAIR]
+    assert rejection.kind == "reverted" and rejection.config_hash == new_hash
+    assert target.cli("state", "check").exit_code == 0
+    assert _monitor(target, FULL_AT + timedelta(hours=10))["rollouts"] == []
+
+
+def _protected_main(env: GitHubEnv) -> None:
+    hook = env.bare.path / "hooks" / "pre-receive"
+    hook.write_text(
+        '#!/bin/sh\nwhile read old new ref; do\n  if [ "$ref" = refs/heads/main ]; then\n'
+        "    echo 'GH006: Protected branch update failed for refs/heads/main.' >&2; exit 1\n  fi\ndone\n"
+    )
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+
+
+def test_a_hard_breach_on_a_protected_main_opens_a_pull_request_with_auto_merge(
+    github_env: GitHubEnv, webhooks: AlertServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = github_env.clone
+    for key, value in BOT.items():
+        git(clone, "config", "user.name" if key.endswith("_NAME") else "user.email", value)
+    provenance = Provenance(run_id="20240531T230000Z-0000demo", git_sha="0" * 40, written_at=T0.isoformat())
+    apply_proposal(clone, Proposal.from_json(demo_documents()[0]), provenance=provenance, pr_number=3)
+    git(clone, "commit", "-qam", "Merge pull request #3 from tradeloop/opt/demo", at=T0)
+    promote_to_full(clone, FULL_AT)
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    _protected_main(github_env)
+    new_hash, old_hash = _hashes(clone)
+    for key, value in github_env.env().items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path / "home"
+    target = DeployRepo(clone, home)
+    rows = degraded_rows(FULL_AT, new_hash, old_hash, bars=8, crash=5)
+    assert target.cli("deploy", "ingest", str(write_jsonl(tmp_path / "crash.jsonl", rows))).exit_code == 0
+    out = target.cli(
+        "monitor", "--forge", "github", now=FULL_AT + BAR * 5 + timedelta(minutes=1), json_output=True
+    )
+    assert isinstance(out, dict), out.output
+    [watch] = out["rollouts"]
+    assert watch["decision"] == "rollback_now"
+    done = watch["rollback"]
+    assert done["action"] == "pr_auto_merge" and done["auto_merge"] and "GH006" in done["refused"]
+    assert github_env.bare.branch_sha("main") == git(clone, "rev-parse", "origin/main")
+    [pull] = github_env.standin.open_prs()
+    assert pull.head == rollback_branch(*PAIR) and pull.auto_merge == "MERGE" and "rollback" in pull.labels
+    [alert] = [b for b in webhooks.bodies("ops") if b["severity"] == "error"]
+    assert "refused the push" in alert["text"] and "auto-merge requested" in alert["text"]
+    assert github_env.token not in json.dumps(out) and os.environ["GITHUB_TOKEN"] not in alert["text"]
+
+
+def test_the_dead_mans_switch_raises_one_error_alert(deploy_repo: DeployRepo, webhooks: AlertServer) -> None:
+    target = deploy_repo
+    merge_optimizer_change(target)
+    promote_to_full(target.repo, FULL_AT)
+    ran = FULL_AT + timedelta(hours=1)
+    _monitor(target, ran)
+    fine = target.cli("notify", "--deadman", now=ran + timedelta(minutes=44))
+    assert fine.exit_code == 0 and "no dead man's alert" in fine.stdout, fine.output
+    late = target.cli("notify", "--deadman", now=ran + timedelta(minutes=46))
+    assert late.exit_code == 0 and "alert error deadman: sent" in late.stdout, late.output
+    again = target.cli("notify", "--deadman", now=ran + timedelta(hours=3))
+    assert "alert error deadman: duplicate" in again.stdout
+    [alert] = [b for b in webhooks.bodies("ops") if b["event"] == "deadman"]
+    assert (
+        alert["severity"] == "error"
+        and KEY in alert["text"]
+        and "has not run for 3 intervals" in alert["text"]
+    )
