@@ -19,6 +19,7 @@ from deployment._alerts import (
     Alert,
     Delivery,
     SentLog,
+    WarehouseSentLog,
     Webhook,
     discord_payload,
     send_alerts,
@@ -39,10 +40,12 @@ from deployment._ingest import IngestResult, ingest_file, known_config_hashes
 from deployment._machine import decide
 from deployment._model import OUTCOME_ORDER, Check, Decision, Outcome, Rollout, Verdict, worst
 from deployment._monitor import (
+    MONITOR_RUN_KIND,
     MONITORED_STAGES,
     MonitorResult,
     Watch,
     deadman_alert,
+    last_monitor_run,
     monitor,
     monitor_interval,
 )
@@ -71,6 +74,7 @@ __all__ = [
     "HARD_CHECKS",
     "MIN_OBSERVATIONS",
     "MONITORED_STAGES",
+    "MONITOR_RUN_KIND",
     "OUTCOME_ORDER",
     "SEVERITIES",
     "Alert",
@@ -94,6 +98,7 @@ __all__ = [
     "SequentialResult",
     "Series",
     "Verdict",
+    "WarehouseSentLog",
     "Watch",
     "Webhook",
     "analysis_interval",
@@ -110,6 +115,7 @@ __all__ = [
     "ingest_file",
     "judge",
     "known_config_hashes",
+    "last_monitor_run",
     "log_mixture_ratio",
     "monitor",
     "monitor_interval",

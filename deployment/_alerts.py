@@ -14,24 +14,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
 from tradeloop import atomic_write_text
 from tradeloop.errors import SettingsError
 
+if TYPE_CHECKING:
+    from warehouse import Warehouse
+
 __all__ = [
     "SEVERITIES",
     "Alert",
     "Delivery",
     "SentLog",
+    "WarehouseSentLog",
     "Webhook",
     "discord_payload",
     "send_alerts",
@@ -180,7 +186,8 @@ def webhooks_from_env(env: Mapping[str, str] | None = None) -> list[Webhook]:
 
 
 class SentLog:
-    """The dedup keys already sent, in a JSON file replaced atomically on every change."""
+    """The dedup keys already sent, in a JSON file replaced atomically on every change (tests and
+    scripts; the monitor keeps them in the warehouse: :class:`WarehouseSentLog`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -208,6 +215,28 @@ class SentLog:
         self._keys[key] = at
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps({"sent": self._keys}, indent=2, sort_keys=True) + "\n")
+
+
+class WarehouseSentLog(SentLog):
+    """The dedup keys already sent, as warehouse runs of kind ``alert`` (one row per key and webhook,
+    written in one transaction), so they hold across runners wherever ``TRADELOOP_DB_URL`` points."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.path = Path(str(warehouse.url))
+        self._keys = {
+            str(run.params["dedup_key"]): run.started_at.isoformat()
+            for run in warehouse.runs("alert")
+            if run.params and "dedup_key" in run.params
+        }
+
+    def add(self, key: str, at: str) -> None:
+        self._keys[key] = at
+        run_id = "alert-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        when = datetime.fromisoformat(at)
+        self.warehouse.start_run("alert", git_sha="-", run_id=run_id, params={"dedup_key": key},
+                                 started_at=when, resume=True)  # fmt: skip
+        self.warehouse.finish_run(run_id, "ok", finished_at=when)
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,19 @@ For each rollout of the base branch's ``feature_flags.json`` at LIMITED or FULL:
    (:func:`gitops.rollback_pair`), recorded in the warehouse as ``rolled_back``;
 4. alerts: error for a rollback, warn for a failed check below the threshold or an inconclusive one, each
    sent once (:mod:`deployment._alerts`);
-5. the monitor's heartbeat is written, so the deployment job can raise the dead man's switch
-   (:func:`deadman_alert`) when the monitor stops running.
+5. the run is recorded in the warehouse (a run of kind ``monitor``: the heartbeat), so the deployment job
+   can raise the dead man's switch (:func:`deadman_alert`) when the monitor stops running.
 
 WARM rollouts are judged by ``deploy step`` (a drawdown breach fails the rollout there).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from deployment._alerts import Alert, Delivery, SentLog, Webhook, send_alerts
+from deployment._alerts import Alert, Delivery, WarehouseSentLog, Webhook, send_alerts
 from deployment._breach import BreachJudgement, Series, judge, series
 from deployment._step import _state_at, _versions, bar_duration, stage_since
 from gitops import (
@@ -37,15 +35,24 @@ from gitops import (
 )
 from gitops import Rollout as FlagsRollout
 from gitops._inverse import RollbackMode
-from tradeloop import Provenance, atomic_write_text, new_run_id
+from tradeloop import Provenance, new_run_id
 from tradeloop.errors import StateFileError
 from warehouse import Warehouse
 
-__all__ = ["MONITORED_STAGES", "MonitorResult", "Watch", "deadman_alert", "monitor", "monitor_interval"]
+__all__ = [
+    "MONITORED_STAGES",
+    "MONITOR_RUN_KIND",
+    "MonitorResult",
+    "Watch",
+    "deadman_alert",
+    "last_monitor_run",
+    "monitor",
+    "monitor_interval",
+]
 
 MONITORED_STAGES = ("LIMITED", "FULL")
-HEARTBEAT_FILE = "heartbeat.json"
-SENT_FILE = "alerts_sent.json"
+#: The warehouse run kind of a monitor run: the heartbeat the dead man's switch reads.
+MONITOR_RUN_KIND = "monitor"
 
 
 def monitor_interval(constants: LiveConstants, timeframe: str) -> timedelta:
@@ -91,14 +98,14 @@ class MonitorResult:
     clock: datetime
     watches: tuple[Watch, ...]
     deliveries: tuple[Delivery, ...] = field(default_factory=tuple)
-    heartbeat: Path | None = None
+    heartbeat: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "clock": self.clock.isoformat(),
             "rollouts": [watch.to_dict() for watch in self.watches],
             "alerts": [delivery.to_dict() for delivery in self.deliveries],
-            "heartbeat": None if self.heartbeat is None else str(self.heartbeat),
+            "heartbeat": self.heartbeat,
         }
 
 
@@ -107,7 +114,6 @@ def monitor(
     evidence: Warehouse,
     clock: datetime,
     *,
-    state_dir: Path,
     webhooks: list[Webhook],
     base: str = "main",
     dry_run: bool = False,
@@ -124,8 +130,6 @@ def monitor(
         The warehouse with the bot's live equity and the shadow paper equity.
     clock
         Now (timezone-aware).
-    state_dir
-        Where the heartbeat and the sent-alerts log live.
     webhooks
         The alert channels (:func:`deployment.webhooks_from_env`).
     dry_run
@@ -155,8 +159,9 @@ def monitor(
     if not dry_run:
         alerts = [alert for watch in watches for alert in watch.alerts]
         at = clock.isoformat(timespec="seconds")
-        deliveries = send_alerts(alerts, webhooks, SentLog(state_dir / SENT_FILE), at=at, **(send or {}))
-        heartbeat = _beat(state_dir, clock)
+        sent = WarehouseSentLog(evidence)
+        deliveries = send_alerts(alerts, webhooks, sent, at=at, **(send or {}))
+        heartbeat = _beat(evidence, clock, provenance, len(watches))
     return MonitorResult(clock, tuple(watches), tuple(deliveries), heartbeat)
 
 
@@ -262,15 +267,24 @@ def _with_alerts(watch: Watch) -> Watch:
     return replace(watch, alerts=(alert,))
 
 
-def _beat(state_dir: Path, clock: datetime) -> Path:
-    path = state_dir / HEARTBEAT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"last_run": clock.isoformat(timespec="seconds")}) + "\n")
-    return path
+def _beat(evidence: Warehouse, clock: datetime, provenance: Provenance, watched: int) -> str:
+    """Record the run (kind ``monitor``) and return its run id."""
+    run_id = evidence.start_run(
+        MONITOR_RUN_KIND, git_sha=provenance.git_sha, run_id=provenance.run_id, started_at=clock,
+        params={"rollouts": watched}, resume=True,
+    )  # fmt: skip
+    evidence.finish_run(run_id, "ok", finished_at=clock)
+    return run_id
+
+
+def last_monitor_run(evidence: Warehouse) -> datetime | None:
+    """When the monitor last ran to the end (the newest ``monitor`` run that finished ok), or ``None``."""
+    done = [run.started_at for run in evidence.runs(MONITOR_RUN_KIND) if run.status == "ok"]
+    return max(done, default=None)
 
 
 def deadman_alert(
-    state_dir: Path, constants: LiveConstants, flags: FeatureFlags, clock: datetime
+    evidence: Warehouse, constants: LiveConstants, flags: FeatureFlags, clock: datetime
 ) -> Alert | None:
     """The dead man's switch: an error alert when a LIMITED or FULL rollout exists and the monitor has not
     run for ``MONITOR_DEADMAN_INTERVALS`` intervals (or never ran); ``None`` otherwise."""
@@ -280,13 +294,7 @@ def deadman_alert(
     if not watched:
         return None
     limit = timedelta(minutes=constants.monitor_interval_minutes) * constants.monitor_deadman_intervals
-    path = state_dir / HEARTBEAT_FILE
-    last: datetime | None = None
-    if path.exists():
-        try:
-            last = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["last_run"])
-        except (OSError, ValueError, KeyError, TypeError):
-            last = None
+    last = last_monitor_run(evidence)
     if last is not None and clock - last <= limit:
         return None
     seen = "never" if last is None else f"last at {last.isoformat()}"

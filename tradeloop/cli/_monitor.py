@@ -12,16 +12,6 @@ from tradeloop.errors import SettingsError
 
 __all__ = ["monitor", "notify"]
 
-StateDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir",
-        help="Where the heartbeat and the sent-alerts log live. "
-        "\\[default: $TRADELOOP_MONITOR_STATE, else <home>/monitor]",
-        show_default=False,
-    ),
-]
-
 
 def monitor(
     ctx: typer.Context,
@@ -34,7 +24,6 @@ def monitor(
         ),
     ] = None,
     base: Annotated[str, typer.Option("--base", help="The branch the rollouts are read from.")] = "main",
-    state_dir: StateDirOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Judge only: roll back, record, send and write nothing.")
     ] = False,
@@ -56,7 +45,7 @@ def monitor(
 
     cli = get_context(ctx)
     options = MonitorOptions(
-        forge=forge, remote=remote, repository=github_repository, base=base, state_dir=state_dir,
+        forge=forge, remote=remote, repository=github_repository, base=base,
         dry_run=dry_run, git_sha=git_sha(Path(__file__).resolve().parent),
     )  # fmt: skip
     result = run_monitor(cli.settings, options)
@@ -93,7 +82,6 @@ def notify(
             "has not run for MONITOR_DEADMAN_INTERVALS intervals.",
         ),
     ] = False,
-    state_dir: StateDirOpt = None,
 ) -> None:
     """Send an alert once (dedup key rollout, stage, event) to every TRADELOOP_WEBHOOK_* (Slack, Discord or
     generic JSON); exit 1 when a webhook did not take it after its retries."""
@@ -108,7 +96,7 @@ def notify(
     alert = None
     if title is not None:
         alert = Alert(severity, event, rollout, stage, title, text)
-    result = notify_call(cli.settings, alert, deadman=deadman, state_dir=state_dir)
+    result = notify_call(cli.settings, alert, deadman=deadman)
     if cli.json_output:
         cli.emit_json(result.to_dict())
     else:

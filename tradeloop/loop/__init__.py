@@ -59,7 +59,7 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
-from tradeloop.loop._monitor import MonitorOptions, NotifyResult, monitor_state_dir, notify, run_monitor
+from tradeloop.loop._monitor import MonitorOptions, NotifyResult, delivery_options, notify, run_monitor
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
     ForgeOptions,
@@ -120,13 +120,13 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "delivery_options",
     "guardrail_memory",
     "load_source",
     "make_forge",
     "matrix_merge",
     "matrix_plan",
     "matrix_run",
-    "monitor_state_dir",
     "notify",
     "pair_cadence",
     "pair_source",

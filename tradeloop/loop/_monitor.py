@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloop._settings import Settings
@@ -14,7 +13,7 @@ from tradeloop.loop._common import make_forge
 if TYPE_CHECKING:
     from deployment import Alert, Delivery, MonitorResult
 
-__all__ = ["MonitorOptions", "NotifyResult", "monitor_state_dir", "notify", "run_monitor"]
+__all__ = ["MonitorOptions", "NotifyResult", "delivery_options", "notify", "run_monitor"]
 
 
 def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -33,15 +32,6 @@ def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
     return found
 
 
-def monitor_state_dir(settings: Settings, given: Path | None = None) -> Path:
-    """Where the monitor's heartbeat and sent-alerts log live: ``--state-dir``,
-    ``TRADELOOP_MONITOR_STATE``, else ``<home>/monitor``."""
-    if given is not None:
-        return given
-    env = os.environ.get("TRADELOOP_MONITOR_STATE")
-    return Path(env) if env else settings.home / "monitor"
-
-
 @dataclass(frozen=True)
 class MonitorOptions:
     """The options of one monitor run (``tradeloop monitor``)."""
@@ -50,7 +40,6 @@ class MonitorOptions:
     remote: str = "origin"
     repository: str | None = None
     base: str = "main"
-    state_dir: Path | None = None
     dry_run: bool = False
     git_sha: str = "nogit"
     send: dict[str, Any] = field(default_factory=dict)
@@ -63,10 +52,9 @@ def run_monitor(settings: Settings, options: MonitorOptions) -> MonitorResult:
 
     webhooks = webhooks_from_env()
     target = make_forge(settings, options.forge, remote=options.remote, repository=options.repository)
-    state_dir = monitor_state_dir(settings, options.state_dir)
     with get_warehouse(settings.warehouse_url) as warehouse:
         return monitor(
-            target, warehouse, settings.current_time(), state_dir=state_dir,
+            target, warehouse, settings.current_time(),
             webhooks=webhooks, base=options.base, dry_run=options.dry_run, git_sha=options.git_sha,
             send=delivery_options(options.send),
         )  # fmt: skip
@@ -88,24 +76,23 @@ def notify(
     alert: Alert | None,
     *,
     deadman: bool = False,
-    state_dir: Path | None = None,
     send: dict[str, Any] | None = None,
 ) -> NotifyResult:
     """Send ``alert`` once to every ``TRADELOOP_WEBHOOK_*``; with ``deadman``, also the dead man's switch's
     error alert when the monitor has stopped running (:func:`deployment.deadman_alert`)."""
-    from deployment import SentLog, deadman_alert, send_alerts, webhooks_from_env
+    from deployment import WarehouseSentLog, deadman_alert, send_alerts, webhooks_from_env
     from gitops import load_state
+    from warehouse import get_warehouse
 
     webhooks = webhooks_from_env()
-    folder = monitor_state_dir(settings, state_dir)
     clock = settings.current_time()
     alerts = [] if alert is None else [alert]
-    if deadman:
-        constants, flags = load_state(settings.repo)
-        found = deadman_alert(folder, constants, flags, clock)
-        alerts += [] if found is None else [found]
-    at = clock.isoformat(timespec="seconds")
-    deliveries = send_alerts(
-        alerts, webhooks, SentLog(folder / "alerts_sent.json"), at=at, **delivery_options(send)
-    )
+    with get_warehouse(settings.warehouse_url) as warehouse:
+        if deadman:
+            constants, flags = load_state(settings.repo)
+            found = deadman_alert(warehouse, constants, flags, clock)
+            alerts += [] if found is None else [found]
+        at = clock.isoformat(timespec="seconds")
+        sent = WarehouseSentLog(warehouse)
+        deliveries = send_alerts(alerts, webhooks, sent, at=at, **delivery_options(send))
     return NotifyResult(tuple(deliveries), tuple(hook.name for hook in webhooks))
