@@ -11,8 +11,12 @@ on the evidence up to that end only:
   ``MAX_DRAWDOWN_PCT``;
 - **sharpe_drop_pct** (counted): the Sharpe of the new parameters against the replaced ones (their shadow,
   paper at FULL, live at LIMITED) on the same bars since the stage began, as a drop in percent of
-  ``max(|their Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR)``, above ``MONITOR_MAX_SHARPE_DROP_PCT``; inconclusive
-  with fewer than ``MONITOR_MIN_RETURNS`` paired returns (never failed on too little data).
+  ``max(|their Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR)``, above ``MONITOR_MAX_SHARPE_DROP_PCT``, *and* shown by
+  the always-valid sequential test of harm on the paired return differences (:mod:`deployment._msprt`,
+  ``DEPLOY_HARM_MARGIN`` at ``DEPLOY_SEQUENTIAL_ALPHA``): Sharpe ratios of a few dozen bars are so noisy that
+  the drop alone would roll back an equal candidate most weeks (``benchmarks/monitor_false_rollbacks.py``);
+  a drop the test does not confirm yet, or fewer than ``MONITOR_MIN_RETURNS`` paired returns, is
+  inconclusive (never failed).
 
 A hard limit rolls back on its first breach. The counted checks roll back when every one of the last
 ``MONITOR_FAILURE_THRESHOLD`` intervals failed one of them, so the worst-case reaction time is
@@ -22,6 +26,7 @@ rate (``benchmarks/monitor_false_rollbacks.py``) runs them exactly as the monito
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +37,7 @@ from numpy.typing import NDArray
 
 from deployment._analysis import sharpe
 from deployment._model import Check, Outcome
+from deployment._msprt import MIN_OBSERVATIONS, sequential_test
 from gitops import LiveConstants
 
 __all__ = ["HARD_CHECKS", "BreachJudgement", "Series", "judge", "series", "window_checks"]
@@ -162,11 +168,19 @@ def _sharpe_drop(new: Series, old: Series | None, constants: LiveConstants, bar_
     assert new_sharpe is not None and old_sharpe is not None
     scale = max(abs(old_sharpe), constants.deploy_sharpe_gain_floor)
     drop = (old_sharpe - new_sharpe) / scale * 100.0
+    differences = new_returns - old_returns
+    looks = np.arange(MIN_OBSERVATIONS, differences.size + 1, dtype=np.int64)
+    harm = sequential_test(differences, looks, constants.deploy_harm_margin).p_harm
     detail = (
         f"Sharpe {new_sharpe:.3g} against {old_sharpe:.3g} for the replaced parameters on {times.size} "
-        f"shared bars (scale {scale:.3g})"
+        f"shared bars (scale {scale:.3g}); always-valid p of harm {harm:.3g}"
     )
-    return _check("sharpe_drop_pct", drop, limit, detail, unit="%")
+    check = _check("sharpe_drop_pct", drop, limit, detail, unit="%")
+    if check.outcome == "fail" and harm > constants.deploy_sequential_alpha:
+        alpha = constants.deploy_sequential_alpha
+        why = f"{detail}: the drop is not yet shown by the harm test (p > {alpha:g})"
+        return dataclasses.replace(check, outcome="inconclusive", detail=why)
+    return check
 
 
 def _counted_failure(checks: list[Check]) -> bool:
