@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,12 @@ def degraded_rows(
             for i, v in enumerate(equity)
         ]  # fmt: skip
     return rows
+
+
+def demo_entry(text: str) -> str:
+    """The demo pair's ``LIVE_PARAMS`` entry, as source text."""
+    start = text.index('        "DEMO": {')
+    return text[start : text.index('        "SP500": {', start)]
 
 
 def _hashes(repo: Path) -> tuple[str, str]:
@@ -220,3 +227,30 @@ def test_the_dead_mans_switch_raises_one_error_alert(deploy_repo: DeployRepo, we
         and KEY in alert["text"]
         and "has not run for 3 intervals" in alert["text"]
     )
+
+
+def test_rollback_by_hand_undoes_one_pair_where_git_revert_conflicts(deploy_repo: DeployRepo) -> None:
+    target = deploy_repo
+    before = target.file("config/constants.py")
+    merge = merge_optimizer_change(target)
+    promote_to_full(target.repo, FULL_AT)
+    merge_other_pair(target.repo, FULL_AT + timedelta(minutes=20))
+    head = git(target.repo, "rev-parse", "HEAD")
+    command = ["git", "-C", str(target.repo), "revert", "--no-edit", "-m", "1", merge]
+    reverted = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **BOT}, check=False)
+    assert reverted.returncode != 0 and "conflict" in (reverted.stdout + reverted.stderr).lower()
+    git(target.repo, "revert", "--abort")
+    assert git(target.repo, "rev-parse", "HEAD") == head
+
+    bad = target.cli("rollback", "--pair", "rsi_reversion", "--forge", "local", "--apply")
+    assert bad.exit_code != 0 and "name the pair as STRATEGY/SYMBOL" in bad.output
+    done = target.cli("rollback", "--pair", KEY, "--forge", "local", "--apply", json_output=True)
+    assert isinstance(done, dict), done.output
+    assert done["action"] == "committed" and git(target.repo, "rev-parse", "HEAD") == done["commit"]
+    after = target.file("config/constants.py")
+    demo = before[
+        before.index('        "DEMO": {') : before.index('        "SP500": {', before.index('"DEMO"'))
+    ]
+    assert demo in after and '"ema_fast": 11,' in after
+    assert KEY not in json.loads(target.file("feature_flags.json"))["rollouts"]
+    assert target.cli("state", "check").exit_code == 0

@@ -59,7 +59,14 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
-from tradeloop.loop._monitor import MonitorOptions, NotifyResult, delivery_options, notify, run_monitor
+from tradeloop.loop._monitor import (
+    MonitorOptions,
+    NotifyResult,
+    delivery_options,
+    notify,
+    roll_back_pair,
+    run_monitor,
+)
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
     ForgeOptions,
@@ -138,6 +145,7 @@ __all__ = [
     "propose",
     "read_for_validation",
     "reading_forge",
+    "roll_back_pair",
     "rollback",
     "run_cycle",
     "run_monitor",

@@ -12,8 +12,9 @@ from tradeloop.loop._common import make_forge
 
 if TYPE_CHECKING:
     from deployment import Alert, Delivery, MonitorResult
+    from gitops import PairRollback
 
-__all__ = ["MonitorOptions", "NotifyResult", "delivery_options", "notify", "run_monitor"]
+__all__ = ["MonitorOptions", "NotifyResult", "delivery_options", "notify", "roll_back_pair", "run_monitor"]
 
 
 def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -96,3 +97,36 @@ def notify(
         sent = WarehouseSentLog(warehouse)
         deliveries = send_alerts(alerts, webhooks, sent, at=at, **delivery_options(send))
     return NotifyResult(tuple(deliveries), tuple(hook.name for hook in webhooks))
+
+
+def roll_back_pair(
+    settings: Settings,
+    pair: str,
+    *,
+    kind: str | None = None,
+    remote: str = "origin",
+    repository: str | None = None,
+    apply: bool = False,
+    base: str = "main",
+    reason: str | None = None,
+    git_sha: str = "nogit",
+) -> PairRollback:
+    """``tradeloop rollback --pair STRATEGY/SYMBOL``: the computed inverse of the pair's last change, as the
+    monitor makes it, committed on ``base`` (``apply``) or as the pair's rollback pull request."""
+    from gitops import rollback_pair
+    from tradeloop import Provenance, new_run_id
+
+    strategy, slash, symbol = pair.partition("/")
+    if not slash or not strategy or not symbol:
+        raise SettingsError(
+            f"rollback --pair {pair!r}: name the pair as STRATEGY/SYMBOL, e.g. ema_cross/SP500"
+        )
+    clock = settings.current_time()
+    provenance = Provenance(
+        run_id=new_run_id(clock), git_sha=git_sha, written_at=clock.isoformat(timespec="seconds")
+    )
+    target = make_forge(settings, kind, remote=remote, repository=repository)
+    return rollback_pair(
+        target, strategy, symbol, mode="commit" if apply else "pull_request", provenance=provenance,
+        base=base, reason=reason or "rolled back by hand with `tradeloop rollback --pair`",
+    )  # fmt: skip
