@@ -45,13 +45,15 @@ def webhooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertServer]:
         yield server
 
 
-def promote_to_full(repo: Path, at: datetime) -> None:
+def promote_to_full(repo: Path, at: datetime, stage: str = "FULL") -> None:
+    """The rollout moved to ``stage`` (FULL, or LIMITED at its canary share) by a merged deployment PR."""
     path = repo / "feature_flags.json"
     flags = load_feature_flags(path)
     rollout = flags.rollout(*PAIR)
     assert rollout is not None
+    phase, fraction = ("succeeded", 1.0) if stage == "FULL" else ("progressing", 0.1)
     full = dataclasses.replace(
-        rollout, stage=Stage.FULL, phase="succeeded", canary_fraction=1.0, updated_at=at
+        rollout, stage=Stage(stage), phase=phase, canary_fraction=fraction, updated_at=at
     )
     provenance = Provenance(run_id="20240602T000000Z-00000full", git_sha="0" * 40, written_at=at.isoformat())
     save_feature_flags(path, flags.with_rollout(*PAIR, full), provenance)
@@ -71,7 +73,13 @@ def merge_other_pair(repo: Path, at: datetime) -> None:
 
 
 def degraded_rows(
-    since: datetime, new_hash: str, old_hash: str, *, bars: int, crash: int | None = None
+    since: datetime,
+    new_hash: str,
+    old_hash: str,
+    *,
+    bars: int,
+    crash: int | None = None,
+    baseline_mode: str = "paper",
 ) -> list[Any]:
     """15-minute equity: the replaced parameters (shadow, paper) earn, the new ones (live) lose a little
     each bar (a Sharpe drop, no hard limit on a 100 USD canary), or crash 12 % at bar ``crash``."""
@@ -82,7 +90,7 @@ def degraded_rows(
         new = market.copy()
         new[crash - 1] = -0.12
     rows = []
-    for config_hash, mode, returns in ((new_hash, "live", new), (old_hash, "paper", market)):
+    for config_hash, mode, returns in ((new_hash, "live", new), (old_hash, baseline_mode, market)):
         equity = 100.0 * np.cumprod(1.0 + returns)
         rows += [
             {"kind": "equity", "strategy": PAIR[0], "symbol": PAIR[1], "config_hash": config_hash,
@@ -110,18 +118,20 @@ def _monitor(target: DeployRepo, now: datetime, *extra: str) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize(("stage", "baseline_mode"), [("FULL", "paper"), ("LIMITED", "live")])
 def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previous_params(
-    deploy_repo: DeployRepo, webhooks: AlertServer, tmp_path: Path
+    deploy_repo: DeployRepo, webhooks: AlertServer, tmp_path: Path, stage: str, baseline_mode: str
 ) -> None:
+    """At FULL against the replaced parameters' shadow paper run; at LIMITED against their live 90 %."""
     target = deploy_repo
     before = target.file("config/constants.py")
     merge_optimizer_change(target)
     changed = target.file("config/constants.py")
     new_hash, old_hash = _hashes(target.repo)
-    promote_to_full(target.repo, FULL_AT)
+    promote_to_full(target.repo, FULL_AT, stage)
     merge_other_pair(target.repo, FULL_AT + timedelta(minutes=20))
     main_before = git(target.repo, "rev-parse", "main")
-    rows = degraded_rows(FULL_AT, new_hash, old_hash, bars=40)
+    rows = degraded_rows(FULL_AT, new_hash, old_hash, bars=40, baseline_mode=baseline_mode)
     assert target.cli("deploy", "ingest", str(write_jsonl(tmp_path / "live.jsonl", rows))).exit_code == 0
 
     seen = []
