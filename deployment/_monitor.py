@@ -14,23 +14,30 @@ For each rollout of the base branch's ``feature_flags.json`` at LIMITED or FULL:
 5. the run is recorded in the warehouse (a run of kind ``monitor``: the heartbeat), so the deployment job
    can raise the dead man's switch (:func:`deadman_alert`) when the monitor stops running.
 
-WARM rollouts are judged by ``deploy step`` (a drawdown breach fails the rollout there).
+A WARM rollout (paper trading only) is judged by ``deploy step``; the monitor watches its paper equity for the
+hard limits alone, and a breach fails the rollout at once: the rollout's deployment pull request moves it to
+``failed`` (``pr check`` accepts a failure that carries the breached limit).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from deployment._alerts import Alert, Delivery, WarehouseSentLog, Webhook, send_alerts
-from deployment._breach import BreachJudgement, Series, judge, series
+from deployment._breach import HARD_CHECKS, BreachJudgement, Series, judge, series
+from deployment._model import Verdict
+from deployment._publish import PublishedMove, flags_text_with, moved_rollout, publish_move
 from deployment._step import _state_at, _versions, bar_duration, stage_since
 from gitops import (
+    CanaryStatus,
     FeatureFlags,
     Forge,
     LiveConstants,
     PairRollback,
+    Stage,
     rollback_pair,
 )
 from gitops import Rollout as FlagsRollout
@@ -51,6 +58,8 @@ __all__ = [
 ]
 
 MONITORED_STAGES = ("LIMITED", "FULL")
+#: Watched for the hard limits only, on paper: a breach fails the rollout.
+PAPER_STAGES = ("WARM",)
 #: The warehouse run kind of a monitor run: the heartbeat the dead man's switch reads.
 MONITOR_RUN_KIND = "monitor"
 
@@ -71,6 +80,7 @@ class Watch:
     since: datetime
     judgement: BreachJudgement | None
     rollback: PairRollback | None = None
+    failed_move: PublishedMove | None = None
     alerts: tuple[Alert, ...] = ()
     note: str = ""
 
@@ -87,8 +97,13 @@ class Watch:
             "failed_in_row": 0 if judged is None else judged.failed_in_row,
             "checks": [] if judged is None else [check.to_dict() for check in judged.checks],
             "rollback": None if self.rollback is None else self.rollback.to_dict(),
+            "failed_move": None if self.failed_move is None else _move_dict(self.failed_move),
             "alerts": [alert.to_dict() for alert in self.alerts],
         }
+
+
+def _move_dict(move: PublishedMove) -> dict[str, Any]:
+    return {"action": move.action, "number": move.pr_number, "url": move.url, "reason": move.reason}
 
 
 @dataclass(frozen=True)
@@ -147,11 +162,21 @@ def monitor(
     )
     watches = []
     for key, rollout in flags.rollouts.items():
-        if rollout.stage.value not in MONITORED_STAGES or rollout.phase == "failed":
+        watched = MONITORED_STAGES + PAPER_STAGES
+        if rollout.stage.value not in watched or (
+            rollout.phase != "progressing" and rollout.stage != Stage.FULL
+        ):
             continue
         since = stage_since(versions, key, rollout) or rollout.updated_at
         watch = _watch(evidence, constants, key, rollout, since, clock)
-        if watch.judgement is not None and watch.judgement.decision.startswith("rollback") and not dry_run:
+        judged = watch.judgement
+        if rollout.stage.value in PAPER_STAGES:
+            if judged is None or not judged.hard:
+                continue
+            if not dry_run:
+                move = _fail_on_paper(forge, flags, constants, key, rollout, judged, clock, provenance, base)
+                watch = dataclasses.replace(watch, failed_move=move)
+        elif judged is not None and judged.decision.startswith("rollback") and not dry_run:
             watch = _roll_back(forge, evidence, watch, base, provenance)
         watches.append(_with_alerts(watch))
     deliveries: list[Delivery] = []
@@ -190,10 +215,13 @@ def _watch(
     strategy, _, symbol = key.partition("/")
     timeframe = str(constants.live_params[strategy][symbol]["timeframe"])
     interval = monitor_interval(constants, timeframe)
+    paper = rollout.stage.value in PAPER_STAGES
     candidate = series(
-        evidence.equity_points(strategy, symbol, rollout.config_hash, "live", start=since, end=clock)
+        evidence.equity_points(
+            strategy, symbol, rollout.config_hash, "paper" if paper else "live", start=since, end=clock
+        )
     )
-    baseline = _baseline(evidence, strategy, symbol, rollout, since, clock)
+    baseline = None if paper else _baseline(evidence, strategy, symbol, rollout, since, clock)
     judged = judge(
         candidate, baseline, constants, since=since, clock=clock, interval=interval,
         bar_minutes=bar_duration(timeframe) / timedelta(minutes=1),
@@ -233,6 +261,35 @@ def _roll_back(forge: Forge, evidence: Warehouse, watch: Watch, base: str, prove
     return replace(watch, rollback=done)
 
 
+def _fail_on_paper(
+    forge: Forge,
+    flags: FeatureFlags,
+    constants: LiveConstants,
+    key: str,
+    rollout: FlagsRollout,
+    judged: BreachJudgement,
+    clock: datetime,
+    provenance: Provenance,
+    base: str,
+) -> PublishedMove:
+    """A hard limit breached in WARM: the rollout's deployment pull request fails it."""
+    strategy, _, symbol = key.partition("/")
+    checks = tuple(check for check in judged.checks if check.name in HARD_CHECKS)
+    reason = f"rollout failed: {judged.reason} on paper in {rollout.stage.value}"
+    verdict = Verdict("fail", "fail", rollout.stage.value, "failed", 0.0, 1, reason)
+    status = CanaryStatus(
+        checked_at=clock, stage=rollout.stage, outcome="fail", decision="fail", reason=reason,
+        failed_checks=1, checks=tuple(check.to_canary() for check in checks),
+    )  # fmt: skip
+    after = moved_rollout(rollout, verdict, status, clock)
+    timeframe = str(constants.live_params[strategy][symbol]["timeframe"])
+    return publish_move(
+        forge, base=base, base_sha=forge.resolve(base), key=key, before=rollout, after=after,
+        flags_text=flags_text_with(flags, constants, key, after, provenance), verdict=verdict, checks=checks,
+        timeframe=timeframe, auto_merge=False,
+    )  # fmt: skip
+
+
 def _with_alerts(watch: Watch) -> Watch:
     from dataclasses import replace
 
@@ -244,6 +301,17 @@ def _with_alerts(watch: Watch) -> Watch:
         check.name: f"{check.outcome}: {'—' if check.figure is None else f'{check.figure:.4g}'} {check.unit}"
         for check in judged.checks
     }
+    if watch.stage in PAPER_STAGES:
+        move = watch.failed_move
+        where = "dry run: nothing opened" if move is None else f"deployment pull request #{move.pr_number}"
+        text = (
+            f"{judged.reason} on paper in {watch.stage}: the rollout fails ({where}). What to do: merge the "
+            "pull request; the bot stops paper-trading the new parameters and the live ones never changed."
+        )
+        alert = Alert(
+            "error", "rollout_failed", rollout, watch.stage, f"{watch.key} failed in WARM", text, facts
+        )
+        return replace(watch, alerts=(alert,))
     if watch.rollback is not None:
         done = watch.rollback
         text = (

@@ -264,3 +264,46 @@ def test_rollback_by_hand_undoes_one_pair_where_git_revert_conflicts(deploy_repo
     assert demo in after and '"ema_fast": 11,' in after
     assert KEY not in json.loads(target.file("feature_flags.json"))["rollouts"]
     assert target.cli("state", "check").exit_code == 0
+
+
+def test_a_hard_breach_on_paper_in_warm_fails_the_rollout_through_its_deployment_pull_request(
+    deploy_repo: DeployRepo, webhooks: AlertServer, tmp_path: Path
+) -> None:
+    target = deploy_repo
+    merge_optimizer_change(target)
+    new_hash, old_hash = _hashes(target.repo)
+    path = target.repo / "feature_flags.json"
+    flags = load_feature_flags(path)
+    rollout = flags.rollout(*PAIR)
+    assert rollout is not None
+    warm = dataclasses.replace(rollout, stage=Stage.WARM, canary_fraction=0.0)
+    provenance = Provenance(
+        run_id="20240602T000000Z-00000warm", git_sha="0" * 40, written_at=FULL_AT.isoformat()
+    )
+    save_feature_flags(path, flags.with_rollout(*PAIR, warm), provenance)
+    git(target.repo, "commit", "-q", "-am", f"Merge pull request #8: {KEY} COLD → WARM", at=FULL_AT)
+    main_before = git(target.repo, "rev-parse", "main")
+    calm = degraded_rows(FULL_AT, new_hash, old_hash, bars=8, crash=None, baseline_mode="live")
+    paper = [dict(row, mode="paper") for row in calm if row["config_hash"] == new_hash]
+    for row in paper[4:]:  # the paper equity of the new parameters crashes 12 % at bar 5
+        row["equity_usd"] = round(row["equity_usd"] * 0.88, 6)
+    rows = paper + [row for row in calm if row["config_hash"] == old_hash]
+    assert target.cli("deploy", "ingest", str(write_jsonl(tmp_path / "warm.jsonl", rows))).exit_code == 0
+    quiet = _monitor(target, FULL_AT + BAR * 4 + timedelta(minutes=1))
+    assert quiet["rollouts"] == []  # WARM is deploy step's: the monitor speaks only on a hard breach
+    out = _monitor(target, FULL_AT + BAR * 5 + timedelta(minutes=1))
+    [watch] = out["rollouts"]
+    assert watch["stage"] == "WARM" and watch["failed_move"]["action"] == "created", watch
+    assert (
+        git(target.repo, "rev-parse", "main") == main_before
+    )  # no capital in WARM: a pull request, no revert
+    number = watch["failed_move"]["number"]
+    checked = target.cli("--json", "pr", "check", "--forge", "local", "--pr", str(number))
+    assert checked.exit_code == 0, checked.stdout  # pr check accepts a failure carrying the breached limit
+    after = json.loads(git(target.repo, "show", "tradeloop/deploy/rsi_reversion-DEMO:feature_flags.json"))
+    moved = after["rollouts"][KEY]
+    assert (moved["stage"], moved["phase"], moved["canary_fraction"]) == ("WARM", "failed", 0.0)
+    [alert] = webhooks.bodies("ops")
+    assert (alert["severity"], alert["event"]) == ("error", "rollout_failed") and f"#{number}" in alert[
+        "text"
+    ]
