@@ -126,3 +126,27 @@ def test_notify_cli_sends_once_and_never_prints_the_url(webhooks: AlertServer, t
         assert "very-secret-token" not in result.output and webhooks.url not in result.output
     bad = runner.invoke(app, [*args[:5], "--severity", "fatal"], env=env)
     assert bad.exit_code != 0 and "--severity 'fatal' is not one of info, warn, error" in bad.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_sent_keys_and_the_monitor_heartbeat_live_in_the_warehouse(backend: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from deployment import WarehouseSentLog, last_monitor_run
+    from tests.conftest import pg_url_or_skip
+    from warehouse import Warehouse
+
+    url = f"sqlite:///{tmp_path / 'w.db'}" if backend == "sqlite" else pg_url_or_skip()
+    key = f"pair/{uuid4().hex}@abc|FULL|rollback|TRADELOOP_WEBHOOK_X"  # unique: a shared database
+    with Warehouse(url) as warehouse:
+        before = last_monitor_run(warehouse)
+        WarehouseSentLog(warehouse).add(key, AT)
+        WarehouseSentLog(warehouse).add(key, AT)  # a retry that raced: still one key, no error
+        run = f"monitor-{uuid4().hex[:12]}"
+        at = datetime(2031, 1, 1, tzinfo=UTC)
+        warehouse.start_run("monitor", git_sha="x", run_id=run, started_at=at)
+        warehouse.finish_run(run, "ok", finished_at=at)
+    with Warehouse(url) as warehouse:  # a fresh runner reading the same database
+        assert key in WarehouseSentLog(warehouse)
+        assert last_monitor_run(warehouse) == max(at, before or at)
