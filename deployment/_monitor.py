@@ -162,19 +162,16 @@ def monitor(
     )
     watches = []
     for key, rollout in flags.rollouts.items():
-        watched = MONITORED_STAGES + PAPER_STAGES
-        if rollout.stage.value not in watched or (
-            rollout.phase != "progressing" and rollout.stage != Stage.FULL
-        ):
+        if not _watched(rollout):
             continue
         since = stage_since(versions, key, rollout) or rollout.updated_at
         watch = _watch(evidence, constants, key, rollout, since, clock)
         judged = watch.judgement
         if rollout.stage.value in PAPER_STAGES:
             if judged is None or not judged.hard:
-                continue
+                continue  # WARM is deploy step's: the monitor acts on a hard breach only
             if not dry_run:
-                move = _fail_on_paper(forge, flags, constants, key, rollout, judged, clock, provenance, base)
+                move = _fail_on_paper(forge, key, rollout, judged, clock, provenance, base)
                 watch = dataclasses.replace(watch, failed_move=move)
         elif judged is not None and judged.decision.startswith("rollback") and not dry_run:
             watch = _roll_back(forge, evidence, watch, base, provenance)
@@ -188,6 +185,13 @@ def monitor(
         deliveries = send_alerts(alerts, webhooks, sent, at=at, **(send or {}))
         heartbeat = _beat(evidence, clock, provenance, len(watches))
     return MonitorResult(clock, tuple(watches), tuple(deliveries), heartbeat)
+
+
+def _watched(rollout: FlagsRollout) -> bool:
+    """LIMITED and WARM while progressing; FULL always (monitored until a new rollout replaces it)."""
+    if rollout.stage.value not in MONITORED_STAGES + PAPER_STAGES:
+        return False
+    return rollout.phase == "progressing" or rollout.stage == Stage.FULL
 
 
 def _baseline(
@@ -263,8 +267,6 @@ def _roll_back(forge: Forge, evidence: Warehouse, watch: Watch, base: str, prove
 
 def _fail_on_paper(
     forge: Forge,
-    flags: FeatureFlags,
-    constants: LiveConstants,
     key: str,
     rollout: FlagsRollout,
     judged: BreachJudgement,
@@ -272,8 +274,11 @@ def _fail_on_paper(
     provenance: Provenance,
     base: str,
 ) -> PublishedMove:
-    """A hard limit breached in WARM: the rollout's deployment pull request fails it."""
+    """A hard limit breached in WARM: the rollout's deployment pull request fails it (on the base as it is
+    now: an earlier rollback of this run may have moved it)."""
     strategy, _, symbol = key.partition("/")
+    base_sha = forge.resolve(base)
+    constants, flags = _state_at(forge, base_sha)
     checks = tuple(check for check in judged.checks if check.name in HARD_CHECKS)
     reason = f"rollout failed: {judged.reason} on paper in {rollout.stage.value}"
     verdict = Verdict("fail", "fail", rollout.stage.value, "failed", 0.0, 1, reason)
@@ -284,7 +289,7 @@ def _fail_on_paper(
     after = moved_rollout(rollout, verdict, status, clock)
     timeframe = str(constants.live_params[strategy][symbol]["timeframe"])
     return publish_move(
-        forge, base=base, base_sha=forge.resolve(base), key=key, before=rollout, after=after,
+        forge, base=base, base_sha=base_sha, key=key, before=rollout, after=after,
         flags_text=flags_text_with(flags, constants, key, after, provenance), verdict=verdict, checks=checks,
         timeframe=timeframe, auto_merge=False,
     )  # fmt: skip
