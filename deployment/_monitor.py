@@ -296,11 +296,26 @@ def _fail_on_paper(
 
 
 def _with_alerts(watch: Watch) -> Watch:
-    from dataclasses import replace
+    """The watch with its alerts: ``info`` once when a rollout is first watched in LIMITED or FULL (a stage
+    change), then the judgement's (:func:`_judgement_alert`)."""
+    rollout = f"{watch.key}@{watch.config_hash}"
+    found = []
+    if watch.stage in MONITORED_STAGES:
+        text = (
+            f"{watch.key} runs config {watch.config_hash} in {watch.stage} since {watch.since.isoformat()}; "
+            "the monitor checks it every interval and rolls it back on a breach. Nothing to do."
+        )
+        found.append(Alert("info", "stage", rollout, watch.stage, f"{watch.key} entered {watch.stage}", text))
+    judged_alert = _judgement_alert(watch)
+    if judged_alert is not None:
+        found.append(judged_alert)
+    return dataclasses.replace(watch, alerts=tuple(found))
 
+
+def _judgement_alert(watch: Watch) -> Alert | None:
     judged = watch.judgement
     if judged is None or judged.decision == "ok":
-        return watch
+        return None
     rollout = f"{watch.key}@{watch.config_hash}"
     facts = {
         check.name: f"{check.outcome}: {'—' if check.figure is None else f'{check.figure:.4g}'} {check.unit}"
@@ -316,7 +331,7 @@ def _with_alerts(watch: Watch) -> Watch:
         alert = Alert(
             "error", "rollout_failed", rollout, watch.stage, f"{watch.key} failed in WARM", text, facts
         )
-        return replace(watch, alerts=(alert,))
+        return alert
     if watch.rollback is not None:
         done = watch.rollback
         text = (
@@ -337,7 +352,7 @@ def _with_alerts(watch: Watch) -> Watch:
     else:
         text = f"{judged.reason}. What to do: make sure the bot reports the shadow paper equity."
         alert = Alert("warn", "inconclusive", rollout, watch.stage, f"{watch.key}: inconclusive", text, facts)
-    return replace(watch, alerts=(alert,))
+    return alert
 
 
 def _beat(evidence: Warehouse, clock: datetime, provenance: Provenance, watched: int) -> str:

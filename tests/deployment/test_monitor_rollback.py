@@ -159,9 +159,10 @@ def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previ
     flags_text = git(target.repo, "show", f"{rollback_branch(*PAIR)}:feature_flags.json")
     assert KEY not in json.loads(flags_text)["rollouts"]
 
-    # Alerts: one warn per failed check, one error for the rollback (not repeated by the fifth run).
+    # Alerts: info once for the stage, one warn per failed check, one error for the rollback (not repeated
+    # by the fifth run).
     got = [(b["severity"], b["event"]) for b in webhooks.bodies("ops")]
-    assert got == [("warn", "inconclusive"), ("warn", "check_failed_1"), ("warn", "check_failed_2"),
+    assert got == [("info", "stage"), ("warn", "inconclusive"), ("warn", "check_failed_1"), ("warn", "check_failed_2"),
                    ("error", "rollback")], got  # fmt: skip
     assert "Review and merge" in webhooks.bodies("ops")[-1]["text"]
 
