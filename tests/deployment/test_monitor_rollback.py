@@ -162,8 +162,9 @@ def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previ
     # Alerts: info once for the stage, one warn per failed check, one error for the rollback (not repeated
     # by the fifth run).
     got = [(b["severity"], b["event"]) for b in webhooks.bodies("ops")]
-    assert got == [("info", "stage"), ("warn", "inconclusive"), ("warn", "check_failed_1"), ("warn", "check_failed_2"),
-                   ("error", "rollback")], got  # fmt: skip
+    expected = [("info", "stage"), ("warn", "inconclusive"), ("warn", "check_failed_1"),
+                ("warn", "check_failed_2"), ("error", "rollback")]  # fmt: skip
+    assert got == expected, got
     assert "Review and merge" in webhooks.bodies("ops")[-1]["text"]
 
     # Merged by a person, the rollback is remembered: the rolled-back configuration is never proposed again.
