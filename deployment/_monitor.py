@@ -253,10 +253,13 @@ def _roll_back(forge: Forge, evidence: Warehouse, watch: Watch, base: str, prove
     strategy, _, symbol = watch.key.partition("/")
     mode: RollbackMode = "commit" if judged.decision == "rollback_now" else "pull_request"
     reason = f"monitor at {watch.stage}: {judged.reason}"
-    done = rollback_pair(
-        forge, strategy, symbol, mode=mode, provenance=provenance, base=base, reason=reason,
-        evidence=_evidence_table(judged),
-    )  # fmt: skip
+    try:
+        done = rollback_pair(
+            forge, strategy, symbol, mode=mode, provenance=provenance, base=base, reason=reason,
+            evidence=_evidence_table(judged),
+        )  # fmt: skip
+    except StateFileError as exc:  # nothing safe to roll back to: say so, watch the other pairs
+        return replace(watch, note=f"no rollback: {exc}")
     evidence.upsert_rollout(
         strategy, symbol, config_hash=watch.config_hash, stage=watch.stage, canary_fraction=0.0,
         status="rolled_back", reason=f"{reason}; {done.describe()}", pr_number=done.pr_number,
@@ -342,6 +345,10 @@ def _judgement_alert(watch: Watch) -> Alert | None:
         if done.action in ("pr_opened", "pr_updated", "pr_auto_merge"):
             text += f" Review and merge {done.url} (it is not on {done.base} yet)."
         alert = Alert("error", "rollback", rollout, watch.stage, f"{watch.key} rolled back", text, facts)
+    elif judged.decision.startswith("rollback") and watch.note.startswith("no rollback: "):
+        text = f"{judged.reason}, but {watch.note[len('no rollback: ') :]}"
+        title = f"{watch.key} breached and cannot roll back"
+        alert = Alert("error", "rollback_impossible", rollout, watch.stage, title, text, facts)
     elif judged.decision.startswith("rollback"):  # a dry run
         text = f"{judged.reason} (dry run: nothing rolled back)"
         alert = Alert("error", "rollback", rollout, watch.stage, f"{watch.key} would roll back", text, facts)

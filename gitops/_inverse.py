@@ -110,6 +110,7 @@ def inverse_change(repo: Path, ref: str, strategy: str, symbol: str, provenance:
             "name a live pair (tradeloop deploy status)"
         )
     change, previous = _last_change(versions, strategy, symbol)
+    _refuse_undoing_a_rollback(repo, ref, strategy, symbol, change)
     current_text = _text(repo, head.commit, CONSTANTS_FILE.as_posix())
     old_text = _text(repo, previous.commit, CONSTANTS_FILE.as_posix())
     spliced = current_text
@@ -149,6 +150,23 @@ def _last_change(
         f"rollback: LIVE_PARAMS.{strategy}.{symbol} never changed in the history of "
         f"{CONSTANTS_FILE.as_posix()}; there is no previous state to roll back to"
     )
+
+
+def _refuse_undoing_a_rollback(
+    repo: Path, ref: str, strategy: str, symbol: str, change: StateVersion
+) -> None:
+    """The pair's last change must not be a rollback itself: undoing it would bring rolled-back parameters
+    back (the guardrail memory tells reverts from changes, whoever made them)."""
+    from gitops._memory import read_memory
+
+    last = read_memory(repo, ref).changes_of(strategy, symbol)
+    if last and last[-1].commit == change.commit and last[-1].kind == "revert":
+        raise StateFileError(
+            f"rollback: the last change of {strategy}/{symbol}, {change.commit[:12]} ({change.subject!r}), is "
+            f"itself a rollback (of {', '.join(c[:12] for c in last[-1].reverts)}); undoing it would bring "
+            "rolled-back parameters back. Take capital off by hand (the rollout's stage to COLD in "
+            "feature_flags.json) or set the parameters in a pull request"
+        )
 
 
 def _text(repo: Path, commit: str, path: str) -> str:

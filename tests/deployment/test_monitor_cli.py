@@ -194,6 +194,11 @@ def test_a_live_degradation_at_full_is_rolled_back_in_git_within_one_interval(
     assert "rolled back on main" in errors[0]["text"]
     assert len([b for b in webhooks.bodies("slack") if b["text"].startswith("[ERROR]")]) == 1
 
+    # Undoing the rollback itself is refused: it would bring the rolled-back parameters back.
+    code, text = tradeloop(repo, None, "rollback", "--pair", "ema_cross/SP500", "--forge", "local", "--apply",
+                           home=home)  # fmt: skip
+    assert code == 2 and "is itself a rollback" in text and "bring rolled-back parameters back" in text, text
+
     # The guardrail memory: the rollback restarts the pair's cooldown, and the rolled-back configuration is
     # never proposed again.
     monkeypatch.delenv("GIT_COMMITTER_DATE")
