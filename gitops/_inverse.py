@@ -163,8 +163,8 @@ def _refuse_undoing_a_rollback(
     if last and last[-1].commit == change.commit and last[-1].kind == "revert":
         raise StateFileError(
             f"rollback: the last change of {strategy}/{symbol}, {change.commit[:12]} ({change.subject!r}), "
-            f"is itself a rollback (of {', '.join(c[:12] for c in last[-1].reverts)}); undoing it would bring "
-            "rolled-back parameters back. Take capital off by hand (the rollout's stage to COLD in "
+            f"is itself a rollback (of {', '.join(c[:12] for c in last[-1].reverts)}); undoing it would "
+            "bring rolled-back parameters back. Take capital off by hand (the rollout's stage to COLD in "
             "feature_flags.json) or set the parameters in a pull request"
         )
 
