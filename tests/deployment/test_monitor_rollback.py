@@ -148,6 +148,8 @@ def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previ
     [pull] = [p for p in pulls.values() if p["branch"] == rollback_branch(*PAIR)]
     assert "rollback" in pull["labels"] and pull["state"] == "open"
     assert "| sharpe_drop_pct | fail |" in pull["body"]
+    checked = target.cli("--json", "pr", "check", "--forge", "local", "--pr", str(pull["number"]))
+    assert checked.exit_code == 0, checked.stdout
 
     # The branch is the computed inverse: the demo pair's entry as before, the later NASDAQ merge kept.
     branch_text = git(target.repo, "show", f"{rollback_branch(*PAIR)}:config/constants.py")
