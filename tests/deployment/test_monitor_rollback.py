@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gitops import Stage, apply_proposal, load_feature_flags, read_memory, rollback_branch, save_feature_flags
+from gitops import (
+    BotIdentity,
+    LocalForge,
+    Stage,
+    apply_proposal,
+    build_commit,
+    load_feature_flags,
+    read_memory,
+    rollback_branch,
+    save_feature_flags,
+)
 from tests.deployment.alert_server import AlertServer, serve
 from tests.deployment.conftest import BOT, KEY, PAIR, T0, DeployRepo, git, merge_optimizer_change, write_jsonl
 from tests.github_standin import GitHubEnv
@@ -106,6 +116,22 @@ def demo_entry(text: str) -> str:
     return text[start : text.index('        "SP500": {', start)]
 
 
+def _forged_rollback(target: DeployRepo, branch: str) -> int:
+    """A pull request labelled ``rollback`` whose head is ``branch`` with one more parameter moved."""
+    text = git(target.repo, "show", f"{branch}:config/constants.py").replace(
+        '"rsi_period": 6,', '"rsi_period": 9,'
+    )
+    head = git(target.repo, "rev-parse", branch)
+    sha = build_commit(target.repo, head, {"config/constants.py": text.encode()}, "sneak", BotIdentity())
+    git(target.repo, "update-ref", "refs/heads/sneaky-rollback", sha)
+    forge = LocalForge(target.repo, home=target.home)
+    pr = forge.open_or_update(
+        branch="sneaky-rollback", base="main", title="Roll back", body="", existing=None
+    )
+    forge.add_labels(pr, ["rollback"])
+    return pr.number
+
+
 def _hashes(repo: Path) -> tuple[str, str]:
     rollout = load_feature_flags(repo / "feature_flags.json").rollout(*PAIR)
     assert rollout is not None and rollout.previous_config_hash is not None
@@ -148,8 +174,13 @@ def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previ
     [pull] = [p for p in pulls.values() if p["branch"] == rollback_branch(*PAIR)]
     assert "rollback" in pull["labels"] and pull["state"] == "open"
     assert "| sharpe_drop_pct | fail |" in pull["body"]
+    # pr check accepts it as the exact inverse of a checked change; a `rollback` label on anything else
+    # (here the same pull request with one more value moved) is held to the bot's rules and refused.
     checked = target.cli("--json", "pr", "check", "--forge", "local", "--pr", str(pull["number"]))
-    assert checked.exit_code == 0, checked.stdout
+    assert checked.exit_code == 0 and "returns exactly to its state before" in checked.stdout, checked.stdout
+    forged = _forged_rollback(target, rollback_branch(*PAIR))
+    refused = target.cli("--json", "pr", "check", "--forge", "local", "--pr", str(forged))
+    assert refused.exit_code == 1 and "per-cycle cap" in refused.stdout, refused.stdout
 
     # The branch is the computed inverse: the demo pair's entry as before, the later NASDAQ merge kept.
     branch_text = git(target.repo, "show", f"{rollback_branch(*PAIR)}:config/constants.py")

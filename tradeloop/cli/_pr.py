@@ -109,7 +109,7 @@ def check_pr(
     if cli.json_output:
         cli.emit_json({
             "pr": pr, "passed": result.passed, "manual": result.manual, "violations": result.violations,
-            "findings": result.findings,
+            "findings": result.findings, "notes": result.notes,
             "files": [{"status": f.status, "path": f.path} for f in result.files],
             "moves": [vars(move) for move in result.moves],
         })  # fmt: skip
@@ -125,6 +125,8 @@ def check_pr(
     else:
         counts = f"{len(result.files)} file(s), {len(result.moves)} move(s)"
         print_check(cli, True, f"#{pr}: {counts} within the allowlist, caps and bounds", ())
+        for note in result.notes:
+            cli.console.print(f"  note: {note}")
     if not result.passed:
         raise typer.Exit(1)
 
