@@ -24,6 +24,7 @@ from deployment._alerts import (
     discord_payload,
     send_alerts,
     slack_payload,
+    step_alerts,
     webhooks_from_env,
 )
 from deployment._analysis import (
@@ -133,6 +134,7 @@ __all__ = [
     "slack_payload",
     "stage_mode",
     "stage_since",
+    "step_alerts",
     "webhooks_from_env",
     "window_checks",
     "worst",

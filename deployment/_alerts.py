@@ -30,6 +30,7 @@ from tradeloop import atomic_write_text
 from tradeloop.errors import SettingsError
 
 if TYPE_CHECKING:
+    from deployment._model import Rollout
     from warehouse import Warehouse
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "discord_payload",
     "send_alerts",
     "slack_payload",
+    "step_alerts",
     "webhooks_from_env",
 ]
 
@@ -332,3 +334,36 @@ def send_alerts(
 
 def _key(alert: Alert, hook: Webhook) -> str:
     return f"{alert.dedup_key}|{hook.name}"
+
+
+def _fact(outcome: str, figure: float | None, unit: str) -> str:
+    return f"{outcome}: {'—' if figure is None else f'{figure:.4g}'} {unit}".strip()
+
+
+def step_alerts(results: Sequence[Rollout]) -> list[Alert]:
+    """The alerts of one ``deploy step`` (its :class:`deployment.Rollout` results): ``info`` for a stage
+    change proposed, ``warn`` for a hold on an inconclusive or failed analysis, ``error`` for a failed
+    rollout; each once per (rollout, stage, event)."""
+    found = []
+    for result in results:
+        verdict = result.verdict
+        if verdict is None or not result.analyzed:
+            continue
+        rollout = f"{result.key}@{result.config_hash}"
+        facts = {check.name: _fact(check.outcome, check.figure, check.unit) for check in result.checks}
+        where = f" (pull request #{result.pr_number})" if result.pr_number else ""
+        if verdict.decision == "promote":
+            title = f"{result.key}: {result.stage} → {verdict.stage}"
+            text = f"{verdict.reason}{where}. What to do: review and merge the deployment pull request."
+            found.append(Alert("info", "promote", rollout, result.stage, title, text, facts))
+        elif verdict.decision == "fail":
+            title = f"{result.key} failed in {result.stage}"
+            text = (
+                f"{verdict.reason}{where}. What to do: merge it; the bot returns to the previous parameters."
+            )
+            found.append(Alert("error", "rollout_failed", rollout, result.stage, title, text, facts))
+        elif verdict.outcome != "pass":
+            title = f"{result.key} holds in {result.stage}"
+            text = f"{verdict.reason}. What to do: nothing yet; check that the bot reports its evidence."
+            found.append(Alert("warn", "hold", rollout, result.stage, title, text, facts))
+    return found

@@ -342,3 +342,28 @@ def test_a_hard_breach_on_paper_in_warm_fails_the_rollout_through_its_deployment
     assert (alert["severity"], alert["event"]) == ("error", "rollout_failed") and f"#{number}" in alert[
         "text"
     ]
+
+
+def test_deploy_step_alerts_a_hold_once_and_a_failed_rollout(
+    deploy_repo: DeployRepo, webhooks: AlertServer
+) -> None:
+    """``deploy step`` alerts too: warn once for the holds of a stage, error for the failure (no data, three
+    analyses); the step's output lists the deliveries."""
+    target = deploy_repo
+    merge_optimizer_change(target)
+    path = target.repo / "feature_flags.json"
+    flags = load_feature_flags(path)
+    rollout = flags.rollout(*PAIR)
+    assert rollout is not None
+    warm = dataclasses.replace(rollout, stage=Stage.WARM, updated_at=FULL_AT)
+    save_feature_flags(path, flags.with_rollout(*PAIR, warm), Provenance(run_id="by-hand", git_sha="nogit"))
+    git(target.repo, "commit", "-q", "-am", "WARM by hand", at=FULL_AT)
+    outputs = []
+    for hour in (1, 2, 3):
+        done = target.cli("deploy", "step", "--forge", "local", now=FULL_AT + timedelta(hours=hour))
+        assert done.exit_code == 0, done.output
+        outputs.append(done.stdout)
+    got = [(b["severity"], b["event"], b["stage"]) for b in webhooks.bodies("ops")]
+    assert got == [("warn", "hold", "WARM"), ("error", "rollout_failed", "WARM")], got
+    assert "alert warn hold" in outputs[0] and "alert error rollout_failed" in outputs[2]
+    assert "alert warn hold" in outputs[1] and ": duplicate" in outputs[1]  # the stage's hold: already said

@@ -18,6 +18,8 @@ call                        stage calls it makes                          result
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`deploy_step`         ``deployment.deploy_step``,                   :class:`DeployStepResult`
+                            ``deployment.step_alerts``
 :func:`run_monitor`         ``deployment.monitor``                        :class:`MonitorResult`
 :func:`notify`              ``deployment.send_alerts``,                   :class:`NotifyResult`
                             ``deployment.deadman_alert``
@@ -60,9 +62,11 @@ from tradeloop.loop._matrix import (
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
 from tradeloop.loop._monitor import (
+    DeployStepResult,
     MonitorOptions,
     NotifyResult,
     delivery_options,
+    deploy_step,
     notify,
     roll_back_pair,
     run_monitor,
@@ -101,6 +105,7 @@ __all__ = [
     "CycleObserver",
     "CycleOptions",
     "CycleResult",
+    "DeployStepResult",
     "Feedback",
     "ForgeOptions",
     "MatrixMerge",
@@ -128,6 +133,7 @@ __all__ = [
     "check_positive_seconds",
     "check_storage",
     "delivery_options",
+    "deploy_step",
     "guardrail_memory",
     "load_source",
     "make_forge",

@@ -11,10 +11,19 @@ from tradeloop.errors import SettingsError
 from tradeloop.loop._common import make_forge
 
 if TYPE_CHECKING:
-    from deployment import Alert, Delivery, MonitorResult
+    from deployment import Alert, BarsProvider, Delivery, MonitorResult, Rollout
     from gitops import PairRollback
 
-__all__ = ["MonitorOptions", "NotifyResult", "delivery_options", "notify", "roll_back_pair", "run_monitor"]
+__all__ = [
+    "DeployStepResult",
+    "MonitorOptions",
+    "NotifyResult",
+    "delivery_options",
+    "deploy_step",
+    "notify",
+    "roll_back_pair",
+    "run_monitor",
+]
 
 
 def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -130,3 +139,59 @@ def roll_back_pair(
         target, strategy, symbol, mode="commit" if apply else "pull_request", provenance=provenance,
         base=base, reason=reason or "rolled back by hand with `tradeloop rollback --pair`",
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeployStepResult:
+    """``tradeloop deploy step``: what became of each rollout, and the alerts it sent."""
+
+    forge: str | None
+    dry_run: bool
+    rollouts: tuple[Rollout, ...]
+    deliveries: tuple[Delivery, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "forge": self.forge, "dry_run": self.dry_run,
+            "rollouts": [rollout.to_dict() for rollout in self.rollouts],
+            "alerts": [delivery.to_dict() for delivery in self.deliveries],
+        }  # fmt: skip
+
+
+def deploy_step(
+    settings: Settings,
+    *,
+    forge: str | None,
+    apply: bool,
+    base: str,
+    bars: BarsProvider | None,
+    dry_run: bool = False,
+    run_url: str | None = None,
+    remote: str = "origin",
+    repository: str | None = None,
+    git_sha: str = "nogit",
+) -> DeployStepResult:
+    """Analyse every rollout once (:func:`deployment.deploy_step`), then alert on what it decided
+    (:func:`deployment.step_alerts`: info for a proposed stage change, warn for a hold on an inconclusive or
+    failed analysis, error for a failed rollout), each once, to every ``TRADELOOP_WEBHOOK_*``."""
+    from deployment import WarehouseSentLog, send_alerts, step_alerts, webhooks_from_env
+    from deployment import deploy_step as step
+    from warehouse import get_warehouse
+
+    target = None if apply else make_forge(settings, forge, remote=remote, repository=repository)
+    clock = settings.current_time()
+    with get_warehouse(settings.warehouse_url) as warehouse:
+        results = step(
+            settings.repo, warehouse, target, clock, base=base, bars=bars, apply=apply, dry_run=dry_run,
+            run_url=run_url, git_sha=git_sha,
+        )  # fmt: skip
+        deliveries: list[Delivery] = []
+        if not dry_run:
+            at = clock.isoformat(timespec="seconds")
+            deliveries = send_alerts(
+                step_alerts(results), webhooks_from_env(), WarehouseSentLog(warehouse), at=at,
+                **delivery_options(None),
+            )  # fmt: skip
+    return DeployStepResult(
+        None if target is None else target.kind, dry_run, tuple(results), tuple(deliveries)
+    )
