@@ -121,12 +121,16 @@ def _register_commands() -> None:
         _backtest,
         _cycle,
         _data,
+        _demo,
         _deploy,
+        _ensemble,
+        _loadouts,
         _matrix,
         _matrix_merge,
         _memory,
         _monitor,
         _optimize,
+        _paper,
         _pr,
         _propose,
         _regime,
@@ -156,6 +160,10 @@ def _register_commands() -> None:
     app.add_typer(_deploy.deploy_app, name="deploy")
     app.command("monitor")(_monitor.monitor)
     app.command("notify")(_monitor.notify)
+    app.add_typer(_ensemble.ensemble_app, name="ensemble")
+    app.add_typer(_loadouts.loadouts_app, name="loadouts")
+    app.add_typer(_paper.paper_app, name="paper")
+    app.add_typer(_demo.demo_app, name="demo")
 
 
 _register_commands()
