@@ -189,6 +189,7 @@ MONITOR_MIN_RETURNS: Final[int] = 30
 # Monitor intervals without a monitor run after which the deployment job raises an error alert (dead man's
 # switch).
 MONITOR_DEADMAN_INTERVALS: Final[int] = 3
+
 # Regimes and ensembles: which parameter set and which share of capital each strategy trades
 # ------------------------------------------------------------------------------------------
 
