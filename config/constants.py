@@ -172,6 +172,24 @@ DEPLOY_DEADLINE_BARS: Final = {
 # Ask the forge to auto-merge promotion pull requests (branch protection and required checks still apply).
 DEPLOY_AUTO_MERGE: Final[bool] = False
 
+# Minutes between two monitor checks of a LIMITED or FULL rollout (at least one bar).
+MONITOR_INTERVAL_MINUTES: Final[int] = 15
+
+# Largest Sharpe drop of the live parameters against the replaced ones over the same period, in percent of
+# max(|their Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR); a counted check.
+MONITOR_MAX_SHARPE_DROP_PCT: Final[float] = 30.0
+
+# Consecutive failed monitor checks (no data counts as failed) before the rollback; the daily loss
+# (MAX_DAILY_LOSS_USD) and the drawdown (MAX_DRAWDOWN_PCT) roll back at once.
+MONITOR_FAILURE_THRESHOLD: Final[int] = 3
+
+# Fewest paired returns before the Sharpe drop is judged (fewer: inconclusive, never failed).
+MONITOR_MIN_RETURNS: Final[int] = 30
+
+# Monitor intervals without a monitor run after which the deployment job raises an error alert (dead man's
+# switch).
+MONITOR_DEADMAN_INTERVALS: Final[int] = 3
+
 # Regimes and ensembles: which parameter set and which share of capital each strategy trades
 # ------------------------------------------------------------------------------------------
 

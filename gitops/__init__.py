@@ -87,6 +87,7 @@ from gitops._forge_github import GitHubForge, github_token
 from gitops._forge_local import LocalForge
 from gitops._git import BotIdentity, ChangedFile, build_commit
 from gitops._history import StateVersion, state_versions
+from gitops._inverse import InverseChange, PairRollback, inverse_change, rollback_branch, rollback_pair
 from gitops._manners import AUTO_LABELS, DO_NOT_MERGE, PublishOutcome, publish_proposal
 from gitops._memory import (
     AUTOCLOSED_SUFFIX,
@@ -182,12 +183,14 @@ __all__ = [
     "ForgeKind",
     "GitHubForge",
     "GuardrailMemory",
+    "InverseChange",
     "KeyPath",
     "LiveConstants",
     "LiveParams",
     "LocalForge",
     "MergeMethod",
     "NumberRange",
+    "PairRollback",
     "ParamMove",
     "ParamValue",
     "PrCheck",
@@ -233,6 +236,7 @@ __all__ = [
     "guardrails_from",
     "inspect_constants",
     "inspect_feature_flags",
+    "inverse_change",
     "live_strategies",
     "load_constants",
     "load_feature_flags",
@@ -262,7 +266,9 @@ __all__ = [
     "restore_search_record",
     "risk_change",
     "risk_label",
+    "rollback_branch",
     "rollback_commit",
+    "rollback_pair",
     "rollback_pull_request",
     "rollout_key",
     "save_constants",

@@ -136,6 +136,11 @@ class LiveConstants:
         default_factory=lambda: _freeze(DEFAULT_DEADLINE_BARS)
     )
     deploy_auto_merge: bool = False
+    monitor_interval_minutes: int = 15
+    monitor_max_sharpe_drop_pct: float = 30.0
+    monitor_failure_threshold: int = 3
+    monitor_min_returns: int = 30
+    monitor_deadman_intervals: int = 3
     ensemble_method: str = "max_sharpe"
     ensemble_min_weight: float = 0.05
     ensemble_max_weight: float = 0.40

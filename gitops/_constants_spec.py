@@ -389,6 +389,44 @@ SECTIONS: tuple[Section, ...] = (
                 False,
                 added_later=True,
             ),
+            _int(
+                "MONITOR_INTERVAL_MINUTES",
+                15,
+                NumberRange(1, 24 * 60),
+                "Minutes between two monitor checks of a LIMITED or FULL rollout (at least one bar).",
+                added_later=True,
+            ),
+            _float(
+                "MONITOR_MAX_SHARPE_DROP_PCT",
+                30.0,
+                NumberRange(0, 1000),
+                "Largest Sharpe drop of the live parameters against the replaced ones over the same period, "
+                "in percent of max(|their Sharpe|, DEPLOY_SHARPE_GAIN_FLOOR); a counted check.",
+                added_later=True,
+            ),
+            _int(
+                "MONITOR_FAILURE_THRESHOLD",
+                3,
+                NumberRange(1, 100),
+                "Consecutive failed monitor checks (no data counts as failed) before the rollback; "
+                "the daily loss (MAX_DAILY_LOSS_USD) and the drawdown (MAX_DRAWDOWN_PCT) roll back at once.",
+                added_later=True,
+            ),
+            _int(
+                "MONITOR_MIN_RETURNS",
+                30,
+                NumberRange(2, 100_000),
+                "Fewest paired returns before the Sharpe drop is judged (fewer: inconclusive, never failed).",
+                added_later=True,
+            ),
+            _int(
+                "MONITOR_DEADMAN_INTERVALS",
+                3,
+                NumberRange(1, 1000),
+                "Monitor intervals without a monitor run after which the deployment job raises an error "
+                "alert (dead man's switch).",
+                added_later=True,
+            ),
         ),
     ),
     Section(

@@ -26,26 +26,28 @@ files still decide, and what a bot change would be refused for is reported as fi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitops._apply import ALLOWED_PATHS
 from gitops._checks import mapping_depth_items
-from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants
+from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants, parse_constants
 from gitops._constants_spec import CONSTANT_SPECS
 from gitops._ensemble_checks import ensemble_violations
-from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags
+from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags, parse_feature_flags
 from gitops._forge import Forge
 from gitops._git import ChangedFile, file_mode, run_git
 from gitops._literal import read_assignments
 from gitops._param_checks import parameter_space
 from gitops._pr_check_flags import flag_violations
 from gitops._state import cross_file_problems
-from tradeloop.errors import ForgeError
+from tradeloop.errors import ForgeError, StateFileError
 
 __all__ = ["MANUAL_LABEL", "ParamMove", "PrCheck", "PrSnapshot", "check_pr_change", "check_pull_request"]
 
 MANUAL_LABEL = "tradeloop:manual"
+#: A rollback pull request (``tradeloop rollback``, the monitor): held to being the exact inverse of a change.
+ROLLBACK_LABEL = "rollback"
 _TOLERANCE = 1e-9
 _REGULAR_MODES = ("100644", "100755")
 _CONSTANTS = CONSTANTS_FILE.as_posix()
@@ -101,6 +103,9 @@ class PrSnapshot:
     head_modes: Mapping[str, str | None] = field(default_factory=dict)
     labels: Sequence[str] = ()
     number: int | None = None
+    #: Set when the pull request, labelled ``rollback``, is exactly the computed inverse of one pair's last
+    #: change on the base (:func:`gitops.inverse_change`): why, for the notes.
+    restores: str | None = None
 
 
 def check_pull_request(forge: Forge, number: int, *, base: str | None = None) -> PrCheck:
@@ -125,7 +130,53 @@ def check_pull_request(forge: Forge, number: int, *, base: str | None = None) ->
         labels=pr.labels,
         number=number,
     )
+    if ROLLBACK_LABEL in pr.labels and snapshot.head_constants is not None:
+        snapshot = replace(snapshot, restores=_restores(forge, merge_base, snapshot))
     return check_pr_change(snapshot)
+
+
+def _restores(forge: Forge, merge_base: str, snapshot: PrSnapshot) -> str | None:
+    """Why the head is the computed inverse of one pair's last change on the base, or ``None``."""
+    from gitops._inverse import inverse_change
+    from tradeloop import Provenance
+
+    base = inspect_constants(snapshot.base_constants)[0]
+    head = inspect_constants(snapshot.head_constants or "")[0]
+    head_flags = None if snapshot.head_flags is None else inspect_feature_flags(snapshot.head_flags)[0]
+    if base is None or head is None or head_flags is None:
+        return None
+    pairs = _changed_pairs(base, head)
+    if len(pairs) != 1:
+        return None
+    [(strategy, symbol)] = pairs
+    stamp = Provenance(run_id="pr-check", git_sha="-", written_at="2000-01-01T00:00:00+00:00")
+    try:
+        inverse = inverse_change(forge.repo, merge_base, strategy, symbol, stamp)
+    except (StateFileError, ForgeError):
+        return None
+    expected = parse_constants(inverse.constants_text)
+    expected_rollouts = dict(parse_feature_flags(inverse.flags_text).rollouts)
+    same = (expected.live_params, expected.regime_loadouts, expected_rollouts) == (
+        head.live_params, head.regime_loadouts, dict(head_flags.rollouts),
+    )  # fmt: skip
+    if not same:
+        return None
+    return (
+        f"rollback: {strategy}/{symbol} returns exactly to its state before {inverse.change_commit[:12]} "
+        f"(config {inverse.config_hash_reverted} rolled back); no other pair moves"
+    )
+
+
+def _changed_pairs(base: LiveConstants, head: LiveConstants) -> set[tuple[str, str]]:
+    """Strategy/symbol pairs whose live parameters or regime loadouts differ between the two."""
+    found = set()
+    for table in ("live_params", "regime_loadouts"):
+        old, new = getattr(base, table), getattr(head, table)
+        for strategy in set(old) | set(new):
+            for symbol in set(old.get(strategy, {})) | set(new.get(strategy, {})):
+                if old.get(strategy, {}).get(symbol) != new.get(strategy, {}).get(symbol):
+                    found.add((strategy, symbol))
+    return found
 
 
 def check_pr_change(snapshot: PrSnapshot, *, allowlist: Iterable[str] = ALLOWED_PATHS) -> PrCheck:
@@ -142,7 +193,11 @@ def check_pr_change(snapshot: PrSnapshot, *, allowlist: Iterable[str] = ALLOWED_
     head, head_flags = _head_state(snapshot, result)
     if head is None or head_flags is None:
         return result
-    bot_rules = _bot_rule_violations(snapshot, base, head, head_flags, result)
+    if snapshot.restores is not None:  # the exact inverse of a checked change: only the guardrails are held
+        result.notes.append(snapshot.restores)
+        bot_rules = _guardrail_changes(snapshot, base, head)
+    else:
+        bot_rules = _bot_rule_violations(snapshot, base, head, head_flags, result)
     if result.manual:
         result.findings += bot_rules
     else:

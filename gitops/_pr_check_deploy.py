@@ -8,7 +8,8 @@ nothing else. It may:
   it leaves: decision ``promote``, every check of that stage (:data:`gitops._deploy_rules.STAGE_RULES`)
   passed, each with the threshold ``config/constants.py`` sets and a figure on the passing side of it;
 - **fail** the rollout in its stage (phase ``failed``, ``canary_fraction`` 0), with an analysis whose
-  decision is ``fail`` because the deadline passed or ``CANARY_FAILURE_THRESHOLD`` analyses failed;
+  decision is ``fail`` because the deadline passed, ``CANARY_FAILURE_THRESHOLD`` analyses failed, or the
+  monitor saw a hard limit breached (``MAX_DAILY_LOSS_USD``, ``MAX_DRAWDOWN_PCT``, at their thresholds);
 - record a newer analysis (``status``) without moving.
 
 Its config hash, previous config hash and parameters, pull request and start time stay as they are.
@@ -163,7 +164,7 @@ def _failure_problems(
     )
     threshold = constants.canary_failure_threshold
     too_many = status.failed_checks >= threshold and status.outcome in ("fail", "error")
-    if not (past_deadline or too_many):
+    if not (past_deadline or too_many or _hard_limit_breached(status, constants)):
         problems.append(
             f"{where}.status shows {status.failed_checks} failed analyses (CANARY_FAILURE_THRESHOLD is "
             f"{threshold}) and no passed deadline ({limit:g} bars for {stage} on {timeframe}); a rollout "
@@ -171,6 +172,21 @@ def _failure_problems(
             f"on either alone: {_RUN}"
         )
     return problems
+
+
+#: The monitor's hard limits (``deployment._breach``): one breach on paper fails a WARM rollout at once.
+_HARD_LIMITS = {"daily_loss_usd": "max_daily_loss_usd", "max_drawdown_pct": "max_drawdown_pct"}
+
+
+def _hard_limit_breached(status: CanaryStatus, constants: LiveConstants) -> bool:
+    """Whether the analysis shows a hard limit breached, held to the threshold of ``config/constants.py``."""
+    for name, attribute in _HARD_LIMITS.items():
+        check, limit = status.check(name), getattr(constants, attribute)
+        if check is None or check.outcome != "fail" or check.threshold != limit or check.figure is None:
+            continue
+        if check.figure > limit:
+            return True
+    return False
 
 
 def _status_for(where: str, status: CanaryStatus, stage: str, decision: str) -> list[str]:

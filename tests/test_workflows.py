@@ -15,7 +15,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
-EXPECTED = {"ci.yml", "deployment.yml", "nightly-matrix.yml", "optimizer.yml", "validation.yml"}
+EXPECTED = {
+    "ci.yml",
+    "deployment.yml",
+    "monitor.yml",
+    "nightly-matrix.yml",
+    "optimizer.yml",
+    "validation.yml",
+}
 BANNED_TRIGGERS = {"pull_request_target", "workflow_run", "issue_comment"}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"uses:\s*\S+@[0-9a-f]{40}\s+#\s*v\d+(\.\d+)*\s*$")

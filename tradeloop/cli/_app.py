@@ -129,6 +129,7 @@ def _register_commands() -> None:
         _matrix,
         _matrix_merge,
         _memory,
+        _monitor,
         _optimize,
         _paper,
         _pr,
@@ -159,6 +160,8 @@ def _register_commands() -> None:
     app.command("cycle")(_cycle.cycle)
     app.command("dashboard")(_dashboard.build_dashboard)
     app.add_typer(_deploy.deploy_app, name="deploy")
+    app.command("monitor")(_monitor.monitor)
+    app.command("notify")(_monitor.notify)
     app.add_typer(_ensemble.ensemble_app, name="ensemble")
     app.add_typer(_loadouts.loadouts_app, name="loadouts")
     app.add_typer(_paper.paper_app, name="paper")

@@ -190,27 +190,22 @@ def step(
 ) -> None:
     """Analyse every rollout once per interval; open or update one deployment pull request per rollout that
     moves (promotion or failure), with its evidence. Exit 0 whatever the decisions."""
-    from deployment import deploy_step
     from tradeloop import git_sha
-    from tradeloop.loop import actions_run_url, make_forge
-    from warehouse import get_warehouse
+    from tradeloop.loop import actions_run_url, deploy_step
 
     cli = get_context(ctx)
     if apply and forge is not None:
         raise SettingsError(
             "--apply writes the working tree and opens no pull request; drop --forge or --apply"
         )
-    target = None if apply else make_forge(cli.settings, forge, remote=remote, repository=github_repository)
-    with get_warehouse(cli.settings.warehouse_url) as warehouse:
-        results = deploy_step(
-            cli.settings.repo, warehouse, target, cli.settings.current_time(), base=base,
-            bars=_bars_provider(cli, data), apply=apply, dry_run=dry_run,
-            run_url=run_url or actions_run_url(),
-            git_sha=git_sha(Path(__file__).resolve().parent),
-        )  # fmt: skip
+    done = deploy_step(
+        cli.settings, forge=forge, apply=apply, base=base, bars=_bars_provider(cli, data), dry_run=dry_run,
+        run_url=run_url or actions_run_url(), remote=remote, repository=github_repository,
+        git_sha=git_sha(Path(__file__).resolve().parent),
+    )  # fmt: skip
+    results = done.rollouts
     if cli.json_output:
-        cli.emit_json({"forge": None if target is None else target.kind, "dry_run": dry_run,
-                       "rollouts": [result.to_dict() for result in results]})  # fmt: skip
+        cli.emit_json(done.to_json())
         return
     if not results:
         cli.console.print("no rollouts to analyse")
@@ -222,6 +217,12 @@ def step(
             where = f" #{result.pr_number}" if result.pr_number else ""
             line += f" — pull request {result.action}{where}: {result.pr_reason}"
         cli.console.print(line)
+    for delivery in done.deliveries:
+        alert = delivery.alert
+        errors = "".join(f"; {error}" for error in delivery.errors)
+        cli.console.print(
+            f"alert {alert.severity} {alert.event} ({alert.rollout}): {delivery.outcome}{errors}"
+        )
 
 
 def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:

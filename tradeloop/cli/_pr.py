@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradeloop.cli._context import CliContext, get_context, print_check
+from tradeloop.errors import SettingsError
 
 if TYPE_CHECKING:
     from tradeloop.loop import ForgeOptions, PrOpenResult
@@ -108,7 +109,7 @@ def check_pr(
     if cli.json_output:
         cli.emit_json({
             "pr": pr, "passed": result.passed, "manual": result.manual, "violations": result.violations,
-            "findings": result.findings,
+            "findings": result.findings, "notes": result.notes,
             "files": [{"status": f.status, "path": f.path} for f in result.files],
             "moves": [vars(move) for move in result.moves],
         })  # fmt: skip
@@ -124,6 +125,8 @@ def check_pr(
     else:
         counts = f"{len(result.files)} file(s), {len(result.moves)} move(s)"
         print_check(cli, True, f"#{pr}: {counts} within the allowlist, caps and bounds", ())
+        for note in result.notes:
+            cli.console.print(f"  note: {note}")
     if not result.passed:
         raise typer.Exit(1)
 
@@ -212,12 +215,23 @@ def rollback(
     ] = None,
     remote: RemoteOpt = "origin",
     github_repository: RepositoryOpt = None,
+    pair: Annotated[
+        str | None,
+        typer.Option(
+            "--pair",
+            help="STRATEGY/SYMBOL: undo that pair's last change only (the computed inverse the monitor "
+            "makes), even with later merges of other pairs.",
+        ),
+    ] = None,
 ) -> None:
-    """Revert a live-state commit (--commit SHA) or a merged pull request's merge commit (--pr N): open a
-    revert PR, or commit the revert (--apply); record it."""
+    """Revert a live-state commit (--commit SHA), a merged pull request's merge commit (--pr N), or one
+    pair's last change (--pair STRATEGY/SYMBOL): open a pull request, or commit it (--apply); record it."""
     from tradeloop.loop import rollback as rollback_call
 
     cli = get_context(ctx)
+    if pair is not None:
+        _rollback_pair(cli, pair, forge, apply, base, reason, remote, github_repository, (commit, pr))
+        return
     forge_options = _forge(forge, remote, github_repository)
     result = rollback_call(
         cli.settings, commit=commit, pr=pr, forge=forge_options, apply=apply, base=base, reason=reason
@@ -230,3 +244,29 @@ def rollback(
     closed = f"; closed the revert PR #{outcome.closed_pr} it had opened" if outcome.closed_pr else ""
     what = f"the merge commit of #{pr}, {outcome.commit[:12]}," if pr is not None else outcome.commit[:12]
     cli.console.print(f"{outcome.action}{where}: reverts {what} with {outcome.revert_sha[:12]}{closed}")
+
+
+def _rollback_pair(
+    cli: CliContext,
+    pair: str,
+    forge: str | None,
+    apply: bool,
+    base: str | None,
+    reason: str | None,
+    remote: str,
+    repository: str | None,
+    others: tuple[str | None, int | None],
+) -> None:
+    from tradeloop import git_sha
+    from tradeloop.loop import roll_back_pair
+
+    if others != (None, None):
+        raise SettingsError("rollback: --pair undoes one pair's last change; drop --commit and --pr")
+    done = roll_back_pair(
+        cli.settings, pair, kind=forge, remote=remote, repository=repository, apply=apply,
+        base=base or "main", reason=reason, git_sha=git_sha(Path(__file__).resolve().parent),
+    )  # fmt: skip
+    if cli.json_output:
+        cli.emit_json(done.to_dict())
+        return
+    cli.console.print(done.describe())

@@ -22,6 +22,11 @@ call                        stage calls it makes                          result
 :func:`propose_loadouts`    ``optimizer.regime_loadouts``,                :class:`LoadoutsResult`
                             ``validation.paired_sharpe_test``
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`deploy_step`         ``deployment.deploy_step``,                   :class:`DeployStepResult`
+                            ``deployment.step_alerts``
+:func:`run_monitor`         ``deployment.monitor``                        :class:`MonitorResult`
+:func:`notify`              ``deployment.send_alerts``,                   :class:`NotifyResult`
+                            ``deployment.deadman_alert``
 :func:`paper_step`          ``deployment.paper_run``                      :class:`PaperResult`
 :func:`demo_rollout`        ``paper_run``, ``simulated_bot_step``,        :class:`DemoRollout`
                             ``deploy_step``, ``check_pull_request``
@@ -73,6 +78,16 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
+from tradeloop.loop._monitor import (
+    DeployStepResult,
+    MonitorOptions,
+    NotifyResult,
+    delivery_options,
+    deploy_step,
+    notify,
+    roll_back_pair,
+    run_monitor,
+)
 from tradeloop.loop._paper import PAPER_TEST_PAUSE_ENV, PaperResult, feed_factory, paper_step
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
@@ -132,6 +147,7 @@ __all__ = [
     "CycleResult",
     "DashboardOptions",
     "DemoRollout",
+    "DeployStepResult",
     "Feedback",
     "ForgeOptions",
     "LoadoutOptions",
@@ -139,6 +155,8 @@ __all__ = [
     "MatrixMerge",
     "MatrixRun",
     "MergeOptions",
+    "MonitorOptions",
+    "NotifyResult",
     "PairResult",
     "PaperResult",
     "PrOpenOptions",
@@ -167,8 +185,10 @@ __all__ = [
     "check_storage",
     "dashboard",
     "dashboard_data",
+    "delivery_options",
     "demo_market",
     "demo_rollout",
+    "deploy_step",
     "detection_segments",
     "ensemble_branch",
     "feed_factory",
@@ -179,6 +199,7 @@ __all__ = [
     "matrix_merge",
     "matrix_plan",
     "matrix_run",
+    "notify",
     "pair_cadence",
     "pair_source",
     "paper_step",
@@ -195,8 +216,10 @@ __all__ = [
     "read_for_validation",
     "reading_forge",
     "refresh_regimes",
+    "roll_back_pair",
     "rollback",
     "run_cycle",
+    "run_monitor",
     "search_record_of",
     "settle_proposal",
     "spec_and_constants",
