@@ -379,12 +379,7 @@ def _check_live(
         changed = sorted(name for name in space if old[name] != new[name])
         if changed:
             changed_pairs.add((strategy, symbol))
-        if len(changed) > base.optimizer_max_knobs:
-            problems.append(
-                f"{_CONSTANTS}: {where}: {len(changed)} parameters change ({', '.join(changed)}), more than "
-                f"OPTIMIZER_MAX_KNOBS = {base.optimizer_max_knobs}; keep the {base.optimizer_max_knobs} "
-                "that matter most"
-            )
+        problems.extend(_too_many_knobs(base, where, changed))
         for name in changed:
             origin = _origin(before, name, strategy, space[name].default)
             found = _move_violation(base, where, name, old[name], new[name], space[name], origin, result)
@@ -397,6 +392,16 @@ def _check_live(
             "an auto-PR changes one pair: split it into one pull request per pair"
         )
     return changed_pairs, problems
+
+
+def _too_many_knobs(base: LiveConstants, where: str, changed: list[str]) -> list[str]:
+    if len(changed) <= base.optimizer_max_knobs:
+        return []
+    return [
+        f"{_CONSTANTS}: {where}: {len(changed)} parameters change ({', '.join(changed)}), more than "
+        f"OPTIMIZER_MAX_KNOBS = {base.optimizer_max_knobs}; keep the {base.optimizer_max_knobs} "
+        "that matter most"
+    ]
 
 
 def _check_loadouts(
@@ -427,12 +432,7 @@ def _check_loadouts(
         changed = sorted(name for name in space if before[name] != after[name])
         if changed:
             changed_pairs.add((strategy, symbol))
-        if len(changed) > base.optimizer_max_knobs:
-            problems.append(
-                f"{_CONSTANTS}: {where}: {len(changed)} parameters change ({', '.join(changed)}), more than "
-                f"OPTIMIZER_MAX_KNOBS = {base.optimizer_max_knobs}; keep the {base.optimizer_max_knobs} "
-                "that matter most"
-            )
+        problems.extend(_too_many_knobs(base, where, changed))
         for name in changed:
             origin = "" if name in old else _origin(live, name, strategy, space[name].default)
             found = _move_violation(base, where, name, before[name], after[name], space[name], origin, result)

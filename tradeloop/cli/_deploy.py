@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradeloop.cli._context import CliContext, get_context
+from tradeloop.cli._pr import ForgeOpt
 from tradeloop.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -143,14 +144,7 @@ def ingest(
 @deploy_app.command("step")
 def step(
     ctx: typer.Context,
-    forge: Annotated[
-        str | None,
-        typer.Option(
-            "--forge",
-            help="github or local. \\[default: github when a token is set, else local]",
-            show_default=False,
-        ),
-    ] = None,
+    forge: ForgeOpt = None,
     apply: Annotated[
         bool,
         typer.Option(

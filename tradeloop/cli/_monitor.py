@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tradeloop.cli._context import get_context
+from tradeloop.cli._pr import ForgeOpt
 from tradeloop.errors import SettingsError
 
 __all__ = ["monitor", "notify"]
@@ -15,14 +16,7 @@ __all__ = ["monitor", "notify"]
 
 def monitor(
     ctx: typer.Context,
-    forge: Annotated[
-        str | None,
-        typer.Option(
-            "--forge",
-            help="github or local. \\[default: github when a token is set, else local]",
-            show_default=False,
-        ),
-    ] = None,
+    forge: ForgeOpt = None,
     base: Annotated[str, typer.Option("--base", help="The branch the rollouts are read from.")] = "main",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Judge only: roll back, record, send and write nothing.")
