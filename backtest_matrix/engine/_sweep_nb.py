@@ -19,7 +19,7 @@ from backtest_matrix.engine._layout import N_KPIS
 from backtest_matrix.engine._signals import SIGNALS_FUNCTION_TYPE
 from backtest_matrix.engine._simulate_row_nb import simulate_rows_nb
 
-__all__ = ["BLOCK_BARS", "sweep_nb"]
+__all__ = ["BLOCK_BARS", "group_signals_nb", "sweep_nb"]
 
 # Bars per block of simulate_rows_nb: the block's bars (32 bytes each, packed), signals and scans
 # (~50 bytes per bar in all) stay in the core's 1 MiB L2 cache while a task's rows pass them.
@@ -86,3 +86,27 @@ def sweep_nb(
             BLOCK_BARS,
         )
     return out
+
+
+@njit(
+    types.void(
+        _i8, _f8, _f8, _f8, _f8, _f8, _f8_2d, types.int8[:, ::1], _f8_2d, SIGNALS_FUNCTION_TYPE
+    ),
+    parallel=True,
+    cache=True,
+)
+def group_signals_nb(
+    ts: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    group_params: np.ndarray,
+    flags: np.ndarray,
+    stop_frac: np.ndarray,
+    signals_fn: Callable[..., None],
+) -> None:
+    """Every group's signals into its row of ``flags`` and ``stop_frac`` (the GPU sweep's host side)."""
+    for g in prange(group_params.shape[0]):
+        signals_fn(ts, open_, high, low, close, volume, group_params[g], flags[g], stop_frac[g])
