@@ -60,7 +60,7 @@ class SettingsError(TradeloopError):
 
 
 class DeviceError(SettingsError):
-    """The device asked for (``--device cuda``, ``TRADELOOP_DEVICE=cuda``) is missing: package, driver, GPU."""
+    """``--device cuda`` (or ``TRADELOOP_DEVICE=cuda``) and the package, the driver or the GPU is missing."""
 
 
 class DataError(TradeloopError):

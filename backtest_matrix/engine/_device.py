@@ -7,9 +7,11 @@ simulator (``NUMBA_ENABLE_CUDASIM=1``, for tests without a GPU) the simulated de
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import os
+import sys
 from typing import Literal
 
 from tradeloop._settings import DEVICES, device_setting
@@ -19,7 +21,9 @@ __all__ = ["Device", "cuda_problem", "resolve_device"]
 
 Device = Literal["cpu", "cuda"]
 
-_FALLBACK = "or run on the CPU with --device cpu (TRADELOOP_DEVICE=cpu), or --device auto to use a GPU only when present"
+_FALLBACK = (
+    "or run on the CPU with --device cpu (TRADELOOP_DEVICE=cpu), or with --device auto (a GPU if present)"
+)
 
 
 def resolve_device(requested: str | None = None) -> Device:
@@ -60,13 +64,21 @@ def cuda_problem() -> str | None:
         )
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return None
+    if sys.platform.startswith("linux"):
+        try:  # before importing numba.cuda (half a second), which a CPU-only machine need not pay
+            ctypes.CDLL("libcuda.so.1")
+        except OSError as exc:
+            return (
+                f"no NVIDIA driver: libcuda.so.1 cannot be loaded ({exc}); install the NVIDIA driver for "
+                "the GPU, or run where one is installed"
+            )
     from numba import cuda
     from numba.cuda.cudadrv.error import CudaSupportError
 
     try:
         from numba.cuda.cudadrv.driver import driver
 
-        driver.ensure_initialized()
+        driver.ensure_initialized()  # type: ignore[no-untyped-call]
         if driver.initialization_error is not None:
             raise CudaSupportError(driver.initialization_error)
     except (CudaSupportError, OSError) as exc:

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import config, cuda
+from numba import config as _config
+from numba import cuda as _cuda
 
 from backtest_matrix.engine._hold_nb import next_day_nb, signal_scans_nb
 from backtest_matrix.engine._layout import N_KPIS
@@ -29,6 +30,10 @@ from backtest_matrix.engine._simulate_row_nb import simulate_row_nb
 from backtest_matrix.engine._sweep_nb import group_signals_nb
 
 __all__ = ["DEFAULT_BATCH_BYTES", "sweep_cuda"]
+
+# numba-cuda's partial annotations would make every kernel "untyped" to mypy.
+cuda: Any = _cuda
+config: Any = _config
 
 # Device memory for one batch of groups' signals and scans (21 bytes per bar and group): at 210,240 bars
 # about 900 groups, i.e. ~58,000 rows of 64 per group in flight.
@@ -45,12 +50,12 @@ if config.ENABLE_CUDASIM:
 
 else:
 
-    @cuda.jit(device=True)
+    @cuda.jit(device=True)  # type: ignore[untyped-decorator]
     def _host(array: Any) -> Any:
         return array
 
 
-@cuda.jit
+@cuda.jit  # type: ignore[untyped-decorator]
 def _scans_kernel(flags: Any, cfg: Any, scans: Any) -> None:
     """One thread per group: its next acting entry, long exit and short exit at every bar."""
     g = cuda.grid(1)
@@ -58,7 +63,7 @@ def _scans_kernel(flags: Any, cfg: Any, scans: Any) -> None:
         signal_scans_nb(_host(flags)[g], _host(cfg), _host(scans)[g])
 
 
-@cuda.jit
+@cuda.jit  # type: ignore[untyped-decorator]
 def _rows_kernel(
     bars: Any, new_day: Any, next_day: Any, flags: Any, stop_frac: Any, scans: Any, row_group: Any,
     risk: Any, cfg: Any, out: Any,

@@ -89,9 +89,7 @@ def sweep_nb(
 
 
 @njit(
-    types.void(
-        _i8, _f8, _f8, _f8, _f8, _f8, _f8_2d, types.int8[:, ::1], _f8_2d, SIGNALS_FUNCTION_TYPE
-    ),
+    types.void(_i8, _f8, _f8, _f8, _f8, _f8, _f8_2d, types.int8[:, ::1], _f8_2d, SIGNALS_FUNCTION_TYPE),
     parallel=True,
     cache=True,
 )

@@ -68,7 +68,9 @@ def main() -> int:
     for name, fill, direction in itertools.product(
         strategy_names(), ("next_open", "close"), ("long", "long_short")
     ):
-        config = EngineConfig(fill=fill, direction=direction, fee_bps=10.0, slippage_bps=2.0, min_reserve=0.05)
+        config = EngineConfig(
+            fill=fill, direction=direction, fee_bps=10.0, slippage_bps=2.0, min_reserve=0.05
+        )
         combos = combinations(name, rng)
         cpu = sweep(bars, name, combos, config=config, device="cpu")
         gpu = sweep(bars, name, combos, config=config, device="cuda")
