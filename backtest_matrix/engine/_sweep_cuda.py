@@ -103,7 +103,7 @@ def sweep_cuda(
     d_new_day = cuda.to_device(new_day)
     d_next_day = cuda.to_device(next_day_nb(new_day))
     d_cfg = cuda.to_device(cfg)
-    budget = DEFAULT_BATCH_BYTES if batch_bytes is None else batch_bytes
+    budget = _batch_budget() if batch_bytes is None else batch_bytes
     per_batch = max(1, budget // max(1, n * _BYTES_PER_GROUP_BAR))
     for g0 in range(0, group_params.shape[0], per_batch):
         g1 = min(group_params.shape[0], g0 + per_batch)
@@ -122,6 +122,15 @@ def sweep_cuda(
         )  # fmt: skip
         out[r0:r1] = d_out.copy_to_host()
     return out
+
+
+def _batch_budget() -> int:
+    """``DEFAULT_BATCH_BYTES``, or half the device's free memory when that is less."""
+    try:
+        free, _ = cuda.current_context().get_memory_info()
+    except (AttributeError, NotImplementedError):  # the simulator has no memory to report
+        return DEFAULT_BATCH_BYTES
+    return int(min(DEFAULT_BATCH_BYTES, free // 2))
 
 
 def _blocks(threads: int) -> int:
