@@ -211,7 +211,7 @@ def _evaluate(
     combos: pd.DataFrame,
     engine_config: EngineConfig | None,
     on_chunk: Callable[[int, int], None] | None,
-    device: str,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     if combos.empty:
         return pd.DataFrame(columns=[*combos.columns, *KPI_NAMES])
