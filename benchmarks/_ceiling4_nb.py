@@ -145,7 +145,6 @@ def ceiling4_sweep_nb(
 
     Returns an ``(n, 3)`` array: return (%), number of trades and Sharpe ratio for each row.
     """
-    n = close.shape[0]
     rows = params.shape[0]
     out = np.empty((rows, 3))
     lanes = np.empty((rows + LANES, 5))  # (alpha_fast, alpha_slow, warmup, stop, target); padded

@@ -276,10 +276,11 @@ def sweep(
     else:
         from backtest_matrix.engine._sweep_nb import sweep_nb
 
-        tasks = sweep_tasks(group_bounds, threads=numba.get_num_threads())
+        threads = numba.get_num_threads()
+        tasks = sweep_tasks(group_bounds, threads=threads)
         kpis_sorted = sweep_nb(
             ts, day_starts(ts), open_, high, low, close, volume, group_params, tasks, risk_sorted, cfg,
-            cls.signals_nb,
+            cls.signals_nb, threads,
         )  # fmt: skip
     kpis = np.empty_like(kpis_sorted)
     kpis[order] = kpis_sorted
