@@ -91,7 +91,7 @@ def next_acting(
     ``stop_t``; searched in ``flags`` when ``scans`` has no columns (a row that shares its signals with no
     other row: a scan pass over all bars would cost it more than the search)."""
     if scans.shape[1] > 0:
-        return min(scans[kind, t], stop_t)
+        return min(int(scans[kind, t]), stop_t)
     if not fill_close:  # a signal acts at the next bar's open
         if t == 0:
             t = 1
