@@ -165,12 +165,36 @@ DEPLOY_DWELL_BARS: Final = {
 # deadline).
 DEPLOY_DEADLINE_BARS: Final = {
     "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
-    "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
-    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+    "WARM": {"1m": 4320, "5m": 864, "15m": 1344, "1h": 72, "default": 250},
+    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 2688, "1h": 168, "default": 250},
 }
 
 # Ask the forge to auto-merge promotion pull requests (branch protection and required checks still apply).
 DEPLOY_AUTO_MERGE: Final[bool] = False
+
+# Regimes and ensembles: which parameter set and which share of capital each strategy trades
+# ------------------------------------------------------------------------------------------
+
+# How the optimizer weights the live strategies of one symbol: "max_sharpe" (mean-variance), "risk_parity" or
+# "equal".
+ENSEMBLE_METHOD: Final = "max_sharpe"
+
+# Smallest share of a symbol's capital one of its live strategies may get.
+ENSEMBLE_MIN_WEIGHT: Final[float] = 0.05
+
+# Largest share of a symbol's capital one of its live strategies may get.
+ENSEMBLE_MAX_WEIGHT: Final[float] = 0.4
+
+# Largest share of a symbol's capital that one ensemble proposal moves between its strategies (half the sum of
+# the absolute weight changes).
+ENSEMBLE_MAX_TURNOVER: Final[float] = 0.2
+
+# Lowest detector confidence at which a new regime's loadout may take over.
+REGIME_SWITCH_MIN_CONFIDENCE: Final[float] = 0.5
+
+# Consecutive bars a new regime must hold at that confidence before its loadout takes over; until then the
+# switch is pending and the previous loadout stays.
+REGIME_SWITCH_MIN_DWELL_BARS: Final[int] = 3
 
 # Live parameters
 # ---------------
@@ -217,3 +241,7 @@ LIVE_PARAMS: Final = {
 
 # strategy -> symbol -> regime -> parameters overriding LIVE_PARAMS in that regime (written by the optimizer).
 REGIME_LOADOUTS: Final = {}
+
+# symbol -> strategy -> share of the symbol's capital, for symbols with several live strategies (written by
+# the optimizer; a symbol left out trades its strategies at equal weight).
+ENSEMBLE_WEIGHTS: Final = {}

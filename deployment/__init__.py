@@ -5,6 +5,8 @@
 - :func:`decide` is the state machine (one analysis in, promote / hold / fail out), :func:`cold_checks` and
   :func:`paired_checks` measure a stage's checks, :func:`sequential_test` is the always-valid mSPRT;
 - :func:`ingest_file` takes the bot's trades and equity into the warehouse;
+- :func:`paper_run` paper-trades each rollout's candidate and previous parameters on the bars a :class:`Feed`
+  brings (:class:`FileFeed`, :class:`ReplayFeed`), and :func:`simulated_bot_step` stands in for the bot;
 - :func:`deploy_step` analyses every rollout once per interval and turns each stage move into a pull request;
 - :func:`rollout_status` is what ``tradeloop deploy status`` shows.
 """
@@ -19,8 +21,10 @@ from deployment._analysis import (
     paired_checks,
     sharpe,
 )
+from deployment._bot import BotStep, simulated_bot_step
 from deployment._evidence import BarsProvider, backtest_evidence, paired_evidence, stage_mode
-from deployment._ingest import IngestResult, ingest_file, known_config_hashes
+from deployment._feed import Feed, FeedRead, FileFeed, ReplayFeed, open_feed
+from deployment._ingest import IngestResult, ingest_file, ingest_rows, known_config_hashes
 from deployment._machine import decide
 from deployment._model import OUTCOME_ORDER, Check, Decision, Outcome, Rollout, Verdict, worst
 from deployment._msprt import (
@@ -30,7 +34,15 @@ from deployment._msprt import (
     sequential_test,
     sequential_test_paths,
 )
-from deployment._plan import DeploymentPlan, PairPlan, ParameterSet, deployment_plan, read_plan
+from deployment._paper import FeedFactory, PaperRun, PaperSet, engine_rows, paper_run
+from deployment._plan import (
+    DeploymentPlan,
+    PairPlan,
+    ParameterSet,
+    deployment_plan,
+    read_plan,
+    stored_regimes,
+)
 from deployment._publish import (
     DEPLOY_BRANCH_PREFIX,
     DEPLOY_LABELS,
@@ -39,6 +51,7 @@ from deployment._publish import (
     parse_deploy_metadata,
     publish_move,
 )
+from deployment._regime import PendingSwitch, RegimeState, regime_state, timeframe_delta
 from deployment._status import RolloutStatus, rollout_status
 from deployment._step import analysis_interval, bar_duration, deploy_step, stage_since
 
@@ -49,15 +62,25 @@ __all__ = [
     "OUTCOME_ORDER",
     "BacktestEvidence",
     "BarsProvider",
+    "BotStep",
     "Check",
     "Decision",
     "DeploymentPlan",
+    "Feed",
+    "FeedFactory",
+    "FeedRead",
+    "FileFeed",
     "IngestResult",
     "Outcome",
     "PairPlan",
     "PairedEvidence",
+    "PaperRun",
+    "PaperSet",
     "ParameterSet",
+    "PendingSwitch",
     "PublishedMove",
+    "RegimeState",
+    "ReplayFeed",
     "Rollout",
     "RolloutStatus",
     "SequentialResult",
@@ -71,19 +94,27 @@ __all__ = [
     "deploy_branch",
     "deploy_step",
     "deployment_plan",
+    "engine_rows",
     "ingest_file",
+    "ingest_rows",
     "known_config_hashes",
     "log_mixture_ratio",
+    "open_feed",
     "paired_checks",
     "paired_evidence",
+    "paper_run",
     "parse_deploy_metadata",
     "publish_move",
     "read_plan",
+    "regime_state",
     "rollout_status",
     "sequential_test",
     "sequential_test_paths",
     "sharpe",
+    "simulated_bot_step",
     "stage_mode",
     "stage_since",
+    "stored_regimes",
+    "timeframe_delta",
     "worst",
 ]

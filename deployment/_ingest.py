@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from tradeloop import new_run_id, utc_now
 from tradeloop.errors import DataSourceError
 from warehouse import Warehouse
 
-__all__ = ["IngestResult", "ingest_file", "known_config_hashes"]
+__all__ = ["IngestResult", "ingest_file", "ingest_rows", "known_config_hashes"]
 
 KINDS = ("trade", "equity")
 MODES = ("paper", "live")
@@ -79,13 +79,26 @@ def ingest_file(
         value and the fix. Nothing of the file is stored then.
     """
     path = Path(path)
-    name = path.name
+    return ingest_rows(path.name, _rows(path), warehouse, constants, flags, dry_run=dry_run)
+
+
+def ingest_rows(
+    name: str,
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    warehouse: Warehouse,
+    constants: LiveConstants,
+    flags: FeatureFlags,
+    *,
+    dry_run: bool = False,
+) -> IngestResult:
+    """:func:`ingest_file` on ``(row number, row)`` pairs already read (the paper run and the simulated bot
+    write through it); ``name`` names the rows' file in messages."""
     known = known_config_hashes(constants, flags)
     trades: dict[str, tuple[int, dict[str, Any]]] = {}
     points: list[dict[str, Any]] = []
     run_id = new_run_id()
     count = 0
-    for row_number, row in _rows(path):
+    for row_number, row in rows:
         count += 1
         where = f"{name}: row {row_number}"
         kind = _choice(row, "kind", KINDS, where)

@@ -21,19 +21,31 @@ the rollout's ``previous_params``, written by the same pull request. So revertin
 restores both files exactly, and the plan with them. A rollout without previous parameters (a first
 rollout, or one read from a schema-1 file) has nothing to run beside the new parameters: the pair trades
 only the new ones' share.
+
+Each pair also carries its **ensemble weight** (``ENSEMBLE_WEIGHTS``: the pair's share of its symbol's
+capital; equal weights for a symbol the constant leaves out; the sets' ``capital_fraction`` are shares of
+this share), and, when the warehouse holds the detector's segments for the pair's symbol and timeframe,
+its **regime**: the regime in force with its confidence, a pending switch (:mod:`deployment._regime`), and
+the **loadout in force**, ``REGIME_LOADOUTS[strategy][symbol][regime]``, whose values override every
+set's parameters while that regime is in force (none: the sets' parameters as they are).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from gitops import FeatureFlags, LiveConstants, Rollout, Stage, load_state
+from deployment._regime import RegimeState, regime_state
+from gitops import FeatureFlags, LiveConstants, Rollout, Stage, load_state, weights_in_force
 
-__all__ = ["DeploymentPlan", "PairPlan", "ParameterSet", "deployment_plan", "read_plan"]
+if TYPE_CHECKING:
+    from warehouse import Warehouse
+
+__all__ = ["DeploymentPlan", "PairPlan", "ParameterSet", "deployment_plan", "read_plan", "stored_regimes"]
 
 Mode = Literal["live", "paper"]
 Role = Literal["live", "candidate", "previous"]
@@ -87,6 +99,17 @@ class PairPlan:
     phase: str | None
     sets: tuple[ParameterSet, ...]
     note: str = ""
+    ensemble_weight: float = 1.0
+    regime: RegimeState | None = None
+    loadout: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loadout", MappingProxyType(dict(self.loadout)))
+
+    @property
+    def loadout_regime(self) -> str | None:
+        """The regime whose loadout is in force, or ``None`` (the sets' own parameters)."""
+        return self.regime.regime if self.regime is not None and self.loadout else None
 
     @property
     def key(self) -> str:
@@ -105,6 +128,10 @@ class PairPlan:
             "phase": self.phase,
             "sets": [item.to_dict() for item in self.sets],
             "note": self.note,
+            "ensemble_weight": self.ensemble_weight,
+            "regime": None if self.regime is None else self.regime.to_dict(),
+            "loadout_regime": self.loadout_regime,
+            "loadout": dict(self.loadout),
         }
 
 
@@ -126,8 +153,9 @@ class DeploymentPlan:
         return {"config_hash": self.config_hash, "pairs": [pair.to_dict() for pair in self.pairs]}
 
 
-def read_plan(repo: Path) -> DeploymentPlan:
-    """The plan of the live state files under ``repo`` (both validated, and checked against each other).
+def read_plan(repo: Path, warehouse: Warehouse | None = None) -> DeploymentPlan:
+    """The plan of the live state files under ``repo`` (both validated, and checked against each other),
+    with each pair's regime from the detections stored in ``warehouse`` (none without one).
 
     Raises
     ------
@@ -135,18 +163,50 @@ def read_plan(repo: Path) -> DeploymentPlan:
         A state file is missing or invalid (the message names the file, the key and the fix).
     """
     constants, flags = load_state(repo)
-    return deployment_plan(constants, flags)
+    regimes = {} if warehouse is None else stored_regimes(constants, warehouse)
+    return deployment_plan(constants, flags, regimes)
 
 
-def deployment_plan(constants: LiveConstants, flags: FeatureFlags) -> DeploymentPlan:
-    """The plan of ``constants`` and ``flags`` (module docstring)."""
+def stored_regimes(constants: LiveConstants, warehouse: Warehouse) -> dict[tuple[str, str], RegimeState]:
+    """(symbol, timeframe) → the regime in force, for every live pair with stored detections."""
+    found = {}
+    for strategy in constants.live_params:
+        for symbol, entry in constants.live_params[strategy].items():
+            timeframe = str(entry["timeframe"])
+            state = regime_state(
+                warehouse.regime_history(symbol, timeframe), timeframe,
+                min_confidence=constants.regime_switch_min_confidence,
+                min_dwell_bars=constants.regime_switch_min_dwell_bars,
+            )  # fmt: skip
+            if state is not None:
+                found[symbol, timeframe] = state
+    return found
+
+
+def deployment_plan(
+    constants: LiveConstants,
+    flags: FeatureFlags,
+    regimes: Mapping[tuple[str, str], RegimeState] | None = None,
+) -> DeploymentPlan:
+    """The plan of ``constants`` and ``flags`` (module docstring), with the regimes in force by (symbol,
+    timeframe)."""
     pairs = []
     for strategy in sorted(constants.live_params):
         for symbol in sorted(constants.live_params[strategy]):
             entry = constants.live_params[strategy][symbol]
             rollout = flags.rollout(strategy, symbol)
-            pairs.append(_pair_plan(constants, strategy, symbol, entry, rollout))
+            plan = _pair_plan(constants, strategy, symbol, entry, rollout)
+            regime = (regimes or {}).get((symbol, str(entry["timeframe"])))
+            pairs.append(_with_regime(constants, plan, regime))
     return DeploymentPlan(constants.config_hash, tuple(pairs))
+
+
+def _with_regime(constants: LiveConstants, plan: PairPlan, regime: RegimeState | None) -> PairPlan:
+    weight = weights_in_force(constants, plan.symbol).get(plan.strategy, 1.0)
+    loadouts = constants.regime_loadouts.get(plan.strategy, {}).get(plan.symbol, {})
+    loadout = {} if regime is None else dict(loadouts.get(regime.regime, {}))
+    loadout.pop("timeframe", None)
+    return dataclasses.replace(plan, ensemble_weight=weight, regime=regime, loadout=loadout)
 
 
 def _pair_plan(

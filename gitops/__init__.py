@@ -54,6 +54,14 @@ from gitops._documents import (
     verdict_problems,
 )
 from gitops._edit import KeyPath, edit_constants_text
+from gitops._ensemble_checks import (
+    ENSEMBLE_METHODS,
+    ensemble_symbols,
+    equal_weights,
+    live_strategies,
+    turnover,
+    weights_in_force,
+)
 from gitops._feature_flags import (
     CHECK_OUTCOMES,
     DECISIONS,
@@ -151,6 +159,7 @@ __all__ = [
     "DEFAULT_TIMEFRAME_KEY",
     "DEPLOY_STAGES",
     "DO_NOT_MERGE",
+    "ENSEMBLE_METHODS",
     "FEATURE_FLAGS_FILE",
     "FEATURE_FLAGS_SCHEMA_VERSION",
     "JUDGED_STAGES",
@@ -215,6 +224,8 @@ __all__ = [
     "cross_file_problems",
     "declined_proposals",
     "edit_constants_text",
+    "ensemble_symbols",
+    "equal_weights",
     "feature_flags_path",
     "feature_flags_problems",
     "feature_flags_schema",
@@ -222,6 +233,7 @@ __all__ = [
     "guardrails_from",
     "inspect_constants",
     "inspect_feature_flags",
+    "live_strategies",
     "load_constants",
     "load_feature_flags",
     "load_proposal",
@@ -258,9 +270,11 @@ __all__ = [
     "show_state",
     "stage_bars",
     "state_versions",
+    "turnover",
     "upgraded_document",
     "validation_metadata",
     "verdict_comment",
     "verdict_problems",
+    "weights_in_force",
     "withhold_proposal",
 ]

@@ -233,7 +233,7 @@ def check_regime_loadouts(value: Any, path: str) -> tuple[Any, list[KeyProblem]]
 
 
 _LEVEL_PATTERNS = {"strategy": _names.STRATEGY, "symbol": _names.SYMBOL, "regime": _names.REGIME}
-_LEVEL_EXAMPLES = {"strategy": "'ema_cross'", "symbol": "'SP500' or 'BTC-USDT'", "regime": "'trend_up'"}
+_LEVEL_EXAMPLES = {"strategy": "'ema_cross'", "symbol": "'SP500' or 'BTC-USDT'", "regime": "'bull'"}
 
 
 def _check_nested(

@@ -24,6 +24,7 @@ from tradeloop import Provenance, config_hash
 
 __all__ = [
     "CONSTANTS_FILE",
+    "EnsembleWeights",
     "LiveConstants",
     "LiveParams",
     "ParamValue",
@@ -39,8 +40,9 @@ ParamValue = int | float | bool | str
 StrategyParams = Mapping[str, ParamValue]
 LiveParams = Mapping[str, Mapping[str, StrategyParams]]
 RegimeLoadouts = Mapping[str, Mapping[str, Mapping[str, StrategyParams]]]
+EnsembleWeights = Mapping[str, Mapping[str, float]]
 _FILE_FORMAT = ("SCHEMA_VERSION", "PROVENANCE")
-_PARAMETERS = ("LIVE_PARAMS", "REGIME_LOADOUTS")
+_PARAMETERS = ("LIVE_PARAMS", "REGIME_LOADOUTS", "ENSEMBLE_WEIGHTS")
 
 
 def _freeze(value: Any) -> Any:
@@ -80,6 +82,8 @@ class LiveConstants:
         strategy → symbol → parameters traded now, each with its bar ``timeframe``.
     regime_loadouts
         strategy → symbol → regime → parameters that override ``live_params`` in that regime.
+    ensemble_weights
+        symbol → strategy → share of the symbol's capital (symbols with several live strategies).
     provenance
         The run, git sha and time of the write.
     schema_version
@@ -132,6 +136,13 @@ class LiveConstants:
         default_factory=lambda: _freeze(DEFAULT_DEADLINE_BARS)
     )
     deploy_auto_merge: bool = False
+    ensemble_method: str = "max_sharpe"
+    ensemble_min_weight: float = 0.05
+    ensemble_max_weight: float = 0.40
+    ensemble_max_turnover: float = 0.20
+    regime_switch_min_confidence: float = 0.5
+    regime_switch_min_dwell_bars: int = 3
+    ensemble_weights: EnsembleWeights = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "canary_fractions", _freeze(self.canary_fractions))
@@ -139,6 +150,7 @@ class LiveConstants:
         object.__setattr__(self, "deploy_deadline_bars", _freeze(self.deploy_deadline_bars))
         object.__setattr__(self, "live_params", _freeze(_canonical(self.live_params, depth=2)))
         object.__setattr__(self, "regime_loadouts", _freeze(_canonical(self.regime_loadouts, depth=3)))
+        object.__setattr__(self, "ensemble_weights", _freeze(_canonical(self.ensemble_weights, depth=2)))
 
     def constants(self, *, include_provenance: bool = True) -> dict[str, Any]:
         """Constant name → plain (JSON-able) value, in file order."""

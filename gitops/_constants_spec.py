@@ -25,6 +25,12 @@ from gitops._checks import (
     number_check,
     stage_bars,
 )
+from gitops._ensemble_checks import (
+    check_ensemble_method,
+    check_ensemble_weights,
+    ensemble_problems,
+    regime_problems,
+)
 from gitops._param_checks import strategy_entry_problems
 
 __all__ = [
@@ -104,8 +110,8 @@ DEFAULT_DWELL_BARS = {
 }
 DEFAULT_DEADLINE_BARS = {
     "COLD": {"1m": 40320, "5m": 12096, "15m": 4032, "1h": 1008, "default": 500},
-    "WARM": {"1m": 4320, "5m": 864, "15m": 288, "1h": 72, "default": 250},
-    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 672, "1h": 168, "default": 250},
+    "WARM": {"1m": 4320, "5m": 864, "15m": 1344, "1h": 72, "default": 250},
+    "LIMITED": {"1m": 10080, "5m": 2016, "15m": 2688, "1h": 168, "default": 250},
 }
 _PERCENT = NumberRange(0, 100)
 _BPS = NumberRange(0, 1000)
@@ -386,6 +392,57 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "Regimes and ensembles: which parameter set and which share of capital each strategy trades",
+        (
+            ConstantSpec(
+                "ENSEMBLE_METHOD",
+                "Final",
+                'How the optimizer weights the live strategies of one symbol: "max_sharpe" (mean-variance), '
+                '"risk_parity" or "equal".',
+                check_ensemble_method,
+                "max_sharpe",
+                added_later=True,
+            ),
+            _float(
+                "ENSEMBLE_MIN_WEIGHT",
+                0.05,
+                NumberRange(0, 1),
+                "Smallest share of a symbol's capital one of its live strategies may get.",
+                added_later=True,
+            ),
+            _float(
+                "ENSEMBLE_MAX_WEIGHT",
+                0.40,
+                _UNIT,
+                "Largest share of a symbol's capital one of its live strategies may get.",
+                added_later=True,
+            ),
+            _float(
+                "ENSEMBLE_MAX_TURNOVER",
+                0.20,
+                _UNIT,
+                "Largest share of a symbol's capital that one ensemble proposal moves between its strategies "
+                "(half the sum of the absolute weight changes).",
+                added_later=True,
+            ),
+            _float(
+                "REGIME_SWITCH_MIN_CONFIDENCE",
+                0.5,
+                NumberRange(0, 1),
+                "Lowest detector confidence at which a new regime's loadout may take over.",
+                added_later=True,
+            ),
+            _int(
+                "REGIME_SWITCH_MIN_DWELL_BARS",
+                3,
+                NumberRange(1, 10_000),
+                "Consecutive bars a new regime must hold at that confidence before its loadout takes over; "
+                "until then the switch is pending and the previous loadout stays.",
+                added_later=True,
+            ),
+        ),
+    ),
+    Section(
         "Live parameters",
         (
             ConstantSpec(
@@ -403,6 +460,17 @@ SECTIONS: tuple[Section, ...] = (
                 {},
                 required=False,
             ),
+            ConstantSpec(
+                "ENSEMBLE_WEIGHTS",
+                "Final",
+                "symbol -> strategy -> share of the symbol's capital, for symbols with several live "
+                "strategies (written by the optimizer; a symbol left out trades its strategies at equal "
+                "weight).",
+                check_ensemble_weights,
+                {},
+                required=False,
+                added_later=True,
+            ),
         ),
     ),
 )
@@ -413,12 +481,15 @@ CONSTANT_SPECS: Mapping[str, ConstantSpec] = {
 
 
 def cross_check(values: Mapping[str, Any]) -> list[KeyProblem]:
-    """Checks across constants: regime loadouts against LIVE_PARAMS, every entry against its strategy."""
+    """Checks across constants: regime loadouts and ensemble weights against LIVE_PARAMS, every entry against
+    its strategy."""
     live = values.get("LIVE_PARAMS")
     loadouts = values.get("REGIME_LOADOUTS") or {}
     problems = _dwell_within_deadline(values.get("DEPLOY_DWELL_BARS"), values.get("DEPLOY_DEADLINE_BARS"))
+    problems += regime_problems(loadouts)
     if live is None:
         return problems
+    problems += ensemble_problems(values)
     return problems + _loadouts_against_live(live, loadouts) + strategy_entry_problems(live, loadouts)
 
 

@@ -8,7 +8,7 @@ pull requests, so it holds on a fresh runner with an empty warehouse:
   squash merge rewrites. A merge commit, a squash and a rebase all leave one such transition at the time the
   branch moved (the committer time of the commit on the branch). For each strategy/symbol a change lists
   the parameters whose *effective* value moved (a parameter the entry leaves out counts at its strategy
-  default) and the regime loadout values that moved.
+  default), the regime loadout values and the pair's ensemble weight that moved.
 - **Reverts** are changes that undo an earlier one: they put every parameter that change moved back to its
   value before it (a ``git revert``, ``tradeloop rollback``, or the same edit by hand), or they return the
   pair to a state it held before (then every change since that state is rolled back). The state a rolled-back
@@ -70,7 +70,8 @@ def pair_identity(strategy: str, symbol: str, timeframe: str, params: Mapping[st
 class StateChange:
     """One change of one strategy/symbol's live parameters on the base branch.
 
-    ``parameters`` maps each moved parameter (``REGIME_LOADOUTS.<regime>.<name>`` for a loadout value) to
+    ``parameters`` maps each moved parameter (``REGIME_LOADOUTS.<regime>.<name>`` for a loadout value,
+    ``ENSEMBLE_WEIGHTS.weight`` for the pair's share of its symbol's capital) to
     its effective value before and after (``None``: not set). ``identity_*`` are :func:`pair_identity` of
     the live parameters, ``config_hash_*`` the whole file's config hashes. ``reverts`` lists the commits of
     the changes this one rolls back.
@@ -270,6 +271,9 @@ def _values(constants: LiveConstants, strategy: str, symbol: str) -> ParamValues
         for name, value in params.items():
             if name != "timeframe":
                 values[f"REGIME_LOADOUTS.{regime}.{name}"] = float(value)
+    weight = constants.ensemble_weights.get(symbol, {}).get(strategy)
+    if weight is not None:
+        values["ENSEMBLE_WEIGHTS.weight"] = float(weight)
     return values
 
 

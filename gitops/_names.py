@@ -10,6 +10,7 @@ import re
 __all__ = [
     "PARAMETER",
     "REGIME",
+    "REGIMES",
     "ROLLOUT_KEY",
     "STRATEGY",
     "SYMBOL",
@@ -22,6 +23,9 @@ STRATEGY = r"[a-z][a-z0-9_]*"
 SYMBOL = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 REGIME = r"[a-z][a-z0-9_]*"
 PARAMETER = r"[a-z][a-z0-9_]*"
+# The regime detector's labels (backtest_matrix.regimes.REGIME_LABELS, kept in step by a test): gitops
+# reads them without loading the detector.
+REGIMES = ("bull", "bear", "sideways", "high_vol")
 TIMEFRAME = r"[1-9][0-9]*[mhdw]"
 ROLLOUT_KEY = f"^{STRATEGY}/{SYMBOL}$"
 

@@ -13,7 +13,10 @@ text (``config/constants.py`` parsed with ``ast``, never imported) and checks, a
   moves at most its per-cycle cap: :func:`optimizer.step_cap` with the smaller of ``OPTIMIZER_MAX_DELTA``
   and the parameter's own ``max_step_pct``;
 - at most ``OPTIMIZER_MAX_KNOBS`` parameters change per strategy/symbol;
-- every regime loadout value stays within the cap of the effective live value it overrides;
+- every regime loadout value stays within the cap of the value it replaces (the regime's previous loadout
+  value, or the effective live value for a first loadout), at most ``OPTIMIZER_MAX_KNOBS`` per regime;
+- one purpose per pull request: a pair's live parameters or its loadouts, or ensemble weights, never two;
+- ensemble weights change for one symbol at most, moving at most ``ENSEMBLE_MAX_TURNOVER`` of its capital;
 - ``feature_flags.json`` changes only as the optimizer changes it (:mod:`gitops._pr_check_flags`).
 
 A pull request labelled ``tradeloop:manual`` is a human's change: the allowlist and the validity of both
@@ -30,6 +33,7 @@ from gitops._apply import ALLOWED_PATHS
 from gitops._checks import mapping_depth_items
 from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants
 from gitops._constants_spec import CONSTANT_SPECS
+from gitops._ensemble_checks import ensemble_violations
 from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags
 from gitops._forge import Forge
 from gitops._git import ChangedFile, file_mode, run_git
@@ -46,7 +50,7 @@ _TOLERANCE = 1e-9
 _REGULAR_MODES = ("100644", "100755")
 _CONSTANTS = CONSTANTS_FILE.as_posix()
 _FLAGS = FEATURE_FLAGS_FILE.as_posix()
-_NOT_GUARDRAILS = ("SCHEMA_VERSION", "PROVENANCE", "LIVE_PARAMS", "REGIME_LOADOUTS")
+_NOT_GUARDRAILS = ("SCHEMA_VERSION", "PROVENANCE", "LIVE_PARAMS", "REGIME_LOADOUTS", "ENSEMBLE_WEIGHTS")
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,10 @@ def _bot_rule_violations(
     found = _guardrail_changes(snapshot, base, head)
     changed_pairs, live_problems = _check_live(base, head, result)
     found += live_problems
-    found += _check_loadouts(base, head, result)
+    loadout_pairs, loadout_problems = _check_loadouts(base, head, result)
+    found += loadout_problems
+    found += _mixed_purposes(changed_pairs, loadout_pairs, base, head)
+    found += ensemble_violations(base, head)
     base_flags, problems = (
         (None, []) if snapshot.base_flags is None else inspect_feature_flags(snapshot.base_flags, _FLAGS)
     )
@@ -337,22 +344,65 @@ def _check_live(
     return changed_pairs, problems
 
 
-def _check_loadouts(base: LiveConstants, head: LiveConstants, result: PrCheck) -> list[str]:
+def _check_loadouts(
+    base: LiveConstants, head: LiveConstants, result: PrCheck
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """Violations of the regime loadouts, and the strategy/symbol pairs whose loadouts change.
+
+    A regime's effective set is the live entry with its loadout on top; each value of it moves at most its
+    cap from the value it replaces (the previous loadout value, or the live value for a first loadout; a
+    removed loadout value returns to the live value, which is a move too).
+    """
     problems: list[str] = []
-    for (strategy, symbol, regime), params in mapping_depth_items(head.regime_loadouts, 3):
+    changed_pairs: set[tuple[str, str]] = set()
+    regimes = {keys for keys, _ in mapping_depth_items(base.regime_loadouts, 3)}
+    regimes |= {keys for keys, _ in mapping_depth_items(head.regime_loadouts, 3)}
+    for strategy, symbol, regime in sorted(regimes):
         where = f"REGIME_LOADOUTS.{strategy}.{symbol}.{regime}"
         space = parameter_space(strategy)
-        assert space is not None  # the head passed the readers' checks
-        live = base.live_params.get(strategy, {}).get(symbol, {})
-        effective = _effective(space, live)
+        live = base.live_params.get(strategy, {}).get(symbol)
+        if space is None or live is None:
+            continue  # the readers' checks report a loadout without a live pair
         old = base.regime_loadouts.get(strategy, {}).get(symbol, {}).get(regime, {})
-        for name, value in params.items():
-            if name == "timeframe" or old.get(name) == value:
-                continue
-            origin = _origin(live, name, strategy, space[name].default)
-            found = _move_violation(
-                base, where, name, effective[name], float(value), space[name], origin, result
+        new = head.regime_loadouts.get(strategy, {}).get(symbol, {}).get(regime, {})
+        before, after = (
+            {**_effective(space, live), **{k: float(v) for k, v in loadout.items() if k != "timeframe"}}
+            for loadout in (old, new)
+        )
+        changed = sorted(name for name in space if before[name] != after[name])
+        if changed:
+            changed_pairs.add((strategy, symbol))
+        if len(changed) > base.optimizer_max_knobs:
+            problems.append(
+                f"{_CONSTANTS}: {where}: {len(changed)} parameters change ({', '.join(changed)}), more than "
+                f"OPTIMIZER_MAX_KNOBS = {base.optimizer_max_knobs}; keep the {base.optimizer_max_knobs} "
+                "that matter most"
             )
+        for name in changed:
+            origin = "" if name in old else _origin(live, name, strategy, space[name].default)
+            found = _move_violation(base, where, name, before[name], after[name], space[name], origin, result)
             if found:
                 problems.append(found)
+    return changed_pairs, problems
+
+
+def _mixed_purposes(
+    live_pairs: set[tuple[str, str]],
+    loadout_pairs: set[tuple[str, str]],
+    base: LiveConstants,
+    head: LiveConstants,
+) -> list[str]:
+    """One purpose per pull request: live parameters, loadouts or ensemble weights, never two at once."""
+    problems = [
+        f"{_CONSTANTS}: LIVE_PARAMS.{strategy}.{symbol} and REGIME_LOADOUTS.{strategy}.{symbol} both change; "
+        "an auto-PR changes the live parameters or the loadouts of a pair, not both: split it into two pull "
+        "requests on separate branches"
+        for strategy, symbol in sorted(live_pairs & loadout_pairs)
+    ]
+    if base.ensemble_weights != head.ensemble_weights and (live_pairs or loadout_pairs):
+        moved = ", ".join(f"{s}/{y}" for s, y in sorted(live_pairs | loadout_pairs))
+        problems.append(
+            f"{_CONSTANTS}: ENSEMBLE_WEIGHTS changes together with the parameters of {moved}; an auto-PR "
+            "changes ensemble weights alone: split it into one pull request per purpose"
+        )
     return problems

@@ -262,6 +262,8 @@ def _looks(proposal: Proposal, verdict: Verdict) -> Row | None:
         return None
     looks = holdout["earlier_looks"]
     shown = "none: the first look" if looks == 0 else fmt_count(looks)
+    if looks and holdout.get("alpha") is not None:
+        shown += f" (each halves the level: tested at α = {holdout['alpha']:.4g})"
     return ("Earlier validations of this pair that looked at these holdout bars", "holdout", shown)
 
 

@@ -197,6 +197,7 @@ def show_state(repo: Path) -> dict[str, Any]:
         "guardrails": constants.guardrails,
         "live_params": constants.constants()["LIVE_PARAMS"],
         "regime_loadouts": constants.constants()["REGIME_LOADOUTS"],
+        "ensemble_weights": constants.constants()["ENSEMBLE_WEIGHTS"],
         "prediction_engine": flags.prediction_engine.to_document(),
         "rollouts": flags.to_document()["rollouts"],
     }

@@ -37,6 +37,7 @@ from optimizer._ensemble import (
     risk_contributions,
     risk_parity_weights,
 )
+from optimizer._ensemble_proposal import EnsembleSettings, EnsembleTarget, ensemble_target, recent_ic
 from optimizer._gain import Evaluator, KpiScore, expected_gains, sweep_evaluator
 from optimizer._holdout import MIN_SEARCH_BARS, HoldoutSplit, split_holdout
 from optimizer._loadouts import RegimeLoadout, loadout_candidates, loadouts_structure, regime_loadouts
@@ -104,6 +105,8 @@ __all__ = [
     "Constraints",
     "Dimension",
     "EnsembleMethod",
+    "EnsembleSettings",
+    "EnsembleTarget",
     "EnsembleWeights",
     "Evaluator",
     "Flag",
@@ -136,6 +139,7 @@ __all__ = [
     "count_trials",
     "create_study",
     "default_storage_url",
+    "ensemble_target",
     "ensemble_weights",
     "expected_gains",
     "expected_returns",
@@ -161,6 +165,7 @@ __all__ = [
     "proposal_hash",
     "rationale_summary",
     "reap_stale_trials",
+    "recent_ic",
     "record_reference",
     "regime_kpis",
     "regime_loadouts",

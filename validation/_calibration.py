@@ -16,6 +16,8 @@ Clopper–Pearson upper bound; planted scenarios report the pass rate (the power
 against the mean true improvement. ``looks > 1`` validates the same pair again after each of ``looks − 1``
 later cycles (the window moves on by :data:`LOOK_STEP` of its bars, so the holdouts overlap) and counts a
 repetition as passed when any look passes: the repeated-looks error of a cycle that re-tests its holdout.
+Each look is validated as the loop validates it, with the count of the earlier looks at overlapping bars
+(:meth:`Thresholds.for_look`).
 """
 
 from __future__ import annotations
@@ -216,7 +218,7 @@ def _repetition(scenario: Scenario, seed: int, thresholds: Thresholds, budget: B
         bars=budget.bars + step * (scenario.looks - 1), deviation_pct=scenario.deviation_pct, seed=seed
     )
     looks = [
-        _look(scenario, market.iloc[look * step : look * step + budget.bars], seed, thresholds, budget)
+        _look(scenario, market.iloc[look * step : look * step + budget.bars], seed, thresholds, budget, look)
         for look in range(scenario.looks)
     ]
     passing = [look for look in looks if look.passed]
@@ -225,8 +227,9 @@ def _repetition(scenario: Scenario, seed: int, thresholds: Thresholds, budget: B
 
 
 def _look(
-    scenario: Scenario, bars: pd.DataFrame, seed: int, thresholds: Thresholds, budget: Budget
-) -> Repetition:
+    scenario: Scenario, bars: pd.DataFrame, seed: int, thresholds: Thresholds, budget: Budget,
+    earlier_looks: int,
+) -> Repetition:  # fmt: skip
     engine = EngineConfig(fee_bps=thresholds.fee_bps, slippage_bps=thresholds.slippage_bps)
     request = ProposalRequest(
         strategy="rsi_reversion", symbol="SIM", timeframe="15m", cadence="daily", bars=bars,
@@ -244,7 +247,7 @@ def _look(
         return Repetition(False, False, math.nan)
     verdict = validate_proposal(
         proposal, bars, thresholds, search_record=outcome.record, seed=seed, reps=budget.reps,
-        settings=WalkForwardSettings(sample_size=budget.sample_size),
+        settings=WalkForwardSettings(sample_size=budget.sample_size), earlier_looks=earlier_looks,
     )  # fmt: skip
     return Repetition(True, verdict.passed, _true_improvement(scenario, proposal, seed, thresholds))
 

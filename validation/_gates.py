@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tradeloop.documents import Gate, GateBars, GateOp
@@ -26,6 +26,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 #: A fold whose OOS drawdown exceeds this multiple of MAX_DRAWDOWN_PCT is a catastrophic failure.
 CATASTROPHIC_DRAWDOWN_FACTOR = 2.0
+#: Thresholds.for_look halves α at most this many times (beyond it 1 − α would round to 1).
+_MAX_HALVINGS = 30
 
 _CONSTANT_FIELDS = {
     "MIN_TRADES": "min_trades",
@@ -98,6 +100,27 @@ class Thresholds:
         exactly 0.05 must not pass a "< 0.05" gate).
         """
         return round(1.0 - self.confidence_level, 12)
+
+    def for_look(self, earlier_looks: int | None) -> Thresholds:
+        """The thresholds of a validation after ``earlier_looks`` earlier ones on overlapping holdout bars.
+
+        Each repeated look at the same holdout is another chance for luck to pass. The first look is tested
+        at α; look ``k + 1`` (``k`` earlier looks) at ``α / 2**k``, a geometric alpha-spending schedule, so
+        that any number of looks together spend at most ``2α`` (the union bound), and far less when the
+        looks overlap. The confidence level of every gate (the holdout test, StepM and the bootstrap CI)
+        moves with it; an unknown count (``None``) keeps the first look's level. Past 30 earlier looks the
+        level stays at ``α / 2**30``, where nothing passes.
+
+        References
+        ----------
+        .. [1] Foster, D. P. and Stine, R. A. (2008). α-investing: a procedure for sequential control of
+           expected false discoveries. *Journal of the Royal Statistical Society B* 70(2), 429–444.
+        """
+        if not earlier_looks:
+            return self
+        if earlier_looks < 0:
+            raise ValidationError(f"earlier_looks must be ≥ 0, got {earlier_looks}")
+        return replace(self, confidence_level=1.0 - self.alpha / 2 ** min(earlier_looks, _MAX_HALVINGS))
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,10 @@ def validate_proposal(
         Time stamp of the verdict (default: now, UTC).
     earlier_looks
         How many earlier validations of the pair judged on bars of this holdout (repeated looks), if known.
+        Each earlier look halves the level of the gating tests (:meth:`Thresholds.for_look`).
     """
     require_validatable(proposal)
+    thresholds = thresholds.for_look(earlier_looks)
     settings = settings or WalkForwardSettings()
     reps = reps or thresholds.bootstrap_replications
     cls = get_strategy(proposal.strategy)
@@ -198,7 +200,7 @@ def validate_proposal(
         walk_forward=_walk_summary(walk, before),
         cpcv=_cpcv(overfit, ab, cls, after, settings),
         kpis={"baseline": dict(ab.baseline.kpis), "candidate": dict(ab.candidate.kpis)},
-        holdout=_holdout_summary(proposal, holdout, test, ab, earlier_looks),
+        holdout=_holdout_summary(proposal, holdout, test, ab, earlier_looks, thresholds.alpha),
         search=_search_summary(proposal, search_bars, counted),
     )
 
@@ -398,7 +400,7 @@ def _walk_summary(walk: WalkForwardResult, before: dict[str, float]) -> dict[str
 
 def _holdout_summary(
     proposal: Proposal, holdout: pd.DataFrame, test: PairedSharpeTest, ab: ABResult,
-    earlier_looks: int | None,
+    earlier_looks: int | None, alpha: float,
 ) -> dict[str, Any]:  # fmt: skip
     scale = math.sqrt(ab.bars_per_year)
     return {
@@ -408,6 +410,7 @@ def _holdout_summary(
         "bars": len(holdout),
         "fraction": proposal.holdout.fraction if proposal.holdout is not None else None,
         "earlier_looks": earlier_looks,
+        "alpha": alpha,
         "test": test.method,
         "sharpe_diff": test.diff * scale,
         "margin": test.margin * scale,

@@ -61,6 +61,8 @@ def _bars(verdict: Verdict) -> list[str]:
         if looks is None
         else f"{looks} earlier validation(s) of this pair looked at these bars"
     )
+    if looks and holdout.get("alpha") is not None:
+        looked += f"; each halves the level: the gates test at α = {holdout['alpha']:.4g}"
     return [
         f"- **Search bars** {search.get('start', '')[:10]} → {search.get('end', '')[:10]} "
         f"({_number(search.get('bars'))} bars): the only bars the optimizer searched.",

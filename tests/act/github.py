@@ -126,3 +126,21 @@ def labeled_event(standin: GitHubStandIn, number: int, label: str, *, title: str
             "base": {"ref": pull.base, "sha": base_sha, "repo": repository},
         },
     }
+
+
+def merge_at(standin: GitHubStandIn, repo: ActRepo, number: int, at: str) -> str:
+    """A person merges pull request ``number`` with a merge commit dated ``at`` (ISO 8601), as GitHub's merge
+    button would at that time: pushed to the base on ``origin``, the pull request recorded merged; its sha."""
+    pull = standin.pulls[number]
+    dated = {**BOT, "GIT_AUTHOR_DATE": at, "GIT_COMMITTER_DATE": at}
+    git("checkout", "-q", pull.base, cwd=repo.work)
+    git("pull", "-q", "--ff-only", "origin", pull.base, cwd=repo.work)
+    git("fetch", "-q", "origin", f"refs/heads/{pull.head}", cwd=repo.work)
+    message = f"Merge pull request #{number} from {pull.head}"
+    git("merge", "-q", "--no-ff", "-m", message, "FETCH_HEAD", cwd=repo.work, env=dated)
+    git("push", "-q", "origin", f"HEAD:{pull.base}", cwd=repo.work)
+    sha = git("rev-parse", "HEAD", cwd=repo.work)
+    with standin._lock:
+        pull.merged, pull.merge_commit_sha = True, sha
+        standin._close(pull)
+    return sha

@@ -1,5 +1,6 @@
 """optimizer.yml under act: targets -> optimize -> cold validation -> one pull request on the API stand-in,
-with the demo pair and the shipped thresholds."""
+with the demo pair and the shipped thresholds; the weekly cadence adds the pair's regime loadout pull request
+on a branch of its own."""
 
 from __future__ import annotations
 
@@ -67,4 +68,24 @@ def test_two_runs_open_one_pull_request_and_the_second_pushes_nothing(tmp_path: 
         assert len(standin.calls("POST", PULLS)) == 1  # over both runs: never a second pull request
         assert [p.number for p in standin.open_prs()] == [1]
         assert standin.bare.branch_sha(pull.head) == first_sha
-    assert TOKEN not in first.output + second.output
+
+        # The weekly cadence also proposes the pair's regime loadouts: the sideways regime's set, validated on
+        # its holdout bars, is a pull request of its own on the loadout branch, changing REGIME_LOADOUTS only.
+        (tmp_path / "run3").mkdir()
+        third = run_workflow(
+            repo, "optimizer.yml", "workflow_dispatch", {"inputs": {"cadence": "weekly", "trials": "8"}},
+            env=env, secrets={"TRADELOOP_BOT_TOKEN": TOKEN}, tmp=tmp_path / "run3",
+        )  # fmt: skip
+        assert third.returncode == 0, third.output[-8000:]
+        assert third.job_succeeded("loadouts"), third.output[-8000:]
+        loadout = next(p for p in standin.open_prs() if p.head == "tradeloop/loadouts/rsi_reversion/DEMO")
+        assert loadout.number != 1 and loadout.head != pull.head and loadout.base == "main"
+        assert "| sideways |" in loadout.body and "changes `REGIME_LOADOUTS` only" in loadout.body
+        loadout_constants = standin.bare.file_at(loadout.head, "config/constants.py") or ""
+        main_constants = standin.bare.file_at("main", "config/constants.py") or ""
+        assert '"sideways": {' in loadout_constants
+        assert (
+            loadout_constants.split("REGIME_LOADOUTS")[0].split("LIVE_PARAMS")[1]
+            == (main_constants.split("REGIME_LOADOUTS")[0].split("LIVE_PARAMS")[1])
+        )
+    assert TOKEN not in first.output + second.output + third.output

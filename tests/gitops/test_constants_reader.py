@@ -297,10 +297,10 @@ def test_regime_loadouts_are_optional_and_default_to_empty() -> None:
 
 def test_a_valid_loadout_is_read() -> None:
     loadout = (
-        'REGIME_LOADOUTS: Final = {"ema_cross": {"SP500": {"trend_up": {"ema_fast": 9, "timeframe": "1d"}}}}'
+        'REGIME_LOADOUTS: Final = {"ema_cross": {"SP500": {"bull": {"ema_fast": 9, "timeframe": "1d"}}}}'
     )
     constants = parse_constants(edited("REGIME_LOADOUTS: Final = {}", loadout))
-    assert constants.regime_loadouts["ema_cross"]["SP500"]["trend_up"] == {"timeframe": "1d", "ema_fast": 9}
+    assert constants.regime_loadouts["ema_cross"]["SP500"]["bull"] == {"timeframe": "1d", "ema_fast": 9}
 
 
 def test_config_hash_ignores_provenance_but_not_values() -> None:

@@ -24,10 +24,10 @@ NEW_PROVENANCE = Provenance(
 LOADOUTS: RegimeLoadouts = {
     "ema_cross": {
         "SP500": {
-            "trend_up": {"ema_fast": 9, "ema_slow": 21, "stop_loss_pct": 1.5, "exit_tp0_pct": 6.0},
+            "bull": {"ema_fast": 9, "ema_slow": 21, "stop_loss_pct": 1.5, "exit_tp0_pct": 6.0},
             "high_vol": {"trade_fraction": 0.05},
         },
-        "NASDAQ": {"range": {"timeframe": "1d", "ema_fast": 14}},
+        "NASDAQ": {"sideways": {"timeframe": "1d", "ema_fast": 14}},
     }
 }
 

@@ -247,7 +247,7 @@ def test_edited_files_are_stable_under_ruff_format(constants_file: Path, tmp_pat
 SHIPPED_TEXT = SHIPPED_CONSTANTS.read_text()
 SHIPPED = parse_constants(SHIPPED_TEXT)
 PAIRS = [(strategy, symbol) for strategy, symbols in SHIPPED.live_params.items() for symbol in symbols]
-REGIMES = ("bull", "bear", "sideways", "high_vol", "trend_up")
+REGIMES = ("bull", "bear", "sideways", "high_vol")
 
 
 def value_for(strategy: str, name: str) -> st.SearchStrategy[Any]:

@@ -99,17 +99,20 @@ def test_validations_of_the_same_holdout_are_counted(
     repo_root: Path, tmp_path: Path, planted_dir: Path
 ) -> None:
     proposal = _copy(planted_dir, tmp_path / "p")
-    looks = []
+    looks, levels = [], []
     for _ in range(3):
         result = run(repo_root, tmp_path / "home", proposal, json_output=True)
-        assert result.exit_code == 0, result.stdout + result.stderr
-        looks.append(
-            json.loads(Path(json.loads(result.stdout)["verdict"]).read_text())["holdout"]["earlier_looks"]
-        )
+        assert result.exit_code in (0, 1), result.stdout + result.stderr
+        verdict = json.loads(Path(json.loads(result.stdout)["verdict"]).read_text())
+        looks.append(verdict["holdout"]["earlier_looks"])
+        gates = {gate["name"]: gate for gate in verdict["gates"]}
+        levels.append((verdict["holdout"]["alpha"], gates["holdout_sharpe_test"]["threshold"]))
     assert looks == [0, 1, 2]
+    # each earlier look halves the level the gating tests are held to
+    assert levels == [(0.05, 0.05), (0.025, 0.025), (0.0125, 0.0125)]
     assert (
-        "2 earlier validation(s) of this pair looked at these bars"
-        in (tmp_path / "p" / "verdict.md").read_text()
+        "2 earlier validation(s) of this pair looked at these bars; each halves the level: "
+        "the gates test at α = 0.0125" in (tmp_path / "p" / "verdict.md").read_text()
     )
 
 

@@ -26,3 +26,21 @@ def test_the_decision_never_passes_a_change_without_skill(name: str) -> None:
     assert result.passes == 0 and result.false_passes == 0
     assert all(abs(truth) < 0.05 for truth in result.true_improvements)  # no real improvement to find
     assert result.upper_bound == pytest.approx(1 - 0.05 ** (1 / 2))  # Clopper–Pearson with 0 of 2
+
+
+def test_a_lucky_third_look_at_a_random_walk_no_longer_passes() -> None:
+    """Market 38 of the repeated-looks null: its third look passed at α before looks were counted (the one
+    false pass in 60 of the first calibration); at α / 4 after two earlier looks it fails."""
+    from dataclasses import replace
+
+    from validation._calibration import LOOK_STEP, Budget, _look, generate_reverting
+
+    scenario = next(s for s in SCENARIOS if s.name == "random walk, 3 looks")
+    thresholds = replace(_thresholds(), fee_bps=0.0, slippage_bps=0.0)  # the scenario runs without costs
+    budget = Budget(bars=24_000)
+    step = int(LOOK_STEP * budget.bars)
+    market = generate_reverting(bars=budget.bars + 2 * step, deviation_pct=0.0, seed=38)
+    third = market.iloc[2 * step : 2 * step + budget.bars]
+    assert _look(scenario, third, 38, thresholds, budget, earlier_looks=0).passed
+    counted = _look(scenario, third, 38, thresholds, budget, earlier_looks=2)
+    assert counted.proposed and not counted.passed and counted.true_improvement < 0

@@ -175,3 +175,18 @@ def test_missing_constants_are_named() -> None:
                 "SLIPPAGE_BPS": 5.0,
             }
         )  # fmt: skip
+
+
+def test_each_earlier_look_at_the_holdout_halves_the_level(thresholds: Thresholds) -> None:
+    assert thresholds.for_look(None) is thresholds and thresholds.for_look(0) is thresholds
+    assert [thresholds.for_look(k).alpha for k in range(4)] == [0.05, 0.025, 0.0125, 0.00625]
+    # geometric spending: any number of looks together spend at most 2α (the union bound)
+    assert sum(thresholds.for_look(k).alpha for k in range(31)) < 2 * thresholds.alpha
+    assert thresholds.for_look(1000).alpha == pytest.approx(0.05 / 2**30)
+    lucky = dataclasses.replace(GOOD, holdout_p=0.03)
+    holdout_test = {gate.name: gate for gate in evaluate_gates(lucky, thresholds)}["holdout_sharpe_test"]
+    assert holdout_test.passed
+    again = {gate.name: gate for gate in evaluate_gates(lucky, thresholds.for_look(1))}["holdout_sharpe_test"]
+    assert not again.passed and again.threshold == 0.025
+    with pytest.raises(ValidationError, match="earlier_looks must be ≥ 0"):
+        thresholds.for_look(-1)

@@ -121,11 +121,15 @@ def _register_commands() -> None:
         _backtest,
         _cycle,
         _data,
+        _demo,
         _deploy,
+        _ensemble,
+        _loadouts,
         _matrix,
         _matrix_merge,
         _memory,
         _optimize,
+        _paper,
         _pr,
         _propose,
         _regime,
@@ -153,6 +157,10 @@ def _register_commands() -> None:
     app.command("rollback")(_pr.rollback)
     app.command("cycle")(_cycle.cycle)
     app.add_typer(_deploy.deploy_app, name="deploy")
+    app.add_typer(_ensemble.ensemble_app, name="ensemble")
+    app.add_typer(_loadouts.loadouts_app, name="loadouts")
+    app.add_typer(_paper.paper_app, name="paper")
+    app.add_typer(_demo.demo_app, name="demo")
 
 
 _register_commands()

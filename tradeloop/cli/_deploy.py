@@ -14,7 +14,7 @@ from tradeloop.errors import SettingsError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from deployment import BarsProvider
+    from deployment import BarsProvider, PairPlan
 
 __all__ = ["deploy_app"]
 
@@ -28,11 +28,14 @@ deploy_app = typer.Typer(
 @deploy_app.command("plan")
 def plan(ctx: typer.Context) -> None:
     """Print which parameter sets the bot runs per strategy/symbol: paper or live, at what share of the
-    capital, and the config hash to tag their trades and equity with. Read from the two state files alone."""
+    capital, the config hash to tag their trades and equity with, the ensemble weight, and the regime in
+    force with its loadout (from the detections `tradeloop regime detect --store` keeps)."""
     from deployment import read_plan
+    from warehouse import get_warehouse
 
     cli = get_context(ctx)
-    found = read_plan(cli.settings.repo)
+    with get_warehouse(cli.settings.warehouse_url) as warehouse:
+        found = read_plan(cli.settings.repo, warehouse)
     if cli.json_output:
         cli.emit_json(found.to_dict())
         return
@@ -50,6 +53,26 @@ def plan(ctx: typer.Context) -> None:
             )
         if pair.note and pair.sets:
             cli.console.print(f"  note: {pair.note}")
+        cli.console.print(f"  {_regime_line(pair)}")
+
+
+def _regime_line(pair: PairPlan) -> str:
+    weight = f"ensemble weight {pair.ensemble_weight:.3g}"
+    regime = pair.regime
+    if regime is None:
+        return f"{weight}; regime unknown (no stored detection: tradeloop regime detect --store)"
+    loadout = ", ".join(f"{k}={v}" for k, v in pair.loadout.items()) or "none (LIVE_PARAMS as they are)"
+    line = (
+        f"{weight}; regime {regime.regime} (confidence {regime.confidence:.2f}) since "
+        f"{regime.since.date().isoformat()}; loadout in force: {loadout}"
+    )
+    if regime.pending is not None:
+        pending = regime.pending
+        line += (
+            f"; switch to {pending.regime} pending (confidence {pending.confidence:.2f}, needs "
+            f"{pending.min_confidence:g}; {pending.bars} of {pending.bars_needed} bars)"
+        )
+    return line
 
 
 @deploy_app.command("status")

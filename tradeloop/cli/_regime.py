@@ -13,7 +13,6 @@ from tradeloop.cli._context import CliContext, get_context
 if TYPE_CHECKING:
     import pandas as pd
 
-    from backtest_matrix.regimes import RegimeDetection
     from warehouse import Warehouse
 
 __all__ = ["regime_app"]
@@ -29,74 +28,6 @@ BUILT_IN = ("sp500", "nasdaq", "synthetic")
 def default_symbol(source: str) -> str:
     """The symbol stored for a source: ``SP500`` for ``sp500``, a file's stem for a file."""
     return source.upper() if source.lower() in BUILT_IN else Path(source).stem
-
-
-def _segments(detection: RegimeDetection) -> list[dict[str, Any]]:
-    """Labelled segments (the warm-up is left out) with their mean features, oldest first."""
-    import numpy as np
-    import pandas as pd
-
-    segments = detection.segments()
-    features = detection.features
-    starts = pd.DatetimeIndex(segments["start"])
-    ends = pd.DatetimeIndex(segments["end"])
-    regimes = segments["regime"].astype(object).tolist()
-    rows: list[dict[str, Any]] = []
-    for i, regime in enumerate(regimes):
-        if not isinstance(regime, str):
-            continue
-        part = features.loc[starts[i] : ends[i]]
-        strength = part["volume_strength"].to_numpy(np.float64)
-        rows.append(
-            {
-                "start": starts[i].isoformat(),
-                "end": ends[i].isoformat(),
-                "bars": int(segments["bars"].iloc[i]),
-                "regime": regime,
-                "confidence": float(segments["mean_confidence"].iloc[i]),
-                "momentum_pct_per_day": float(part["momentum"].mean()),
-                "volatility_pct_per_day": float(part["volatility"].mean()),
-                "volume_strength": float(np.nanmean(strength)) if np.isfinite(strength).any() else None,
-            }
-        )
-    return rows
-
-
-def _store(
-    warehouse: Warehouse,
-    segments: list[dict[str, Any]],
-    symbol: str,
-    timeframe: str,
-    provenance: dict[str, str],
-) -> tuple[str, int]:
-    """Store the segments not stored yet (same symbol, timeframe, start, end and regime); return the count."""
-    stored = warehouse.regime_history(symbol, timeframe)
-    seen = {
-        (row["window_start"].isoformat(), row["window_end"].isoformat(), row["regime"])
-        for row in stored.to_dict("records")
-    }
-    new = [s for s in segments if (s["start"], s["end"], s["regime"]) not in seen]
-    run_id = warehouse.start_run(
-        "regime", git_sha=provenance["git_sha"], data_hash=provenance["data_hash"], notes=symbol
-    )
-    rows = [
-        {
-            "run_id": run_id,
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "window_start": s["start"],
-            "window_end": s["end"],
-            "regime": s["regime"],
-            "confidence": min(max(s["confidence"], 0.0), 1.0),
-            "momentum_pct_per_day": s["momentum_pct_per_day"],
-            "volatility": s["volatility_pct_per_day"],
-            "volume_strength": s["volume_strength"],
-        }
-        for s in new
-    ]
-    count = warehouse.add_regime_detections(rows)
-    warehouse.finish_run(run_id, "ok", notes=f"{symbol} {timeframe}: {count} new segment(s)")
-    return run_id, count
 
 
 @regime_app.command("detect")
@@ -123,12 +54,13 @@ def detect(
     from backtest_matrix import load_bars
     from backtest_matrix.regimes import detect_regimes
     from tradeloop import git_sha
+    from tradeloop.loop import detection_segments, store_segments
     from warehouse import get_warehouse
 
     cli = get_context(ctx)
     loaded = load_bars(data, timeframe=timeframe, days=days, seed=data_seed, cache_dir=cli.settings.cache_dir)
     detection = detect_regimes(loaded.bars)
-    segments = _segments(detection)
+    segments = detection_segments(detection)
     last = detection.features.iloc[-1]
     name = symbol or default_symbol(data)
     result: dict[str, Any] = {
@@ -154,7 +86,7 @@ def detect(
     if store:
         with get_warehouse(cli.settings) as warehouse:
             provenance = {"git_sha": git_sha(cli.settings.repo), "data_hash": loaded.data_hash}
-            result["run_id"], result["stored"] = _store(
+            result["run_id"], result["stored"] = store_segments(
                 warehouse, segments, name, loaded.timeframe, provenance
             )
     if cli.json_output:
@@ -196,6 +128,30 @@ def _history_frame(warehouse: Warehouse, symbol: str | None, timeframe: str | No
     if not frames:
         return warehouse.regime_history("", timeframe)  # the empty frame with the right columns
     return pd.concat(frames, ignore_index=True)
+
+
+@regime_app.command("refresh")
+def refresh(
+    ctx: typer.Context,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="Bars for every symbol. \\[default: matrix.yaml's sources]"),
+    ] = None,
+) -> None:
+    """Detect and store the current regime of every live symbol/timeframe (the deployment job's step), so
+    that `tradeloop deploy plan` shows the regime in force and any pending switch."""
+    from tradeloop.loop import refresh_regimes
+
+    cli = get_context(ctx)
+    rows = refresh_regimes(cli.settings, data)
+    if cli.json_output:
+        cli.emit_json({"regimes": [row.to_json() for row in rows]})
+        return
+    for row in rows:
+        cli.console.print(
+            f"{row.symbol} ({row.timeframe}) as of {row.as_of}: {row.regime}, confidence "
+            f"{row.confidence:.2f}; stored {row.stored} new segment(s)"
+        )
 
 
 @regime_app.command("history")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
@@ -49,19 +50,33 @@ def check(ctx: typer.Context) -> None:
 
 
 @state_app.command("targets")
-def targets(ctx: typer.Context) -> None:
+def targets(
+    ctx: typer.Context,
+    ensembles: Annotated[
+        bool,
+        typer.Option(
+            "--ensembles",
+            help="List the symbols whose live strategies ENSEMBLE_WEIGHTS can weight within their bounds.",
+        ),
+    ] = False,
+) -> None:
     """List the live strategy/symbol/timeframe pairs; with --json, as a GitHub Actions matrix ``include``."""
-    from gitops import load_constants
+    from gitops import ensemble_symbols, load_constants
 
     cli = get_context(ctx)
-    live = load_constants(cli.settings.constants_path).live_params
-    rows = [
+    constants = load_constants(cli.settings.constants_path)
+    live = constants.live_params
+    rows: list[dict[str, str]] = [
         {"strategy": strategy, "symbol": symbol, "timeframe": str(params["timeframe"])}
         for strategy, symbols in live.items()
         for symbol, params in symbols.items()
     ]
+    if ensembles:
+        rows = [{"symbol": symbol} for symbol in ensemble_symbols(constants)]
     if cli.json_output:
         cli.emit_json({"include": rows})
         return
     for row in rows:
-        cli.console.print(f"{row['strategy']}/{row['symbol']} {row['timeframe']}")
+        cli.console.print(
+            " ".join(row.values()) if ensembles else f"{row['strategy']}/{row['symbol']} {row['timeframe']}"
+        )

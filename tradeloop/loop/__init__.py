@@ -17,7 +17,14 @@ call                        stage calls it makes                          result
 :func:`pr_open`             ``gitops.publish_proposal``                   :class:`PrOpenResult`
 :func:`pr_proposal`         ``gitops.proposal_from_pr``                   :class:`PrProposalResult`
 :func:`pr_report`           ``gitops.report_verdict``                     :class:`PrReportResult`
+:func:`propose_weights`     ``optimizer.ensemble_target``,                :class:`WeightsResult`
+                            ``validation.paired_sharpe_test``
+:func:`propose_loadouts`    ``optimizer.regime_loadouts``,                :class:`LoadoutsResult`
+                            ``validation.paired_sharpe_test``
 :func:`run_cycle`           all of the above, in-process                  :class:`CycleResult`
+:func:`paper_step`          ``deployment.paper_run``                      :class:`PaperResult`
+:func:`demo_rollout`        ``paper_run``, ``simulated_bot_step``,        :class:`DemoRollout`
+                            ``deploy_step``, ``check_pull_request``
 ==========================  ============================================  ============================
 
 Like the CLI, this package may import every stage; it imports them inside the calls, so importing it is
@@ -43,6 +50,14 @@ from tradeloop.loop._cycle import (
     pair_cadence,
     run_cycle,
 )
+from tradeloop.loop._loadouts import (
+    LoadoutOptions,
+    LoadoutsResult,
+    RegimeOutcome,
+    loadout_branch,
+    propose_loadouts,
+    publish_loadouts,
+)
 from tradeloop.loop._matrix import (
     DEFAULT_MAX_CELLS,
     STEP_SUMMARY_ENV,
@@ -56,6 +71,7 @@ from tradeloop.loop._matrix import (
     spec_and_constants,
 )
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
+from tradeloop.loop._paper import PAPER_TEST_PAUSE_ENV, PaperResult, feed_factory, paper_step
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import (
     ForgeOptions,
@@ -72,6 +88,17 @@ from tradeloop.loop._publish import (
     pr_report,
     rollback,
 )
+from tradeloop.loop._regimes import RegimeRefresh, detection_segments, refresh_regimes, store_segments
+from tradeloop.loop._rollout import (
+    DEMO_PAIR,
+    DEMO_PROPOSAL,
+    DEMO_START,
+    DemoRollout,
+    RolloutMove,
+    RolloutOptions,
+    demo_market,
+    demo_rollout,
+)
 from tradeloop.loop._validate import (
     ValidateOptions,
     ValidateResult,
@@ -80,22 +107,37 @@ from tradeloop.loop._validate import (
     validate,
     validate_file,
 )
+from tradeloop.loop._weights import (
+    WeightsOptions,
+    WeightsResult,
+    ensemble_branch,
+    propose_weights,
+    publish_weights,
+)
 
 __all__ = [
     "AUTO_CADENCE",
     "DEFAULT_MAX_CELLS",
+    "DEMO_PAIR",
+    "DEMO_PROPOSAL",
+    "DEMO_START",
+    "PAPER_TEST_PAUSE_ENV",
     "QUIET",
     "STEPS",
     "STEP_SUMMARY_ENV",
     "CycleObserver",
     "CycleOptions",
     "CycleResult",
+    "DemoRollout",
     "Feedback",
     "ForgeOptions",
+    "LoadoutOptions",
+    "LoadoutsResult",
     "MatrixMerge",
     "MatrixRun",
     "MergeOptions",
     "PairResult",
+    "PaperResult",
     "PrOpenOptions",
     "PrOpenResult",
     "PrProposalOptions",
@@ -103,10 +145,16 @@ __all__ = [
     "PrReportResult",
     "ProposeOptions",
     "ProposeResult",
+    "RegimeOutcome",
+    "RegimeRefresh",
     "RollbackResult",
+    "RolloutMove",
+    "RolloutOptions",
     "ShardOptions",
     "ValidateOptions",
     "ValidateResult",
+    "WeightsOptions",
+    "WeightsResult",
     "actions_run_url",
     "check_optimizer_options",
     "check_options_first",
@@ -114,27 +162,40 @@ __all__ = [
     "check_out_file",
     "check_positive_seconds",
     "check_storage",
+    "demo_market",
+    "demo_rollout",
+    "detection_segments",
+    "ensemble_branch",
+    "feed_factory",
     "guardrail_memory",
     "load_source",
+    "loadout_branch",
     "make_forge",
     "matrix_merge",
     "matrix_plan",
     "matrix_run",
     "pair_cadence",
     "pair_source",
+    "paper_step",
     "pr_check",
     "pr_open",
     "pr_open_files",
     "pr_proposal",
     "pr_report",
     "propose",
+    "propose_loadouts",
+    "propose_weights",
+    "publish_loadouts",
+    "publish_weights",
     "read_for_validation",
     "reading_forge",
+    "refresh_regimes",
     "rollback",
     "run_cycle",
     "search_record_of",
     "settle_proposal",
     "spec_and_constants",
+    "store_segments",
     "validate",
     "validate_file",
 ]

@@ -1,0 +1,166 @@
+"""``tradeloop ensemble propose`` end to end on real git, the shipped SP500 bars and the local forge.
+
+The repository trades three live strategies on SP500 (the shipped two and ``donchian_breakout``), with
+``ema_cross`` churning at EMA 2/4 and ``ENSEMBLE_WEIGHTS`` in force. The clock is injected with
+``TRADELOOP_NOW`` relative to the commit times: nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from gitops import parse_constants
+from optimizer import EnsembleTarget
+from tradeloop import Settings
+from tradeloop.cli import app
+from tradeloop.loop import WeightsOptions, WeightsResult, publish_weights
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime.fromisoformat("2025-03-03T09:00:00+00:00")
+EMA_CROSS = '    "ema_cross": {\n        "NASDAQ"'
+IN_FORCE = (
+    'ENSEMBLE_WEIGHTS: Final = {"SP500": {"donchian_breakout": 0.2, "ema_cross": 0.4, "rsi_reversion": 0.4}}'
+)
+
+
+def git(repo: Path, *args: str, at: datetime = T0) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
+           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com", "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_DATE": at.isoformat(), "GIT_COMMITTER_DATE": at.isoformat()}  # fmt: skip
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
+    text = (ROOT / "config" / "constants.py").read_text()
+    text = text.replace(EMA_CROSS, '    "donchian_breakout": {"SP500": {"timeframe": "1d"}},\n' + EMA_CROSS)
+    text = text.replace(
+        '"ema_fast": 12,\n            "ema_slow": 26,', '"ema_fast": 2,\n            "ema_slow": 4,'
+    )
+    (repo / "config" / "constants.py").write_text(text)
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Three strategies on SP500", at=T0 - timedelta(days=30))
+    (repo / "config" / "constants.py").write_text(text.replace("ENSEMBLE_WEIGHTS: Final = {}", IN_FORCE))
+    git(repo, "commit", "-q", "-am", "SP500: weights")
+    return repo
+
+
+def propose(repo: Path, now: datetime, *extra: str) -> tuple[int, Any]:
+    result = runner.invoke(
+        app,
+        ["--repo", str(repo), "--home", str(repo.parent / "home"), "--json", "ensemble", "propose",
+         "--symbol", "SP500", "--data", "sp500", "--forge", "local", *extra],
+        env={"TRADELOOP_NOW": now.isoformat()},
+    )  # fmt: skip
+    return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else result.stderr
+
+
+def test_weights_that_do_not_beat_those_in_force_on_the_holdout_open_no_pr(repo: Path) -> None:
+    code, report = propose(repo, T0 + timedelta(days=2), "--apply")
+    assert code == 0, report
+    assert report["status"] == "rejected" and report["pr_number"] is None and report["action"] == "none"
+    weights = report["weights"]
+    assert weights["before"] == {"donchian_breakout": 0.2, "ema_cross": 0.4, "rsi_reversion": 0.4}
+    after = weights["after"]
+    assert sum(after.values()) == pytest.approx(1.0, abs=1e-9)
+    assert all(0.05 <= share <= 0.4 for share in after.values())
+    assert weights["turnover"] <= 0.2 and weights["method"] == "max_sharpe"
+    holdout = report["holdout"]
+    assert holdout["bars"] == 189 and holdout["passed"] is False and holdout["p_value"] >= 0.05
+    assert report["reason"].startswith(
+        "on 189 holdout bars the proposed weights do not beat the weights in force"
+    )
+    assert git(repo, "branch", "--list", "tradeloop/ensemble/*") == ""
+
+
+def test_a_symbol_in_its_cooldown_gets_no_weights_and_says_why(repo: Path) -> None:
+    code, report = propose(repo, T0 + timedelta(hours=1))
+    assert code == 0, report
+    assert report["status"] == "no_change" and report["weights"] is None
+    assert report["reason"].startswith("donchian_breakout/SP500: cooldown:")
+
+
+def test_bounds_that_two_strategies_cannot_meet_are_a_clear_error(tmp_path: Path) -> None:
+    repo = tmp_path / "shipped"
+    (repo / "config").mkdir(parents=True)
+    for path in ("config/constants.py", "feature_flags.json"):
+        shutil.copyfile(ROOT / path, repo / path)
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "shipped")
+    code, error = propose(repo, T0 + timedelta(days=2))
+    assert code == 2
+    assert "ensemble weight bounds [0.05, 0.4] are infeasible for 2 strategies" in error
+    code, error = (
+        runner.invoke(app, ["--repo", str(repo), "ensemble", "propose", "--symbol", "NASDAQ"]).exit_code,
+        "",
+    )
+    assert code == 2
+
+
+def test_a_proposal_is_published_as_a_weights_only_pr_and_not_pushed_again(repo: Path) -> None:
+    target = EnsembleTarget(
+        "max_sharpe", {"donchian_breakout": 0.2, "ema_cross": 0.4, "rsi_reversion": 0.4},
+        {"donchian_breakout": 0.35, "ema_cross": 0.25, "rsi_reversion": 0.4},
+        {"donchian_breakout": 0.4, "ema_cross": 0.2, "rsi_reversion": 0.4}, 0.15, "sideways",
+        {"donchian_breakout": 1e-4, "ema_cross": -1e-4, "rsi_reversion": 1e-4},
+        {"donchian_breakout": 0.1, "ema_cross": -0.2, "rsi_reversion": 0.1},
+    )  # fmt: skip
+    proposed = WeightsResult(
+        "SP500",
+        "1d",
+        "proposed",
+        "validated",
+        target,
+        {},
+        "## Ensemble weights for SP500",
+        "tradeloop/ensemble/SP500",
+    )
+    settings = dataclasses.replace(Settings.from_env(), repo=repo, home=repo.parent / "home")
+    options = WeightsOptions(symbol="SP500", apply=True, forge="local")
+    first = publish_weights(settings, options, proposed)
+    assert (first.action, first.pr_number) == ("created", 1)
+    diff = git(repo, "diff", "main", "tradeloop/ensemble/SP500", "--", "config/constants.py")
+    changed = [
+        line
+        for line in diff.splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert [line for line in changed if "ENSEMBLE_WEIGHTS" in line] == [
+        "-" + IN_FORCE,
+        '+ENSEMBLE_WEIGHTS: Final = {"SP500": {"donchian_breakout": 0.35, "ema_cross": 0.25, '
+        '"rsi_reversion": 0.4}}',
+    ]
+    assert all("ENSEMBLE_WEIGHTS" in line or "PROVENANCE" in line or "run_id" in line or "git_sha" in line
+               or "written_at" in line or "run id:" in line or "git sha:" in line or "written at:" in line
+               for line in changed), changed  # fmt: skip
+    head = git(repo, "rev-parse", "tradeloop/ensemble/SP500")
+    branch_text = git(repo, "show", f"{head}:config/constants.py")
+    assert parse_constants(branch_text).ensemble_weights["SP500"] == target.after
+    checked = runner.invoke(
+        app, ["--repo", str(repo), "--home", str(settings.home), "--json", "pr", "check", "--pr", "1",
+              "--forge", "local"],
+    )  # fmt: skip
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["passed"] is True
+    again = publish_weights(settings, options, proposed)
+    assert (again.action, again.pr_number) == ("none", 1)
+    assert git(repo, "rev-parse", "tradeloop/ensemble/SP500") == head
