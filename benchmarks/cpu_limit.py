@@ -170,7 +170,7 @@ def main() -> None:
         "bars": len(bars), "threads": numba.get_num_threads(), "load_before": list(os.getloadavg()),
     }  # fmt: skip
     if "ceiling" not in args.skip:
-        print(f"[1] library sweep vs 4-lane ceiling, {args.ceiling_combos:,} distinct combinations", flush=True)
+        print(f"[1] library sweep vs 4-lane ceiling, {args.ceiling_combos:,} distinct combos", flush=True)
         report["ceiling"] = section_ceiling(bars, args.ceiling_combos, args.repeats)
     if "cli" not in args.skip:
         print(f"[2] tradeloop sweep --random {args.cli_combos:,} vs the library call", flush=True)
