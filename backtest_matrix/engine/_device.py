@@ -100,4 +100,11 @@ def cuda_problem() -> str | None:
             f"the NVIDIA driver is installed but sees no CUDA device{detail}{shown}; check nvidia-smi "
             "and CUDA_VISIBLE_DEVICES"
         )
+    from numba.cuda.cudadrv import nvvm
+
+    if not nvvm.is_available():  # type: ignore[no-untyped-call]
+        return (
+            "numba-cuda finds no NVVM (the CUDA toolkit's compiler) to build the kernels; install "
+            "pip install 'tradeloop[cuda13]' (the toolkit as wheels) or a CUDA toolkit"
+        )
     return None
