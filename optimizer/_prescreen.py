@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from backtest_matrix.engine import KPI_NAMES, RISK_NAMES, EngineConfig, sweep
+from backtest_matrix.engine import KPI_NAMES, RISK_NAMES, EngineConfig, resolve_device, sweep
 from backtest_matrix.strategies import Strategy, get_strategy
 from optimizer._constraints import Constraints
 from optimizer._space import SearchSpace
@@ -39,6 +39,8 @@ __all__ = ["STAGE_A_FILE", "PrescreenMethod", "PrescreenResult", "generate_combi
 PrescreenMethod = Literal["random", "sobol", "grid"]
 STAGE_A_FILE = "stage_a_top.json"
 _CHUNK_ROWS = 50_000
+# On a GPU, one chunk fills the device (a kernel launch and the bars' transfer per chunk).
+_CHUNK_ROWS_GPU = 1_000_000
 # Rows per distinct signal-parameter set the automatic lattice aims at: the sweep's task size.
 _ROWS_PER_SIGNAL = 64
 # The automatic lattice never has fewer levels per signal dimension than this.
@@ -175,10 +177,12 @@ def prescreen(
     out_dir: Path | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     signal_levels: int | None = None,
+    device: str | None = None,
 ) -> PrescreenResult:
     """Generate, filter, evaluate and rank ``n`` combinations; write the top ``top_k`` to ``out_dir``.
 
-    ``signal_levels`` is passed to :func:`generate_combinations` (``None``: automatic lattice).
+    ``signal_levels`` is passed to :func:`generate_combinations` (``None``: automatic lattice); ``device``
+    (``auto``, ``cpu``, ``cuda``; ``None``: the ``TRADELOOP_DEVICE`` setting) to the engine's ``sweep``.
     """
     cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
     constraints = constraints or Constraints()
@@ -186,7 +190,7 @@ def prescreen(
     generated = len(combos)
     own = combos.reindex(columns=cls.param_names()).to_numpy(np.float64)
     combos = combos[cls.feasible(own)].reset_index(drop=True)
-    results = _evaluate(bars, cls, combos, engine_config, on_chunk)
+    results = _evaluate(bars, cls, combos, engine_config, on_chunk, resolve_device(device))
     passed = results[constraints.passes(results)].copy()
     passed["objective"] = objective.from_kpis(passed)
     passed = passed[np.isfinite(passed["objective"].to_numpy())]
@@ -207,6 +211,7 @@ def _evaluate(
     combos: pd.DataFrame,
     engine_config: EngineConfig | None,
     on_chunk: Callable[[int, int], None] | None,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     if combos.empty:
         return pd.DataFrame(columns=[*combos.columns, *KPI_NAMES])
@@ -217,9 +222,10 @@ def _evaluate(
     order = np.lexsort(own.T[::-1]) if own.shape[1] else np.arange(len(combos))
     ordered = combos.iloc[order]
     parts = []
-    for start in range(0, len(ordered), _CHUNK_ROWS):
-        chunk = ordered.iloc[start : start + _CHUNK_ROWS]
-        parts.append(sweep(bars, cls, chunk, config=engine_config))
+    rows = _CHUNK_ROWS if device == "cpu" else _CHUNK_ROWS_GPU
+    for start in range(0, len(ordered), rows):
+        chunk = ordered.iloc[start : start + rows]
+        parts.append(sweep(bars, cls, chunk, config=engine_config, device=device))
         if on_chunk is not None:
             on_chunk(start + len(chunk), len(combos))
     results = pd.concat(parts, ignore_index=True)

@@ -98,6 +98,7 @@ def run_search(
     keep_outputs: bool = True,
     progress: bool = False,
     console: Console | None = None,
+    device: str | None = None,
 ) -> SearchResult:
     """Search parameters of ``strategy`` around ``current_params`` on the cadence's window of ``bars``.
 
@@ -106,6 +107,8 @@ def run_search(
     ``"memory"`` for one in-process worker), starting from the current parameters (trial 0) and Stage A's
     top K. The same inputs and seed with one worker give the same best parameters. With ``keep_outputs``
     off nothing is written (validation's walk-forward folds search this way, on in-memory storage).
+    Stage A sweeps on ``device`` (``auto``, ``cpu``, ``cuda``; ``None``: the ``TRADELOOP_DEVICE`` setting);
+    Stage B's batches of a few trials stay on the CPU.
     """
     if trials < 1 or workers < 1 or batch_size < 1:
         raise OptimizerError(
@@ -134,7 +137,7 @@ def run_search(
     if top_k > 0:
         stage_a = prescreen(
             window, cls, space, scorer, n=prescreen_n, method=prescreen_method, seed=seed, top_k=top_k,
-            constraints=constraints, engine_config=engine_config, out_dir=out_dir,
+            constraints=constraints, engine_config=engine_config, out_dir=out_dir, device=device,
         )  # fmt: skip
     study_name = study_name or f"{cls.name}-{cadence}-{objective}-{sampler}-s{seed}"
     config = StudyConfig(

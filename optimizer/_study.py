@@ -237,7 +237,10 @@ class _Evaluator:
             feasible = self.cls.feasible(rows[self.cls.param_names()].to_numpy(np.float64))
             kpis = pd.DataFrame(np.nan, index=rows.index, columns=list(KPI_NAMES))
             if feasible.any():
-                swept = sweep(self.bars, self.cls, rows[feasible], config=self.config.engine_config)
+                # A batch is a few trials: a GPU's launch and transfers would cost more than they save.
+                swept = sweep(
+                    self.bars, self.cls, rows[feasible], config=self.config.engine_config, device="cpu"
+                )
                 kpis.loc[feasible, list(KPI_NAMES)] = swept[list(KPI_NAMES)]
         objective = self.objective.from_kpis(kpis)
         violations = self.config.constraints.violations(kpis)

@@ -11,9 +11,11 @@ from pathlib import Path
 from tradeloop._secrets import mask_url
 from tradeloop.errors import SettingsError
 
-__all__ = ["Settings"]
+__all__ = ["DEVICES", "Settings", "device_setting"]
 
 DEFAULT_HOME = ".tradeloop"
+# Where the batch engine runs: "auto" takes a CUDA GPU when one is present, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,16 @@ class Settings:
         A fixed time for every decision that depends on the clock (cooldowns, change budgets), from
         ``TRADELOOP_NOW`` (ISO-8601 with a UTC offset); ``None`` means the real clock. For tests and for
         replaying a past decision.
+    device
+        Where the batch engine sweeps (``TRADELOOP_DEVICE``): ``auto`` (default: a CUDA GPU when one is
+        present, else the CPU), ``cpu`` or ``cuda``; the sweeping commands' ``--device`` overrides it.
     """
 
     home: Path
     repo: Path
     db_url: str | None = None
     now: datetime | None = None
+    device: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,7 +53,13 @@ class Settings:
         home = Path(env.get("TRADELOOP_HOME") or DEFAULT_HOME)
         repo = Path(env.get("TRADELOOP_REPO") or ".")
         db_url = env.get("TRADELOOP_DB_URL") or None
-        settings = cls(home=home, repo=repo, db_url=db_url, now=_fixed_time(env.get("TRADELOOP_NOW")))
+        settings = cls(
+            home=home,
+            repo=repo,
+            db_url=db_url,
+            now=_fixed_time(env.get("TRADELOOP_NOW")),
+            device=device_setting(env),
+        )
         settings.validate()
         return settings
 
@@ -115,3 +127,15 @@ def _fixed_time(text: str | None) -> datetime | None:
             "'2025-01-31T12:00:00+00:00', or unset it to use the real clock"
         )
     return parsed
+
+
+def device_setting(env: Mapping[str, str] | None = None) -> str:
+    """``TRADELOOP_DEVICE`` (``auto`` when unset), checked against :data:`DEVICES`."""
+    env = os.environ if env is None else env
+    device = (env.get("TRADELOOP_DEVICE") or "auto").strip().lower()
+    if device not in DEVICES:
+        raise SettingsError(
+            f"TRADELOOP_DEVICE: {env.get('TRADELOOP_DEVICE')!r} is not a device; use one of "
+            f"{', '.join(DEVICES)} (auto takes a CUDA GPU when one is present), or unset it"
+        )
+    return device

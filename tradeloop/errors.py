@@ -8,6 +8,7 @@ field, row), the value received, and the fix.
 
     TradeloopError
     ├── SettingsError        a TRADELOOP_* variable or global option is invalid
+    │   └── DeviceError      the compute device asked for (--device cuda) is not there (names what is missing)
     ├── DataError
     │   ├── DataSourceError  an unknown source, a missing file, unmapped columns, unparseable timestamps
     │   └── DataQualityError bars failed the quality checks (carries the findings)
@@ -34,6 +35,7 @@ __all__ = [
     "DataError",
     "DataQualityError",
     "DataSourceError",
+    "DeviceError",
     "ForgeError",
     "LockError",
     "OptimizerError",
@@ -55,6 +57,10 @@ class TradeloopError(Exception):
 
 class SettingsError(TradeloopError):
     """A ``TRADELOOP_*`` environment variable or a global option is invalid."""
+
+
+class DeviceError(SettingsError):
+    """``--device cuda`` (or ``TRADELOOP_DEVICE=cuda``) and the package, the driver or the GPU is missing."""
 
 
 class DataError(TradeloopError):

@@ -22,6 +22,7 @@ from backtest_matrix.engine._backtest import (
     span_years,
     sweep,
 )
+from backtest_matrix.engine._device import Device, cuda_problem, resolve_device
 from backtest_matrix.engine._layout import EXIT_REASONS, KPI_NAMES, RISK_NAMES, TRADE_FIELDS
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 
@@ -35,12 +36,15 @@ __all__ = [
     "SHORT_EXIT",
     "TRADE_FIELDS",
     "BacktestResult",
+    "Device",
     "EngineConfig",
     "backtest",
     "bar_arrays",
+    "cuda_problem",
     "day_starts",
     "engine_config_array",
     "periods_per_year",
+    "resolve_device",
     "returns_matrix",
     "span_years",
     "sweep",

@@ -241,15 +241,19 @@ def sweep(
     combinations: pd.DataFrame,
     *,
     config: EngineConfig | None = None,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """KPIs for every row of ``combinations`` (one column per parameter; missing ones take defaults).
 
     The result has the parameter columns followed by the KPI columns, in the input's row order.
+    ``device`` is ``auto``, ``cpu`` or ``cuda`` (``None``: the ``TRADELOOP_DEVICE`` setting, else ``auto``,
+    which takes a CUDA GPU when one is present); see :func:`resolve_device`.
     """
-    from backtest_matrix.engine._sweep_nb import sweep_nb
+    from backtest_matrix.engine._device import resolve_device
 
     cls = _strategy(strategy)
     config = config or EngineConfig()
+    on = resolve_device(device)
     matrix = _combination_matrix(cls, combinations)
     own_names = cls.param_names()
     own = matrix[:, : len(own_names)]
@@ -258,13 +262,26 @@ def sweep(
     own_sorted = own[order]
     starts = np.flatnonzero(np.r_[True, np.any(own_sorted[1:] != own_sorted[:-1], axis=1)])
     group_params = np.ascontiguousarray(own_sorted[starts])
-    tasks = sweep_tasks(np.append(starts, len(order)), threads=numba.get_num_threads())
     ts, open_, high, low, close, volume = bar_arrays(bars)
     cfg = engine_config_array(config, ts)
-    kpis_sorted = sweep_nb(
-        ts, day_starts(ts), open_, high, low, close, volume, group_params, tasks,
-        np.ascontiguousarray(risk[order]), cfg, cls.signals_nb,
-    )  # fmt: skip
+    risk_sorted = np.ascontiguousarray(risk[order])
+    group_bounds = np.append(starts, len(order))
+    if on == "cuda":
+        from backtest_matrix.engine._sweep_cuda import sweep_cuda
+
+        kpis_sorted = sweep_cuda(
+            ts, day_starts(ts), (open_, high, low, close, volume), group_params, group_bounds, risk_sorted,
+            cfg, cls.signals_nb,
+        )  # fmt: skip
+    else:
+        from backtest_matrix.engine._sweep_nb import sweep_nb
+
+        threads = numba.get_num_threads()
+        tasks = sweep_tasks(group_bounds, threads=threads)
+        kpis_sorted = sweep_nb(
+            ts, day_starts(ts), open_, high, low, close, volume, group_params, tasks, risk_sorted, cfg,
+            cls.signals_nb, threads,
+        )  # fmt: skip
     kpis = np.empty_like(kpis_sorted)
     kpis[order] = kpis_sorted
     names = [param.name for param in cls.space()]

@@ -30,6 +30,7 @@ __all__ = [
     "Returns",
     "hold_long",
     "hold_short",
+    "next_acting",
     "next_day_nb",
     "signal_scans_nb",
 ]
@@ -80,6 +81,26 @@ def signal_scans_nb(flags: np.ndarray, cfg: np.ndarray, scans: np.ndarray) -> No
         scans[0, t] = next_entry
         scans[1, t] = next_long_exit
         scans[2, t] = next_short_exit
+
+
+@njit(cache=True, inline="always")
+def next_acting(
+    scans: np.ndarray, kind: int, flags: np.ndarray, t: int, stop_t: int, mask: int, fill_close: bool
+) -> int:
+    """``min(scans[kind, t], stop_t)``: the next bar ``>= t`` on which a signal in ``mask`` acts, at most
+    ``stop_t``; searched in ``flags`` when ``scans`` has no columns (a row that shares its signals with no
+    other row: a scan pass over all bars would cost it more than the search)."""
+    if scans.shape[1] > 0:
+        return min(int(scans[kind, t]), stop_t)
+    if not fill_close:  # a signal acts at the next bar's open
+        if t == 0:
+            t = 1
+        while t < stop_t and (flags[t - 1] & mask) == 0:
+            t += 1
+        return min(t, stop_t)
+    while t < stop_t and (flags[t] & mask) == 0:
+        t += 1
+    return t
 
 
 @njit(cache=True)

@@ -21,7 +21,16 @@ import math
 import numpy as np
 from numba import njit
 
-from backtest_matrix.engine._hold_nb import CLOSE, HIGH, LOW, OPEN, Returns, hold_long, hold_short
+from backtest_matrix.engine._hold_nb import (
+    CLOSE,
+    HIGH,
+    LOW,
+    OPEN,
+    Returns,
+    hold_long,
+    hold_short,
+    next_acting,
+)
 from backtest_matrix.engine._layout import (
     CFG_DIRECTION,
     CFG_FILL,
@@ -43,7 +52,7 @@ from backtest_matrix.engine._orders_nb import (
     orders_at_bar,
     run_rules,
 )
-from backtest_matrix.engine._signals import LONG_ENTRY, SHORT_ENTRY
+from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 from backtest_matrix.engine._simulate_nb import write_kpis
 
 __all__ = ["N_STATE", "row_advance", "row_finish", "row_start", "simulate_row_nb", "simulate_rows_nb"]
@@ -77,10 +86,12 @@ def row_advance(
     """Run a row from its state's bar up to (not including) bar ``stop_t``; return its state there.
 
     ``bars`` holds the packed ``open, high, low, close`` (``_hold_nb``), ``next_day`` and ``scans`` come
-    from ``next_day_nb`` and ``signal_scans_nb`` (for ``flags`` and this run), ``rules`` from ``run_rules``.
+    from ``next_day_nb`` and ``signal_scans_nb`` (for ``flags`` and this run; or ``scans`` has no columns,
+    and the row searches ``flags`` for its next acting bar), ``rules`` from ``run_rules``.
     """
     t, bars_in_market, day_start_equity, worst_day, returns, acc, position = state
     fill_close, trail = rules[0], rules[7]
+    entry_mask = LONG_ENTRY | SHORT_ENTRY if rules[1] else LONG_ENTRY
     while t < stop_t:
         (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, stop_level, stop_reason,
          next_target, tiers_done, exit_pnl, exit_value, exit_fills) = position  # fmt: skip
@@ -88,7 +99,7 @@ def row_advance(
         if side == 0.0:
             # Flat until the next acting entry: the equity stays the cash, so only the day starts count. The
             # first folds the day that ends there; later ones fold days without change, all the same.
-            t = min(scans[0, t], stop_t)
+            t = next_acting(scans, 0, flags, t, stop_t, entry_mask, fill_close)
             day = next_day[start]
             if day < t:
                 day_start_equity, worst_day = day_statistics(returns[0], day_start_equity, worst_day)
@@ -101,13 +112,15 @@ def row_advance(
             if side > 0.0:
                 best = extreme if trail > 0.0 else math.inf
                 t, best, stop_level, stop_reason, returns = hold_long(
-                    t, min(scans[1, t], stop_t), bars, cash, units, stop_level, next_target, trail_factor,
+                    t, next_acting(scans, 1, flags, t, stop_t, LONG_EXIT, fill_close), bars, cash, units,
+                    stop_level, next_target, trail_factor,
                     best, stop_reason, returns,
                 )  # fmt: skip
             else:
                 best = extreme if trail > 0.0 else -math.inf
                 t, best, stop_level, stop_reason, returns = hold_short(
-                    t, min(scans[2, t], stop_t), bars, cash, units, stop_level, next_target, trail_factor,
+                    t, next_acting(scans, 2, flags, t, stop_t, SHORT_EXIT, fill_close), bars, cash, units,
+                    stop_level, next_target, trail_factor,
                     best, stop_reason, returns,
                 )  # fmt: skip
             if trail > 0.0:

@@ -104,6 +104,24 @@ def test_rows_run_block_by_block_equal_the_scalar_kernel_bit_for_bit(seed: int) 
             assert row.tobytes() == expected.tobytes(), (block, risk, cfg, row, expected)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_a_row_without_scans_searches_its_signals_and_equals_the_scalar_kernel(seed: int) -> None:
+    """A row alone in its signal group gets no scan pass (``scans`` without columns): it searches ``flags``
+    for its next acting bar, block by block, with the same KPIs bit for bit."""
+    rng = np.random.default_rng(200 + seed)
+    for _ in range(60):
+        inputs = random_inputs(rng)
+        cfg = random_cfg(rng)
+        bars, new_day, next_day, flags, stop_frac, _ = row_kernel_inputs(inputs, cfg)
+        risk = random_risk(rng)
+        block = int(rng.choice([1, 3, 64, 1000]))
+        actual = np.empty((1, N_KPIS))
+        no_scans = np.empty((3, 0), np.int32)
+        simulate_rows_nb(bars, new_day, next_day, flags, stop_frac, no_scans, risk[None], cfg, actual, block)
+        expected, _ = scalar_kpis(inputs, risk, cfg)
+        assert actual[0].tobytes() == expected.tobytes(), (block, risk, cfg, actual[0], expected)
+
+
 def test_signal_scans_find_the_next_acting_signal() -> None:
     flags = np.array([0, 1, 0, 2, 4, 8, 0, 5], np.int8)
     scans = np.empty((3, 9), np.int32)

@@ -43,6 +43,13 @@ FillOpt = Annotated[str, typer.Option("--fill", help="next_open (default) or clo
 FeeOpt = Annotated[float, typer.Option("--fee-bps", help="Fee per side, in basis points.")]
 SlippageOpt = Annotated[float, typer.Option("--slippage-bps", help="Slippage per side, in basis points.")]
 DirectionOpt = Annotated[str, typer.Option("--direction", help="long or long_short.")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="auto (a CUDA GPU when present), cpu or cuda. \\[default: TRADELOOP_DEVICE, else auto]",
+    ),
+]
 
 
 #: The most combinations ``sweep`` evaluates unless --max-combinations raises it (about 170 MB of results).
@@ -241,11 +248,12 @@ def sweep(
     fee_bps: FeeOpt = 0.0,
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
+    device: DeviceOpt = None,
 ) -> None:
     """Evaluate many combinations with the batch engine; show the top K and save all to the run directory."""
     import pandas as pd
 
-    from backtest_matrix.engine import KPI_NAMES
+    from backtest_matrix.engine import KPI_NAMES, resolve_device
     from backtest_matrix.engine import sweep as run_sweep
     from backtest_matrix.strategies import get_strategy, unknown_name_message
 
@@ -260,8 +268,12 @@ def sweep(
             f"no feasible combination for {cls.name}; check --grid ranges against its constraints"
         )
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
+    on = resolve_device(device or cli.settings.device)
     loaded = _data(cli, data, timeframe, days, data_seed)
-    chunks = [combos.iloc[i : i + 2_000] for i in range(0, len(combos), 2_000)]
+    # About 20 chunks for the progress bar, of at least 2,000 rows: each sweep call packs the bars again and
+    # ends with threads waiting for the last task, so more chunks cost more. A GPU takes large ones.
+    rows = max(2_000, -(-len(combos) // 20)) if on == "cpu" else 250_000
+    chunks = [combos.iloc[i : i + rows] for i in range(0, len(combos), rows)]
     results = []
     with Progress(
         TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -269,14 +281,14 @@ def sweep(
     ) as progress:  # fmt: skip
         task = progress.add_task("sweep", total=len(combos))
         for chunk in chunks:
-            results.append(run_sweep(loaded.bars, cls, chunk, config=config))
+            results.append(run_sweep(loaded.bars, cls, chunk, config=config, device=on))
             progress.advance(task, len(chunk))
     table_all = pd.concat(results)
     table_all = table_all[table_all["trades"] >= min_trades]
     ranked = table_all.sort_values(sort, ascending=False, na_position="last")
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
-    atomic_write_text(run_dir / "sweep.csv", ranked.to_csv(index=False))
+    atomic_write_text(run_dir / "sweep.csv", _csv_text(ranked))
     best = ranked.head(top)
     if cli.json_output:
         cli.emit_json(
@@ -286,6 +298,7 @@ def sweep(
                 "data": loaded.source,
                 "data_hash": loaded.data_hash,
                 "combinations": len(combos),
+                "device": on,
                 "kept": len(ranked),
                 "sort": sort,
                 "results_csv": str(run_dir / "sweep.csv"),
@@ -300,6 +313,19 @@ def sweep(
         table.add_row(*(f"{row[c]:,.4g}" for c in shown))
     cli.console.print(table)
     cli.console.print(f"all {len(ranked):,} rows written to {run_dir / 'sweep.csv'}")
+
+
+def _csv_text(frame: Any) -> str:
+    """``frame`` as CSV text, written by Arrow (a tenth of pandas' time at 50,000 rows); the same values as
+    ``frame.to_csv(index=False)`` (shortest round-trip floats, empty NaN), whole floats without ``.0``."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    sink = pa.BufferOutputStream()
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), sink, options)
+    header = ",".join(str(column) for column in frame.columns)
+    return header + "\n" + bytes(sink.getvalue()).decode()
 
 
 def strategies(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from tradeloop._provenance import Provenance
+from tradeloop.cli._backtest import DeviceOpt
 from tradeloop.cli._context import CliContext, get_context, quiet_optuna
 from tradeloop.errors import OptimizerError
 from tradeloop.loop._checks import (
@@ -87,10 +88,11 @@ def optimize(
         str | None, typer.Option("--data", "-d", help="Data source instead of matrix.yaml's.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder. \\[default: the run dir]")] = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Search better parameters: Stage A prescreen, Stage B Optuna study, best-of folders and all trials."""
     from backtest_matrix import load_bars
-    from backtest_matrix.engine import EngineConfig
+    from backtest_matrix.engine import EngineConfig, resolve_device
     from gitops import load_constants
     from optimizer import Constraints, default_storage_url, run_search
 
@@ -98,6 +100,7 @@ def optimize(
     quiet_optuna(cli)
     check_positive_seconds(timeout, "--timeout")
     check_optimizer_options(cadence=cadence, objective=objective, sampler=sampler)
+    on = resolve_device(device or cli.settings.device)
     if out is not None:
         check_out_dir(out, "--out")
     storage = storage or default_storage_url(cli.settings.home)  # --home, not only TRADELOOP_HOME
@@ -119,7 +122,7 @@ def optimize(
             min_win_rate_pct=constants.min_win_rate_pct,
         ),
         max_delta=constants.optimizer_max_delta, out_dir=out_dir, progress=not cli.json_output,
-        console=cli.console,
+        console=cli.console, device=on,
     )  # fmt: skip
     summary = _summary(result, provenance, strategy, symbol, timeframe, loaded.data_hash, current)
     if cli.json_output:
