@@ -15,7 +15,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from tradeloop import file_lock, utc_now
 from tradeloop._secrets import mask_secrets, mask_url
 from tradeloop.errors import WarehouseError
-from warehouse._migrate import OLDEST_MIGRATABLE, stamp_head, upgrade
+from warehouse._migrate import OLDEST_MIGRATABLE, move_revision_out_of_alembic_version, stamp_head, upgrade
 from warehouse._schema import SCHEMA_VERSION, Base, SchemaVersion
 
 __all__ = [
@@ -197,6 +197,7 @@ def _ensure_schema(connection: Connection, where: str) -> int:
         stored = connection.execute(select(SchemaVersion.version)).scalar_one_or_none()
     if stored is not None:
         _check_version(stored, where)
+        move_revision_out_of_alembic_version(connection)
         if stored < SCHEMA_VERSION:
             upgrade(connection, stored)
             connection.execute(versions.update().values(version=SCHEMA_VERSION, applied_at=utc_now()))

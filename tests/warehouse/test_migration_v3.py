@@ -81,7 +81,7 @@ def _shape(engine: Engine) -> dict[str, Any]:
     inspector = inspect(engine)
     shape: dict[str, Any] = {}
     for table in sorted(inspector.get_table_names()):
-        if table == "alembic_version":
+        if table == "warehouse_alembic_version":
             continue
         shape[table] = {
             "columns": sorted((c["name"], bool(c["nullable"])) for c in inspector.get_columns(table)),
@@ -97,7 +97,7 @@ def test_a_schema_2_database_is_upgraded_to_the_deployment_evidence(backend: Bac
     with backend.open() as warehouse:
         assert warehouse.schema_version == SCHEMA_VERSION == 3
         with warehouse.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+            assert connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one() == "0003"
             assert connection.execute(text("SELECT version FROM schema_version")).scalar_one() == 3
         old = warehouse.trades(strategy="ema_cross")
         assert len(old) == 1 and old.iloc[0]["pnl"] == 1.0
@@ -141,4 +141,4 @@ def test_a_new_database_is_stamped_at_revision_0003(backend: Backend) -> None:
         Warehouse(backend.url, **backend.engine_kwargs) as warehouse,
         warehouse.engine.connect() as connection,
     ):
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        assert connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one() == "0003"

@@ -175,3 +175,31 @@ def test_plain_sqlalchemy_sees_the_tables(tmp_path: Path) -> None:
         "rollouts",
         "schema_version",
     }
+
+
+def test_the_warehouse_and_an_optuna_storage_share_one_database(backend: Backend) -> None:
+    """The warehouse keeps its Alembic revision in its own table: Optuna's storage keeps its own in
+    ``alembic_version``, and a warehouse revision left there (by tradeloop before) is moved out."""
+    import optuna
+    from sqlalchemy import create_engine, text
+
+    with backend.open():
+        pass
+    engine = create_engine(backend.url, **backend.engine_kwargs)
+    with engine.begin() as connection:  # what an earlier tradeloop left: its revision in alembic_version
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0003')"))
+    with backend.open():
+        pass
+    storage = optuna.storages.RDBStorage(backend.url, engine_kwargs=dict(backend.engine_kwargs))
+    study = optuna.create_study(storage=storage, study_name="shared")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    with backend.open() as reopened:  # and the warehouse opens beside Optuna's tables
+        assert reopened.runs("matrix") == []
+    with engine.connect() as connection:
+        revisions = [row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))]
+        ours = connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one()
+    assert revisions and all(not revision.isdigit() for revision in revisions)  # Optuna's alone
+    assert ours == "0003"
+    storage.remove_session()
+    engine.dispose()

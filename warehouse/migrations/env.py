@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from alembic import context
 
+from warehouse._migrate import VERSION_TABLE
 from warehouse._schema import Base
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+context.configure(
+    connection=connection, target_metadata=Base.metadata, render_as_batch=True,
+    version_table=VERSION_TABLE,
+)  # fmt: skip
 with context.begin_transaction():
     context.run_migrations()
