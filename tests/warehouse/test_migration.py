@@ -55,7 +55,10 @@ def test_a_schema_1_database_is_migrated_in_place(backend: Backend) -> None:
         assert outcomes == {"a": "merged", "b": "declined", "c": "reverted", "d": "proposed"}
         assert all(row.proposal_hash is None and row.pr_number is None for row in warehouse.proposals())
         with warehouse.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one() == "0003"
+            assert (
+                connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one()
+                == "0003"
+            )
             assert connection.execute(text("SELECT version FROM schema_version")).scalar_one() == 3
             columns = {c["name"] for c in inspect(connection).get_columns("optimization_history")}
             indexes = {i["name"] for i in inspect(connection).get_indexes("optimization_history")}
@@ -86,4 +89,7 @@ def test_a_new_database_is_stamped_at_the_newest_revision(backend: Backend) -> N
         Warehouse(backend.url, **backend.engine_kwargs) as warehouse,
         warehouse.engine.connect() as connection,
     ):
-        assert connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one() == "0003"
+        assert (
+            connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one()
+            == "0003"
+        )

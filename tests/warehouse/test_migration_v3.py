@@ -97,7 +97,10 @@ def test_a_schema_2_database_is_upgraded_to_the_deployment_evidence(backend: Bac
     with backend.open() as warehouse:
         assert warehouse.schema_version == SCHEMA_VERSION == 3
         with warehouse.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one() == "0003"
+            assert (
+                connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one()
+                == "0003"
+            )
             assert connection.execute(text("SELECT version FROM schema_version")).scalar_one() == 3
         old = warehouse.trades(strategy="ema_cross")
         assert len(old) == 1 and old.iloc[0]["pnl"] == 1.0
@@ -141,4 +144,7 @@ def test_a_new_database_is_stamped_at_revision_0003(backend: Backend) -> None:
         Warehouse(backend.url, **backend.engine_kwargs) as warehouse,
         warehouse.engine.connect() as connection,
     ):
-        assert connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one() == "0003"
+        assert (
+            connection.execute(text("SELECT version_num FROM warehouse_alembic_version")).scalar_one()
+            == "0003"
+        )
