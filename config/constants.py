@@ -237,6 +237,16 @@ LIVE_PARAMS: Final = {
             "trade_fraction": 0.1,
         },
     },
+    "donchian_breakout": {
+        "SP500": {
+            "timeframe": "1d",
+            "atr_period": 14,
+            "atr_stop": 2.0,
+            "channel": 20,
+            "exit_channel": 10,
+            "trade_fraction": 0.05,
+        },
+    },
     "rsi_reversion": {
         "DEMO": {
             "timeframe": "15m",

@@ -95,13 +95,17 @@ def test_the_plan_names_the_regime_its_loadout_and_the_weight(deploy_repo: Deplo
     assert (ema["loadout_regime"], ema["loadout"], ema["ensemble_weight"]) == (
         "sideways",
         {"stop_loss_pct": 2.2},
-        0.5,
+        pytest.approx(1 / 3),
     )
     rsi = plan["rsi_reversion/SP500"]
-    assert (rsi["regime"]["regime"], rsi["loadout_regime"], rsi["ensemble_weight"]) == ("sideways", None, 0.5)
+    assert (rsi["regime"]["regime"], rsi["loadout_regime"], rsi["ensemble_weight"]) == (
+        "sideways",
+        None,
+        pytest.approx(1 / 3),
+    )
     assert plan["ema_cross/NASDAQ"]["regime"] is None and plan["ema_cross/NASDAQ"]["ensemble_weight"] == 1.0
     text = deploy_repo.cli("deploy", "plan").stdout
-    assert "ensemble weight 0.5; regime sideways" in text and "loadout in force: stop_loss_pct=2.2" in text
+    assert "ensemble weight 0.333; regime sideways" in text and "loadout in force: stop_loss_pct=2.2" in text
 
 
 def test_a_short_switch_at_the_end_is_pending(deploy_repo: DeployRepo) -> None:

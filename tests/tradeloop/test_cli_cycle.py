@@ -161,7 +161,10 @@ def test_the_shipped_cycle_reaches_a_validated_pull_request_for_the_demo_pair(tm
     assert result.exit_code == 0, result.stdout + result.stderr
     document = json.loads(result.stdout)
     pairs = {f"{p['strategy']}/{p['symbol']}": p for p in document["pairs"]}
-    assert set(pairs) == {"ema_cross/NASDAQ", "ema_cross/SP500", "rsi_reversion/DEMO", "rsi_reversion/SP500"}
+    assert set(pairs) == {
+        "ema_cross/NASDAQ", "ema_cross/SP500", "donchian_breakout/SP500", "rsi_reversion/DEMO",
+        "rsi_reversion/SP500",
+    }  # fmt: skip
     demo = pairs.pop("rsi_reversion/DEMO")
     assert (demo["decision"], demo["cadence"]) == ("pass", "daily"), demo["outcome"]
     assert demo["steps"]["pull request"]["action"] == "created" and demo["steps"]["pull request"]["dry_run"]
@@ -169,3 +172,12 @@ def test_the_shipped_cycle_reaches_a_validated_pull_request_for_the_demo_pair(tm
     for pair in pairs.values():
         assert pair["outcome"].startswith("no change proposed: not enough out-of-sample data"), pair
     assert (document["decision"], document["pr_body"]) == ("pass", demo["pr_body"])
+    # SP500 trades three live strategies: the cycle proposes their ensemble weights within the 5-40 % bounds
+    # and the turnover cap, and judges them against the weights in force on the holdout.
+    [ensemble] = document["ensembles"]
+    assert ensemble["symbol"] == "SP500" and ensemble["status"] in {"proposed", "rejected", "no_change"}
+    weights = ensemble["weights"]
+    assert set(weights["after"]) == {"donchian_breakout", "ema_cross", "rsi_reversion"}
+    assert sum(weights["after"].values()) == pytest.approx(1.0)
+    assert all(0.05 - 1e-9 <= share <= 0.40 + 1e-9 for share in weights["after"].values())
+    assert ensemble["holdout"]["bars"] > 0

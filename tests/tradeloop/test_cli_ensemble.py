@@ -1,7 +1,7 @@
 """``tradeloop ensemble propose`` end to end on real git, the shipped SP500 bars and the local forge.
 
-The repository trades three live strategies on SP500 (the shipped two and ``donchian_breakout``), with
-``ema_cross`` churning at EMA 2/4 and ``ENSEMBLE_WEIGHTS`` in force. The clock is injected with
+The repository trades the three shipped live strategies on SP500, with ``ema_cross`` churning at EMA 2/4 and
+``ENSEMBLE_WEIGHTS`` in force. The clock is injected with
 ``TRADELOOP_NOW`` relative to the commit times: nothing sleeps.
 """
 
@@ -28,7 +28,6 @@ from tradeloop.loop import WeightsOptions, WeightsResult, publish_weights
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime.fromisoformat("2025-03-03T09:00:00+00:00")
-EMA_CROSS = '    "ema_cross": {\n        "NASDAQ"'
 IN_FORCE = (
     'ENSEMBLE_WEIGHTS: Final = {"SP500": {"donchian_breakout": 0.2, "ema_cross": 0.4, "rsi_reversion": 0.4}}'
 )
@@ -50,7 +49,6 @@ def repo(tmp_path: Path) -> Path:
     (repo / "config").mkdir(parents=True)
     shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
     text = (ROOT / "config" / "constants.py").read_text()
-    text = text.replace(EMA_CROSS, '    "donchian_breakout": {"SP500": {"timeframe": "1d"}},\n' + EMA_CROSS)
     text = text.replace(
         '"ema_fast": 12,\n            "ema_slow": 26,', '"ema_fast": 2,\n            "ema_slow": 4,'
     )
@@ -99,13 +97,15 @@ def test_a_symbol_in_its_cooldown_gets_no_weights_and_says_why(repo: Path) -> No
 
 
 def test_bounds_that_two_strategies_cannot_meet_are_a_clear_error(tmp_path: Path) -> None:
-    repo = tmp_path / "shipped"
+    repo = tmp_path / "two"
     (repo / "config").mkdir(parents=True)
-    for path in ("config/constants.py", "feature_flags.json"):
-        shutil.copyfile(ROOT / path, repo / path)
+    shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
+    text = (ROOT / "config" / "constants.py").read_text()
+    donchian = text[text.index('    "donchian_breakout": {') : text.index('    "rsi_reversion": {')]
+    (repo / "config" / "constants.py").write_text(text.replace(donchian, ""))  # SP500: two strategies
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
     git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "shipped")
+    git(repo, "commit", "-q", "-m", "two strategies on SP500")
     code, error = propose(repo, T0 + timedelta(days=2))
     assert code == 2
     assert "ensemble weight bounds [0.05, 0.4] are infeasible for 2 strategies" in error

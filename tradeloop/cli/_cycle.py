@@ -6,6 +6,7 @@ the same output the step's own command prints (under ``--json``, one document at
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -97,6 +98,7 @@ class _Shown:
     def finished(self, name: str, result: StepResult) -> None:
         if self.cli.json_output:
             return
+        from tradeloop.cli._ensemble import render_weights
         from tradeloop.cli._matrix import render_run
         from tradeloop.cli._matrix_merge import render_merge
         from tradeloop.cli._pr import render_open
@@ -105,7 +107,7 @@ class _Shown:
 
         renderers: dict[str, Any] = {
             "matrix": render_run, "merge": render_merge, "propose": render_proposal,
-            "validate": render_verdict, "pull request": render_open,
+            "validate": render_verdict, "pull request": render_open, "ensemble": render_weights,
         }  # fmt: skip
         renderers[name](self.cli, result)
 
@@ -126,6 +128,8 @@ def _summary(cli: CliContext, result: CycleResult) -> None:
     for pair in result.pairs:
         table.add_row(pair.name, pair.cadence, pair.outcome.split(";")[0])  # the reason's first clause
     console.print(table)
+    if result.ensembles:
+        console.print(_weights_table(result))
     console.print(f"verdict: [bold]{lead.decision}[/bold] ({lead.name}): {lead.outcome}")
     if lead.proposal.proposed:
         console.print(_kpi_table(lead.proposal, lead.verdict))
@@ -138,6 +142,21 @@ def _summary(cli: CliContext, result: CycleResult) -> None:
             f"dry run: nothing committed; apply it with `tradeloop cycle --apply --strategy {lead.strategy} "
             f"--symbol {lead.symbol}` (commits the change on its branch through the local forge)"
         )
+
+
+def _weights_table(result: CycleResult) -> Table:
+    """Each weighted symbol's weights in force -> proposed, and what became of them."""
+    table = Table("symbol", "weights: in force", "proposed", "outcome", title="ensemble weights")
+    for weights in result.ensembles:
+        target = weights.target
+        before = "" if target is None else _weights(target.before)
+        after = "" if target is None else _weights(target.after)
+        table.add_row(weights.symbol, before, after, f"{weights.status}: {weights.reason}")
+    return table
+
+
+def _weights(weights: Mapping[str, float]) -> str:
+    return ", ".join(f"{strategy} {share:.0%}" for strategy, share in sorted(weights.items()))
 
 
 def _kpi_table(proposal: Proposal, verdict: Verdict | None) -> Table:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeloop.cli._context import get_context
+from tradeloop.cli._context import CliContext, get_context
 
-__all__ = ["ensemble_app"]
+if TYPE_CHECKING:
+    from tradeloop.loop import WeightsResult
+
+__all__ = ["ensemble_app", "render_weights"]
 
 ensemble_app = typer.Typer(
     help="Ensemble weights: the share of a symbol's capital each of its live strategies trades.",
@@ -43,6 +46,11 @@ def propose(
     if cli.json_output:
         cli.emit_json(result.to_json())
         return
+    render_weights(cli, result)
+
+
+def render_weights(cli: CliContext, result: WeightsResult) -> None:
+    """The proposal for people: status and reason, the PR body, the pull request or how to open it."""
     cli.console.print(f"[bold]{result.symbol}[/bold] ({result.timeframe}): {result.status}: {result.reason}")
     if result.body:
         cli.console.print(result.body, markup=False, highlight=False)

@@ -38,6 +38,7 @@ from tradeloop.loop._matrix import (
 from tradeloop.loop._propose import ProposeOptions, ProposeResult, propose
 from tradeloop.loop._publish import ForgeOptions, PrOpenOptions, PrOpenResult, pr_open
 from tradeloop.loop._validate import ValidateOptions, ValidateResult, validate
+from tradeloop.loop._weights import WeightsOptions, WeightsResult, propose_weights
 
 if TYPE_CHECKING:
     from reports import DashboardSite
@@ -54,9 +55,9 @@ __all__ = [
     "run_cycle",
 ]
 
-STEPS = ("matrix", "merge", "propose", "validate", "pull request")
+STEPS = ("matrix", "merge", "propose", "validate", "pull request", "ensemble")
 AUTO_CADENCE = "auto"
-StepResult = MatrixRun | MatrixMerge | ProposeResult | ValidateResult | PrOpenResult
+StepResult = MatrixRun | MatrixMerge | ProposeResult | ValidateResult | PrOpenResult | WeightsResult
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class CycleResult:
     report: Path
     options: CycleOptions = field(default_factory=CycleOptions)
     dashboard: DashboardSite | None = None
+    ensembles: tuple[WeightsResult, ...] = ()
 
     @property
     def lead(self) -> PairResult:
@@ -189,6 +191,7 @@ class CycleResult:
             "dashboard": None if self.dashboard is None else str(self.dashboard.index),
             "steps": {**steps, **{name: result.to_json() for name, result in lead.steps.items()}},
             "pairs": [pair.to_json() for pair in self.pairs],
+            "ensembles": [weights.to_json() for weights in self.ensembles],
         }  # fmt: skip
 
 
@@ -276,8 +279,27 @@ def run_cycle(
         pairs = tuple(
             _run_pair(settings, work, target, options, report, seen, feedback) for target in targets
         )
+        ensembles = _ensembles(settings, options, seen)
         site = dashboard(settings, DashboardOptions(out=work / "dashboard", summary=None))
-    return CycleResult(matrix, merged, pairs, report, options, site)
+    return CycleResult(matrix, merged, pairs, report, options, site, ensembles)
+
+
+def _ensembles(settings: Settings, options: CycleOptions, seen: CycleObserver) -> tuple[WeightsResult, ...]:
+    """The ensemble weights of every symbol the cycle ran whose live strategies can be weighted (daily)."""
+    from gitops import ensemble_symbols, load_constants
+
+    symbols = [
+        symbol
+        for symbol in ensemble_symbols(load_constants(settings.constants_path))
+        if options.symbol in (None, symbol) and options.strategy is None
+    ]
+    results = []
+    for symbol in symbols:
+        seen.started(STEPS.index("ensemble") + 1, "ensemble", symbol)
+        weights = propose_weights(settings, WeightsOptions(symbol=symbol, apply=options.apply, forge="local"))
+        seen.finished("ensemble", weights)
+        results.append(weights)
+    return tuple(results)
 
 
 def _run_pair(
