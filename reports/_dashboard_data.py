@@ -23,6 +23,7 @@ from warehouse import (
     BacktestResult,
     Base,
     Equity,
+    ExperimentRun,
     OptimizationProposal,
     RegimeDetection,
     Rollout,
@@ -63,6 +64,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "regimes": ("symbol", "timeframe", "window_start", "window_end", "regime", "confidence"),
 }  # fmt: skip
 _DOCUMENTS = ("kpis", "kpis_before", "kpis_after", "params")
+#: The experiment-run kind of a validation's record (``tradeloop validate``, ``tradeloop.loop.VALIDATE_KIND``).
+VALIDATE_RUN_KIND = "validate"
 #: The newest proposal rows read in full, with their PR and KPI documents (the panels list the last 50).
 DETAIL_ROWS = 2_000
 _DETAILS = ("delta_pct", "config_hash", "pr_url", "pr_number", "commit_sha", "kpis_before", "kpis_after")
@@ -128,6 +131,8 @@ def empty_table(name: str) -> pd.DataFrame:
     """The table ``name`` with its columns and no row."""
     if name == "stages":
         return pd.DataFrame(columns=list(_STAGE_COLUMNS))
+    if name == "validations":
+        return pd.DataFrame(columns=["started_at", "params"])
     extra = list(_DETAILS) if name == "proposals" else []
     return pd.DataFrame(columns=[*(column.name for column in _columns(name)), *extra])
 
@@ -157,12 +162,21 @@ def read_warehouse_tables(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
                     frames[name] = _read(connection, _columns(name), select(*_columns(name)))
             frames["proposals"] = _with_details(connection, frames["proposals"])
             frames["checks"], frames["stages"] = _checks(connection)
+            frames["validations"] = _validations(connection)
     except SQLAlchemyError as exc:
         line = str(exc).splitlines()[0]
         raise WarehouseError(
             f"warehouse {warehouse.url}: reading the dashboard's tables failed: {line}"
         ) from exc
     return frames
+
+
+def _validations(connection: Connection) -> pd.DataFrame:
+    """The validations' records (``tradeloop validate``): proposal hash, decision and holdout deltas."""
+    table: Table = Base.metadata.tables[ExperimentRun.__tablename__]
+    columns = [table.c.started_at, table.c.params]
+    frame = _read(connection, columns, select(*columns).where(table.c.kind == VALIDATE_RUN_KIND))
+    return frame.sort_values("started_at") if not frame.empty else frame
 
 
 def _read(connection: Connection, columns: list[Any], query: Select[Any]) -> pd.DataFrame:

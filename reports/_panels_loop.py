@@ -165,6 +165,7 @@ def _equity_stats(equity: pd.DataFrame) -> dict[tuple[str, str], tuple[float | N
 def _kpi_deltas(data: DashboardData, cycles: pd.DataFrame) -> str:
     """Per recent proposal: the KPI deltas vs the baseline on the backtest and, once run, paper and live."""
     stats = _equity_stats(data.table("equity"))
+    holdout = _holdout_deltas(data.table("validations"))
     baselines = {(r.strategy, r.symbol, r.config_hash): r.previous_config_hash
                  for r in rows_of(data.table("rollouts"))}  # fmt: skip
     rows = []
@@ -174,6 +175,7 @@ def _kpi_deltas(data: DashboardData, cycles: pd.DataFrame) -> str:
             f"{row.strategy}/{row.symbol}",
             fmt_number(_delta(row.kpis_after, row.kpis_before, "sharpe"), 3),
             fmt_number(_delta(row.kpis_after, row.kpis_before, "return_pct"), 2, " pp"),
+            *holdout.get(str(row.proposal_hash), ["— (not validated)"] * 2),
         ]
         baseline = baselines.get((row.strategy, row.symbol, row.config_hash))
         for mode in ("paper", "live"):
@@ -182,12 +184,26 @@ def _kpi_deltas(data: DashboardData, cycles: pd.DataFrame) -> str:
             cells.append(_difference(sharpe, base_sharpe, 3, ""))
             cells.append(_difference(ret, base_ret, 2, " pp"))
         rows.append(cells)
-    headers = ["proposed at", "pair", "backtest Δ Sharpe", "backtest Δ return", "paper Δ Sharpe",
-               "paper Δ return", "live Δ Sharpe", "live Δ return"]  # fmt: skip
-    note = ("<p>Deltas vs the baseline: the backtest on the search bars (the proposal's own KPIs); paper "
-            "and live vs the live parameters over the same time, once the rollout ran. The holdout's KPIs "
-            "are in the verdict posted on the pull request.</p>")  # fmt: skip
+    headers = ["proposed at", "pair", "backtest Δ Sharpe", "backtest Δ return", "holdout Δ Sharpe",
+               "holdout Δ return", "paper Δ Sharpe", "paper Δ return", "live Δ Sharpe",
+               "live Δ return"]  # fmt: skip
+    note = ("<p>Deltas vs the baseline: the backtest on the search bars (the proposal's own KPIs); the "
+            "holdout the search never saw (its latest validation); paper and live vs the live parameters "
+            "over the same time, once the rollout ran.</p>")  # fmt: skip
     return note + table(headers, rows, css_class="kpi-deltas")
+
+
+def _holdout_deltas(validations: pd.DataFrame) -> dict[str, list[str]]:
+    """Proposal hash -> its latest validation's holdout Δ Sharpe and Δ return (in order of validation)."""
+    deltas = {}
+    for row in rows_of(validations):
+        params = row.params if isinstance(row.params, dict) else {}
+        if params.get("proposal_hash"):
+            deltas[str(params["proposal_hash"])] = [
+                fmt_number(params.get("holdout_delta_sharpe"), 3),
+                fmt_number(params.get("holdout_delta_return_pct"), 2, " pp"),
+            ]
+    return deltas
 
 
 def _difference(candidate: float | None, baseline: float | None, digits: int, unit: str) -> str:

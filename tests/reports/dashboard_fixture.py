@@ -75,6 +75,11 @@ def fill_warehouse(warehouse: Warehouse, size: FixtureSize = FixtureSize(), *, s
             ]  # fmt: skip
             trades += _trades(rng, strategy, symbol, config, mode, times)
         proposals += _proposals(rng, strategy, symbol, candidate, times, size.proposal_every, index)
+        warehouse.start_run(  # the validation of the pair's last proposal (tradeloop validate's record)
+            "validate", git_sha="f" * 40, run_id=f"RUN-VALIDATE-{index}", started_at=times[0],
+            params={"proposal_hash": proposals[-1]["proposal_hash"], "holdout_delta_sharpe": 0.25 + index,
+                    "holdout_delta_return_pct": -1.5},
+        )  # fmt: skip
         checks += _checks(rng, strategy, symbol, candidate, times, size.check_every)
         regimes += _regimes(rng, symbol, times)
         warehouse.upsert_rollout(

@@ -78,6 +78,12 @@ def test_every_panel_has_data_and_its_time_range(full_home: tuple[Path, Path], t
     assert "<svg" not in page
     # What the panels say: the caps, PR links, rollouts' last checks, the revert from git, the flags.
     assert "20 % cap" in page and 'href="https://github.com/acme/bot/pull/' in page
+    # the KPI deltas vs the baseline on the backtest, the holdout (from the validation), paper and live
+    assert (
+        "holdout Δ Sharpe" in bodies["suggestions"]
+        and "<td>0.250</td><td>-1.50 pp</td>" in bodies["suggestions"]
+    )
+    assert "— (not validated)" in bodies["suggestions"]
     assert "LIMITED" in bodies["rollouts"] and "figure vs threshold" in bodies["rollouts"]
     assert "Sharpe 0.10 &lt; baseline 1.20" in bodies["matrix"]
     assert "ema_cross-SP500-1d" in bodies["studies"]

@@ -108,6 +108,17 @@ def test_validations_of_the_same_holdout_are_counted(
         gates = {gate["name"]: gate for gate in verdict["gates"]}
         levels.append((verdict["holdout"]["alpha"], gates["holdout_sharpe_test"]["threshold"]))
     assert looks == [0, 1, 2]
+    # each look is recorded with its holdout deltas, which the dashboard shows beside the proposal
+    from warehouse import Warehouse
+
+    with Warehouse(f"sqlite:///{tmp_path / 'home' / 'warehouse.db'}") as warehouse:
+        [recorded, *_] = [run.params for run in warehouse.runs("validate")]
+    assert recorded is not None and recorded["proposal_hash"] == verdict["proposal_hash"]
+    assert recorded["holdout_delta_sharpe"] == pytest.approx(verdict["effect_size"]["delta_sharpe"])
+    kpis = verdict["kpis"]
+    assert recorded["holdout_delta_return_pct"] == pytest.approx(
+        kpis["candidate"]["return_pct"] - kpis["baseline"]["return_pct"]
+    )
     # each earlier look halves the level the gating tests are held to
     assert levels == [(0.05, 0.05), (0.025, 0.025), (0.0125, 0.0125)]
     assert (

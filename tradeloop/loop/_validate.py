@@ -220,6 +220,8 @@ def record_look(settings: Settings, proposal: Proposal, verdict: Verdict, seed: 
         "strategy": proposal.strategy, "symbol": proposal.symbol, "timeframe": proposal.timeframe,
         "proposal_hash": proposal.proposal_hash, "holdout_start": verdict.holdout["start"],
         "holdout_end": verdict.holdout["end"], "decision": verdict.decision,
+        "holdout_delta_sharpe": verdict.effect_size.get("delta_sharpe"),
+        "holdout_delta_return_pct": _return_difference(verdict),
     }  # fmt: skip
     with get_warehouse(settings.warehouse_url) as warehouse:
         run_id = warehouse.start_run(
@@ -239,3 +241,10 @@ def _timestamp(text: str, where: str) -> Any:
             f"{where} {text!r} is not an ISO-8601 time; e.g. 2018-12-31T00:00:00+00:00"
         ) from None
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _return_difference(verdict: Verdict) -> float | None:
+    """The candidate's holdout return minus the live parameters', in percentage points."""
+    after = verdict.kpis.get("candidate", {}).get("return_pct")
+    before = verdict.kpis.get("baseline", {}).get("return_pct")
+    return None if after is None or before is None else float(after) - float(before)
