@@ -64,7 +64,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "regimes": ("symbol", "timeframe", "window_start", "window_end", "regime", "confidence"),
 }  # fmt: skip
 _DOCUMENTS = ("kpis", "kpis_before", "kpis_after", "params")
-#: The experiment-run kind of a validation's record (``tradeloop validate``, ``tradeloop.loop.VALIDATE_KIND``).
+#: The experiment-run kind a validation is recorded as (``tradeloop.loop.VALIDATE_KIND``).
 VALIDATE_RUN_KIND = "validate"
 #: The newest proposal rows read in full, with their PR and KPI documents (the panels list the last 50).
 DETAIL_ROWS = 2_000
