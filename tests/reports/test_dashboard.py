@@ -182,3 +182,10 @@ def test_the_dashboard_reads_a_postgresql_warehouse_by_url(
         with admin.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+def test_the_dashboard_reads_the_runs_validate_records() -> None:
+    from reports._dashboard_data import VALIDATE_RUN_KIND
+    from tradeloop.loop._validate import VALIDATE_KIND
+
+    assert VALIDATE_RUN_KIND == VALIDATE_KIND
