@@ -219,6 +219,16 @@ REGIME_SWITCH_MIN_DWELL_BARS: Final[int] = 3
 
 # strategy -> symbol -> parameters traded now; every entry names its bar timeframe.
 LIVE_PARAMS: Final = {
+    "donchian_breakout": {
+        "SP500": {
+            "timeframe": "1d",
+            "atr_period": 14,
+            "atr_stop": 2.0,
+            "channel": 20,
+            "exit_channel": 10,
+            "trade_fraction": 0.05,
+        },
+    },
     "ema_cross": {
         "NASDAQ": {
             "timeframe": "1d",
@@ -235,16 +245,6 @@ LIVE_PARAMS: Final = {
             "exit_tp0_pct": 4.0,
             "stop_loss_pct": 2.0,
             "trade_fraction": 0.1,
-        },
-    },
-    "donchian_breakout": {
-        "SP500": {
-            "timeframe": "1d",
-            "atr_period": 14,
-            "atr_stop": 2.0,
-            "channel": 20,
-            "exit_channel": 10,
-            "trade_fraction": 0.05,
         },
     },
     "rsi_reversion": {

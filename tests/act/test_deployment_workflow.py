@@ -15,7 +15,7 @@ import pytest
 
 from backtest_matrix import load_bars
 from deployment import ReplayFeed, simulated_bot_step
-from gitops import apply_proposal, load_feature_flags
+from gitops import apply_proposal, load_feature_flags, parse_constants
 from tests.act.github import REPOSITORY, TOKEN, act_env, merge_at, standin_for
 from tests.act.harness import BOT, ActRepo, act_binary, git, run_workflow
 from tests.deployment.conftest import T0
@@ -76,7 +76,8 @@ def test_the_hourly_step_opens_one_deployment_pull_request(tmp_path: Path) -> No
         assert promotion.number != pull.number and "WARM → LIMITED" in promotion.title
         assert "### Evidence (WARM" in promotion.body and "non_inferiority" in promotion.body
         # The workflow's own paper run, on the warehouse of TRADELOOP_DB_URL from the rollout's start.
-        assert "candidate d6308bb4cb3f7b7c: 3844 new bars" in second.output  # T0 to now, 15-minute bars
+        candidate = parse_constants((repo.work / "config" / "constants.py").read_text()).config_hash
+        assert f"candidate {candidate}: 3844 new bars" in second.output  # T0 to now, 15-minute bars
     assert TOKEN not in run.output + second.output
 
 

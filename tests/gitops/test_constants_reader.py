@@ -40,7 +40,7 @@ def test_the_shipped_constants_are_valid() -> None:
     assert constants.confidence_level == 0.95
     assert constants.max_drawdown_pct == 8.0
     assert constants.canary_fractions == {"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}
-    assert set(constants.live_params) == {"ema_cross", "rsi_reversion"}
+    assert set(constants.live_params) == {"donchian_breakout", "ema_cross", "rsi_reversion"}
     assert set(constants.live_params["ema_cross"]) == {"SP500", "NASDAQ"}
     assert constants.live_params["ema_cross"]["SP500"]["ema_fast"] == 12
     assert constants.live_params["ema_cross"]["SP500"]["ema_slow"] == 26

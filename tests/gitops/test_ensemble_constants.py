@@ -16,10 +16,11 @@ from gitops import ENSEMBLE_METHODS, parse_constants, weights_in_force
 from gitops._names import REGIMES
 from optimizer import EnsembleMethod
 from tests.gitops.conftest import SHIPPED_CONSTANTS
+from tests.gitops.constants_text import without_donchian
 from tradeloop.cli import app
 
 runner = CliRunner()
-SHIPPED = SHIPPED_CONSTANTS.read_text()
+SHIPPED = without_donchian(SHIPPED_CONSTANTS.read_text())  # SP500 with two live strategies
 #: A third live strategy on SP500, so that weights within the shipped 5-40 % bounds can sum to 1.
 DONCHIAN = '"donchian_breakout": {"SP500": {"timeframe": "1d"}},\n    "ema_cross": {'
 

@@ -14,6 +14,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from tests.gitops.conftest import SHIPPED_CONSTANTS, SHIPPED_FLAGS
+from tests.gitops.constants_text import without_donchian
 from tradeloop.cli import app
 
 runner = CliRunner()
@@ -44,7 +45,7 @@ def test_a_weights_change_starts_the_cooldown_of_the_symbol_s_strategies(tmp_pat
     repo = tmp_path / "repo"
     (repo / "config").mkdir(parents=True)
     shutil.copyfile(SHIPPED_FLAGS, repo / "feature_flags.json")
-    text = SHIPPED_CONSTANTS.read_text().replace(
+    text = without_donchian(SHIPPED_CONSTANTS.read_text()).replace(
         EMA_CROSS, '    "donchian_breakout": {"SP500": {"timeframe": "1d"}},\n' + EMA_CROSS
     )
     (repo / "config" / "constants.py").write_text(text)

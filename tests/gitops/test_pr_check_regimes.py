@@ -1,6 +1,6 @@
 """``tradeloop pr check`` on regime loadouts and ensemble weights, end to end on the GitHub stand-in.
 
-The base branch is set up by a maintainer's commit (a third live strategy on SP500, its weights, a loadout);
+The base branch is set up by a maintainer's commit (the weights of SP500's three live strategies, a loadout);
 each pull request is a real commit pushed to the stand-in and judged through the CLI.
 """
 
@@ -12,8 +12,6 @@ from tests.github_standin import GitHubEnv, git
 from tests.gitops.test_pr_check import check, open_pr
 
 CONSTANTS = "config/constants.py"
-EMA_CROSS = '    "ema_cross": {\n        "NASDAQ"'
-DONCHIAN = (EMA_CROSS, '    "donchian_breakout": {"SP500": {"timeframe": "1d"}},\n' + EMA_CROSS)
 NO_WEIGHTS = "ENSEMBLE_WEIGHTS: Final = {}"
 NO_LOADOUTS = "REGIME_LOADOUTS: Final = {}"
 
@@ -59,7 +57,6 @@ def pr_with(env: GitHubEnv, base: str, branch: str, *replacements: tuple[str, st
 def test_ensemble_weights_move_at_most_the_turnover_cap(gh: GitHubEnv) -> None:
     base = set_base(
         gh,
-        DONCHIAN,
         (NO_WEIGHTS, weights(0.2, 0.4, 0.4)),
         ("ENSEMBLE_MAX_TURNOVER: Final[float] = 0.2", "ENSEMBLE_MAX_TURNOVER: Final[float] = 0.1"),
     )
@@ -77,7 +74,7 @@ def test_ensemble_weights_move_at_most_the_turnover_cap(gh: GitHubEnv) -> None:
 
 
 def test_weights_that_break_their_bounds_are_refused_at_the_head(gh: GitHubEnv) -> None:
-    base = set_base(gh, DONCHIAN, (NO_WEIGHTS, weights(0.2, 0.4, 0.4)))
+    base = set_base(gh, (NO_WEIGHTS, weights(0.2, 0.4, 0.4)))
     number = pr_with(gh, base, "tradeloop/ensemble/SP500", (weights(0.2, 0.4, 0.4), weights(0.1, 0.45, 0.45)))
     code, report = check(gh, number)
     assert code == 1
@@ -89,7 +86,7 @@ def test_weights_that_break_their_bounds_are_refused_at_the_head(gh: GitHubEnv) 
 
 
 def test_weights_and_parameters_in_one_pr_are_refused(gh: GitHubEnv) -> None:
-    base = set_base(gh, DONCHIAN, (NO_WEIGHTS, weights(0.2, 0.4, 0.4)))
+    base = set_base(gh, (NO_WEIGHTS, weights(0.2, 0.4, 0.4)))
     number = pr_with(
         gh,
         base,

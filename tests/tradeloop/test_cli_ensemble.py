@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from gitops import parse_constants
 from optimizer import EnsembleTarget
+from tests.gitops.constants_text import without_donchian
 from tradeloop import Settings
 from tradeloop.cli import app
 from tradeloop.loop import WeightsOptions, WeightsResult, publish_weights
@@ -100,9 +101,8 @@ def test_bounds_that_two_strategies_cannot_meet_are_a_clear_error(tmp_path: Path
     repo = tmp_path / "two"
     (repo / "config").mkdir(parents=True)
     shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
-    text = (ROOT / "config" / "constants.py").read_text()
-    donchian = text[text.index('    "donchian_breakout": {') : text.index('    "rsi_reversion": {')]
-    (repo / "config" / "constants.py").write_text(text.replace(donchian, ""))  # SP500: two strategies
+    text = without_donchian((ROOT / "config" / "constants.py").read_text())  # SP500: two strategies
+    (repo / "config" / "constants.py").write_text(text)
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "two strategies on SP500")
