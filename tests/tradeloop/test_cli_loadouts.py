@@ -9,10 +9,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from gitops import branch_name
+from tests.tradeloop.test_cli_ensemble import T0, git
 from tradeloop.cli import app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime.fromisoformat("2025-03-03T09:00:00+00:00")
-
-
-def git(repo: Path, *args: str, at: datetime = T0) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
-           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_DATE": at.isoformat(), "GIT_COMMITTER_DATE": at.isoformat()}  # fmt: skip
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture

@@ -7,11 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradeloop.cli._context import CliContext, get_context
+from tradeloop.cli._pr import ForgeOpt
 
 if TYPE_CHECKING:
     from tradeloop.loop import WeightsResult
 
-__all__ = ["ensemble_app", "render_weights"]
+__all__ = ["BarsOpt", "TargetOpt", "ensemble_app", "render_weights"]
+
+#: Options the state-change proposals (``ensemble propose``, ``loadouts propose``) share.
+BarsOpt = Annotated[
+    str | None, typer.Option("--data", "-d", help="Bars source. \\[default: the symbol's matrix.yaml source]")
+]
+TargetOpt = Annotated[str, typer.Option("--base", help="The branch the pull request targets.")]
 
 ensemble_app = typer.Typer(
     help="Ensemble weights: the share of a symbol's capital each of its live strategies trades.",
@@ -24,17 +31,12 @@ def propose(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Option("--symbol", help="A symbol with several live strategies.")],
     cadence: Annotated[str, typer.Option("--cadence", help="The optimizer cadence (its window).")] = "daily",
-    data: Annotated[
-        str | None,
-        typer.Option("--data", "-d", help="Bars source. \\[default: the symbol's matrix.yaml source]"),
-    ] = None,
+    data: BarsOpt = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Commit a validated proposal on its branch and open its PR.")
     ] = False,
-    forge: Annotated[
-        str | None, typer.Option("--forge", help="github or local. \\[default: auto]", show_default=False)
-    ] = None,
-    base: Annotated[str, typer.Option("--base", help="The branch the pull request targets.")] = "main",
+    forge: ForgeOpt = None,
+    base: TargetOpt = "main",
 ) -> None:
     """Propose ENSEMBLE_WEIGHTS for one symbol (config/constants.py's method, bounds and turnover cap, from
     the search bars), judge them against the weights in force on the holdout, and show the PR body."""

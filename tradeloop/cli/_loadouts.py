@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from tradeloop.cli._context import get_context
+from tradeloop.cli._ensemble import BarsOpt, TargetOpt
+from tradeloop.cli._pr import ForgeOpt
 
 __all__ = ["loadouts_app"]
 
@@ -23,16 +25,12 @@ def propose(
     cadence: Annotated[str, typer.Option("--cadence", help="The optimizer cadence (its window).")] = "weekly",
     samples: Annotated[int, typer.Option("--samples", help="Candidate sets per regime.", min=1)] = 48,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the candidate sample.")] = 0,
-    data: Annotated[
-        str | None, typer.Option("--data", "-d", help="Bars. \\[default: the symbol's matrix.yaml source]")
-    ] = None,
+    data: BarsOpt = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Commit validated loadouts on their branch and open their PR.")
     ] = False,
-    forge: Annotated[
-        str | None, typer.Option("--forge", help="github or local. \\[default: auto]", show_default=False)
-    ] = None,
-    base: Annotated[str, typer.Option("--base", help="The branch the pull request targets.")] = "main",
+    forge: ForgeOpt = None,
+    base: TargetOpt = "main",
 ) -> None:
     """Search REGIME_LOADOUTS for one live pair on each regime's search bars (bounded from the set each
     replaces), judge each regime on its holdout bars, and show the per-regime table."""
