@@ -183,14 +183,12 @@ def test_the_warehouse_and_an_optuna_storage_share_one_database(backend: Backend
     import optuna
     from sqlalchemy import create_engine, text
 
-    with backend.open():
-        pass
+    backend.open().dispose()  # a warehouse at the newest schema
     engine = create_engine(backend.url, **backend.engine_kwargs)
     with engine.begin() as connection:  # what an earlier tradeloop left: its revision in alembic_version
         connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
         connection.execute(text("INSERT INTO alembic_version VALUES ('0003')"))
-    with backend.open():
-        pass
+    backend.open().dispose()  # opening it again moves that revision out
     storage = optuna.storages.RDBStorage(backend.url, engine_kwargs=dict(backend.engine_kwargs))
     study = optuna.create_study(storage=storage, study_name="shared")
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
