@@ -7,7 +7,7 @@ analysis, like Flagger's failed checks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -65,15 +65,7 @@ class Check:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "outcome": self.outcome,
-            "figure": self.figure,
-            "threshold": self.threshold,
-            "comparator": self.comparator,
-            "unit": self.unit,
-            "detail": self.detail,
-        }
+        return asdict(self)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -88,15 +88,7 @@ class CanaryCheck:
     detail: str = ""
 
     def to_document(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "outcome": self.outcome,
-            "figure": self.figure,
-            "threshold": self.threshold,
-            "comparator": self.comparator,
-            "unit": self.unit,
-            "detail": self.detail,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> CanaryCheck:
