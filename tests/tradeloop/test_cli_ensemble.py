@@ -1,8 +1,10 @@
-"""``tradeloop ensemble propose`` end to end on real git, the shipped SP500 bars and the local forge.
+"""``tradeloop ensemble propose`` end to end on real git, real bars and the local forge.
 
-The repository trades the three shipped live strategies on SP500, with ``ema_cross`` churning at EMA 2/4 and
-``ENSEMBLE_WEIGHTS`` in force. The clock is injected with
-``TRADELOOP_NOW`` relative to the commit times: nothing sleeps.
+The ``repo`` fixture trades the three shipped live strategies on the shipped SP500 bars, with ``ema_cross``
+churning at EMA 2/4 and ``ENSEMBLE_WEIGHTS`` in force. The ``demo`` fixture is the ensemble demo
+(``tests/gitops/constants_text.py``): three live strategies on the seeded mean-reverting DEMO market with
+weights that favour the two trend followers. The clock is injected with ``TRADELOOP_NOW`` relative to the
+commit times: nothing sleeps.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typer.testing import CliRunner
 
 from gitops import parse_constants
 from optimizer import EnsembleTarget
-from tests.gitops.constants_text import without_donchian
+from tests.gitops.constants_text import ENSEMBLE_DEMO_WEIGHTS, ensemble_demo, without_donchian
 from tradeloop import Settings
 from tradeloop.cli import app
 from tradeloop.loop import WeightsOptions, WeightsResult, publish_weights
@@ -62,14 +64,48 @@ def repo(tmp_path: Path) -> Path:
     return repo
 
 
-def propose(repo: Path, now: datetime, *extra: str) -> tuple[int, Any]:
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """The ensemble demo, committed a month before ``T0`` (out of every cooldown)."""
+    repo = tmp_path / "demo"
+    (repo / "config").mkdir(parents=True)
+    shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
+    shipped = (ROOT / "config" / "constants.py").read_text()
+    (repo / "config" / "constants.py").write_text(ensemble_demo(shipped))
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Three strategies on DEMO", at=T0 - timedelta(days=30))
+    return repo
+
+
+def propose(repo: Path, now: datetime, *extra: str, symbol: str = "SP500") -> tuple[int, Any]:
+    """``tradeloop --json ensemble propose`` on the local forge; SP500 reads the shipped ``sp500`` bars, other
+    symbols their source in the shipped ``backtest_matrix/matrix.yaml``."""
+    data = ["--data", "sp500"] if symbol == "SP500" else []
     result = runner.invoke(
         app,
         ["--repo", str(repo), "--home", str(repo.parent / "home"), "--json", "ensemble", "propose",
-         "--symbol", "SP500", "--data", "sp500", "--forge", "local", *extra],
+         "--symbol", symbol, *data, "--forge", "local", *extra],
         env={"TRADELOOP_NOW": now.isoformat()},
     )  # fmt: skip
     return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else result.stderr
+
+
+def changed_lines(repo: Path, branch: str) -> list[str]:
+    """The lines of ``config/constants.py`` that ``branch`` adds or removes against ``main``."""
+    diff = git(repo, "diff", "main", branch, "--", "config/constants.py")
+    return [
+        line
+        for line in diff.splitlines()
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+
+
+def only_weights_and_provenance(changed: list[str]) -> bool:
+    """Every changed line is ``ENSEMBLE_WEIGHTS`` or the provenance the writer stamps."""
+    return all("ENSEMBLE_WEIGHTS" in line or "PROVENANCE" in line or "run_id" in line or "git_sha" in line
+               or "written_at" in line or "run id:" in line or "git sha:" in line or "written at:" in line
+               for line in changed)  # fmt: skip
 
 
 def test_weights_that_do_not_beat_those_in_force_on_the_holdout_open_no_pr(repo: Path) -> None:
@@ -138,20 +174,13 @@ def test_a_proposal_is_published_as_a_weights_only_pr_and_not_pushed_again(repo:
     options = WeightsOptions(symbol="SP500", apply=True, forge="local")
     first = publish_weights(settings, options, proposed)
     assert (first.action, first.pr_number) == ("created", 1)
-    diff = git(repo, "diff", "main", "tradeloop/ensemble/SP500", "--", "config/constants.py")
-    changed = [
-        line
-        for line in diff.splitlines()
-        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
-    ]
+    changed = changed_lines(repo, "tradeloop/ensemble/SP500")
     assert [line for line in changed if "ENSEMBLE_WEIGHTS" in line] == [
         "-" + IN_FORCE,
         '+ENSEMBLE_WEIGHTS: Final = {"SP500": {"donchian_breakout": 0.35, "ema_cross": 0.25, '
         '"rsi_reversion": 0.4}}',
     ]
-    assert all("ENSEMBLE_WEIGHTS" in line or "PROVENANCE" in line or "run_id" in line or "git_sha" in line
-               or "written_at" in line or "run id:" in line or "git sha:" in line or "written at:" in line
-               for line in changed), changed  # fmt: skip
+    assert only_weights_and_provenance(changed), changed
     head = git(repo, "rev-parse", "tradeloop/ensemble/SP500")
     branch_text = git(repo, "show", f"{head}:config/constants.py")
     assert parse_constants(branch_text).ensemble_weights["SP500"] == target.after
@@ -164,3 +193,41 @@ def test_a_proposal_is_published_as_a_weights_only_pr_and_not_pushed_again(repo:
     again = publish_weights(settings, options, proposed)
     assert (again.action, again.pr_number) == ("none", 1)
     assert git(repo, "rev-parse", "tradeloop/ensemble/SP500") == head
+
+
+def test_stale_demo_weights_move_to_the_reverting_strategy_in_a_weights_only_pr(demo: Path) -> None:
+    code, report = propose(demo, T0 + timedelta(days=2), "--apply", symbol="DEMO")
+    assert code == 0, report
+    assert (report["status"], report["action"], report["pr_number"]) == ("proposed", "created", 1), report
+    weights = report["weights"]
+    before, after = weights["before"], weights["after"]
+    assert before == ENSEMBLE_DEMO_WEIGHTS and weights["method"] == "max_sharpe"
+    assert sum(after.values()) == pytest.approx(1.0, abs=1e-9)
+    assert all(0.05 <= share <= 0.4 for share in after.values())
+    turnover = 0.5 * sum(abs(after[name] - before[name]) for name in after)
+    assert weights["turnover"] == pytest.approx(turnover, abs=1e-4) and turnover <= 0.2
+    # The capital moves from the trend followers to the strategy that trades the reversion.
+    assert after["rsi_reversion"] > before["rsi_reversion"]
+    assert all(after[name] <= before[name] for name in ("donchian_breakout", "ema_cross"))
+    # The holdout is the last quarter (VALIDATION_HOLDOUT_FRACTION) of the year of 15-minute bars.
+    holdout = report["holdout"]
+    assert holdout["bars"] == 365 * 96 // 4 and holdout["passed"] is True
+    assert holdout["p_value"] < holdout["alpha"] == 0.05 and holdout["delta_sharpe"] > holdout["margin"]
+    assert holdout["after"]["sharpe"] > holdout["before"]["sharpe"]
+    assert report["reason"].startswith(f"on {holdout['bars']} holdout bars the proposed weights beat")
+
+    changed = changed_lines(demo, "tradeloop/ensemble/DEMO")
+    assert [line[0] for line in changed if "ENSEMBLE_WEIGHTS" in line] == ["-", "+"]
+    assert only_weights_and_provenance(changed), changed
+    head = git(demo, "rev-parse", "tradeloop/ensemble/DEMO")
+    assert parse_constants(git(demo, "show", f"{head}:config/constants.py")).ensemble_weights["DEMO"] == after
+    checked = runner.invoke(
+        app, ["--repo", str(demo), "--home", str(demo.parent / "home"), "--json", "pr", "check", "--pr", "1",
+              "--forge", "local"],
+    )  # fmt: skip
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["passed"] is True, checked.output
+
+    code, again = propose(demo, T0 + timedelta(days=2), "--apply", symbol="DEMO")
+    assert code == 0, again
+    assert (again["status"], again["action"], again["pr_number"]) == ("proposed", "none", 1)
+    assert git(demo, "rev-parse", "tradeloop/ensemble/DEMO") == head
