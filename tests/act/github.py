@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from tests.act.harness import BOT, ActRepo, git
 from tests.github_standin._repo import BareRepo
 from tests.github_standin._server import GitHubStandIn
+from tests.gitops.constants_text import ensemble_demo
 
 OWNER, NAME = "acme", "trading-bot"
 REPOSITORY = f"{OWNER}/{NAME}"
@@ -61,6 +62,14 @@ def demo_files(repo: ActRepo) -> dict[str, str]:
         "config/constants.py": demo_constants(constants),
         "backtest_matrix/matrix.yaml": demo_matrix(matrix),
     }
+
+
+def ensemble_demo_files(repo: ActRepo) -> dict[str, str]:
+    """The files a test commits to make the ensemble demo (three strategies on DEMO, stale weights; see
+    ``tests/gitops/constants_text.py``) the repository's only live pairs."""
+    files = demo_files(repo)
+    files["config/constants.py"] = ensemble_demo((repo.work / "config" / "constants.py").read_text("utf-8"))
+    return files
 
 
 def act_env(standin: GitHubStandIn, tmp_numba: str) -> dict[str, str]:

@@ -87,12 +87,14 @@ class ActRepo:
         git("push", "-q", "origin", "main", cwd=work)
         return cls(work, origin)
 
-    def commit(self, message: str, files: Mapping[str, str]) -> str:
+    def commit(self, message: str, files: Mapping[str, str], *, at: str | None = None) -> str:
+        """Commit ``files`` on ``main`` (dated ``at``, ISO 8601, when given) and push it to ``origin``."""
         for name, text in files.items():
             (self.work / name).parent.mkdir(parents=True, exist_ok=True)
             (self.work / name).write_text(text, encoding="utf-8")
+        dated = {} if at is None else {"GIT_AUTHOR_DATE": at, "GIT_COMMITTER_DATE": at}
         git("add", "-A", cwd=self.work)
-        git("commit", "-q", "-m", message, cwd=self.work, env=BOT)
+        git("commit", "-q", "-m", message, cwd=self.work, env={**BOT, **dated})
         git("push", "-q", "origin", "HEAD:main", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
 

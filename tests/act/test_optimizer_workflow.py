@@ -1,17 +1,21 @@
 """optimizer.yml under act: targets -> optimize -> cold validation -> one pull request on the API stand-in,
 with the demo pair and the shipped thresholds; the weekly cadence adds the pair's regime loadout pull request
-on a branch of its own."""
+on a branch of its own. The daily cadence's ensemble job, on the ensemble demo, opens the weights pull
+request of its own."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.act.github import TOKEN, act_env, demo_files, standin_for
+from gitops import parse_constants
+from tests.act.github import TOKEN, act_env, demo_files, ensemble_demo_files, standin_for
 from tests.act.harness import ActRepo, act_binary, run_workflow
+from tests.gitops.constants_text import ENSEMBLE_DEMO_WEIGHTS
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,3 +93,38 @@ def test_two_runs_open_one_pull_request_and_the_second_pushes_nothing(tmp_path: 
             == (main_constants.split("REGIME_LOADOUTS")[0].split("LIVE_PARAMS")[1])
         )
     assert TOKEN not in first.output + second.output + third.output
+
+
+def test_the_daily_cadence_opens_the_ensemble_pull_request_of_stale_weights(tmp_path: Path) -> None:
+    repo = ActRepo.create(tmp_path)
+    # Committed two days ago, so the new pairs and the weights in force are out of every cooldown.
+    two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    repo.commit("the ensemble demo: three strategies on DEMO, stale weights", ensemble_demo_files(repo),
+                at=two_days_ago)  # fmt: skip
+
+    (tmp_path / "run").mkdir()
+    with standin_for(repo) as standin:
+        env = act_env(standin, str(tmp_path / "numba"))
+        # `-j ensemble` runs the job and the `targets` job it needs, never the optimize matrix.
+        run = run_workflow(
+            repo, "optimizer.yml", "workflow_dispatch", DISPATCH, env=env,
+            secrets={"TRADELOOP_BOT_TOKEN": TOKEN}, tmp=tmp_path / "run", job="ensemble",
+        )  # fmt: skip
+        assert run.returncode == 0, run.output[-8000:]
+        assert run.job_succeeded("targets") and run.job_succeeded("ensemble"), run.output[-8000:]
+        assert "[optimizer/optimize" not in run.output
+        [pull] = standin.open_prs()
+        assert (pull.head, pull.base) == ("tradeloop/ensemble/DEMO", "main")
+        main = parse_constants(standin.bare.file_at("main", "config/constants.py") or "")
+        head = parse_constants(standin.bare.file_at(pull.head, "config/constants.py") or "")
+    before, after = main.ensemble_weights["DEMO"], head.ensemble_weights["DEMO"]
+    assert before == ENSEMBLE_DEMO_WEIGHTS and after["rsi_reversion"] > before["rsi_reversion"]
+    assert (head.live_params, head.regime_loadouts) == (main.live_params, main.regime_loadouts)
+    # The body shows the weights before -> after and the holdout test that passed.
+    for name, share in after.items():
+        assert f"| {name} | {before[name]:.1%} | {share:.1%} |" in pull.body, pull.body
+    assert re.search(r"### The portfolio on the holdout \((\d+) bars from", pull.body), pull.body
+    test = r"Paired one-sided Sharpe test .* p = [^ ]+ \(α = 0\.05\): passed\."
+    assert re.search(test, pull.body), pull.body
+    assert "changes `ENSEMBLE_WEIGHTS` only" in pull.body
+    assert TOKEN not in run.output
