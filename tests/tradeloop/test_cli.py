@@ -166,3 +166,16 @@ def test_console_script_runs_as_installed(tmp_path: Path) -> None:
         [script, "data", "show", "nope"], capture_output=True, text=True, env=env, check=False
     )
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+
+
+def test_a_reader_that_goes_away_stops_the_output_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tradeloop strategies | head -1`: the closed pipe ends the command, exit 1, with no error line."""
+    import backtest_matrix.strategies
+
+    def closed_pipe() -> list[str]:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(backtest_matrix.strategies, "strategy_names", closed_pipe)
+    result = runner.invoke(app, ["strategies"])
+    assert result.exit_code == 1, result.output
+    assert "error" not in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,11 +41,23 @@ class _ErrorHandlingGroup(TyperGroup):
             where = exc.ctx.command_path if exc.ctx is not None else "tradeloop"
             message = f"{exc.format_message()} (see `{where} --help`)"
             _fail(ctx, "UsageError", message)
+        except BrokenPipeError:  # the reader went away (`tradeloop ... | head`): stop quietly, as Unix does
+            _silence_stdout()
+            ctx.exit(EXIT_FINDINGS)
         except (TradeloopError, OSError, MemoryError) as exc:
             obj = ctx.obj
             if isinstance(obj, CliContext) and obj.debug:
                 raise
             _fail(ctx, *_describe(exc))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the flush at exit does not fail on the closed pipe again."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test runner's buffer): nothing will flush to a pipe
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fileno)
 
 
 def _fail(ctx: Any, kind: str, text: str) -> None:
