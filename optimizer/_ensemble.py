@@ -1,16 +1,31 @@
 """Ensemble weights across strategies: max-Sharpe mean-variance, risk parity or equal weight, bounded per
 strategy, summing to 1, with a turnover cap per cycle.
 
-**Expected returns** (:func:`expected_returns`) come from recent, regime-conditional performance: each
-strategy's mean per-bar return over the bars of the current regime (all bars when the regime has fewer than
-``min_regime_bars``), or, when recent information coefficients are given, Grinold's forecast
-``IC × volatility`` (the fundamental law with a unit score).
+**Expected returns** have two parts. The prior (:func:`expected_returns`) is recent, regime-conditional
+performance: each strategy's mean per-bar return over the bars of the current regime (all bars when the
+regime has fewer than ``min_regime_bars``). The adjustment (:func:`grinold_alpha`) is Grinold's forecasting
+rule of thumb [1]_, ``alpha = volatility × IC × score``, for the quantity the information coefficient is
+measured on: the mean per-bar return of the next ``lookback``-bar block. With ``m`` the means of the
+non-overlapping ``lookback``-bar blocks of the last ``bars`` bars (:func:`block_means`), ``m_last`` the most
+recent, ``m̄`` and ``s`` their mean and sample standard deviation, the score is ``z = (m_last − m̄) / s`` (how
+far the latest block is from the usual one, in its own standard deviations), the volatility is ``s`` and the
+IC (the rank correlation of one block's mean with the next, ``recent_ic``) says how much of that deviation
+persists, so ``alpha = IC × s × z = IC × (m_last − m̄)``: the regression forecast of the next block's
+deviation from the mean. A recent winner whose performance persists (IC > 0, ``z > 0``) gets a positive
+alpha, a persistent recent loser a negative one, and a recent winner whose performance reverts (IC < 0) a
+negative one. ``alpha`` is of the order of the block means' deviation, so it adjusts the prior rather than
+swamping it; the expected per-bar return is ``prior + alpha``.
 
 **Turnover cap** (:func:`cap_turnover`): turnover is ``½ Σ |target - current|``, the share of total weight
 that moves. When it exceeds ``max_turnover`` the new weights are ``current + (max_turnover / turnover) ×
 (target - current)``, a step along the straight line to the target, so bounds and the sum of 1 still hold.
 Current weights that break the bounds (a strategy just added at 0 %) are first projected onto them (the
 nearest bounded weights summing to 1, in Euclidean distance); that repair does not count as turnover.
+
+References
+----------
+.. [1] Grinold, R. C., Kahn, R. N. (2000). Active Portfolio Management, 2nd ed., McGraw-Hill, ch. 10
+   (Forecasting rule of thumb: alpha = volatility × IC × score).
 """
 
 from __future__ import annotations
@@ -29,12 +44,15 @@ from tradeloop.errors import OptimizerError
 __all__ = [
     "EnsembleMethod",
     "EnsembleWeights",
+    "block_means",
     "cap_turnover",
     "ensemble_weights",
     "expected_returns",
+    "grinold_alpha",
     "information_coefficient",
     "max_sharpe_weights",
     "project_to_bounds",
+    "recent_score",
     "risk_contributions",
     "risk_parity_weights",
 ]
@@ -78,21 +96,82 @@ def expected_returns(
     *,
     labels: pd.Series | None = None,
     regime: str | None = None,
-    ic: Mapping[str, float] | None = None,
     min_regime_bars: int = 30,
 ) -> pd.Series:
-    """Per-strategy expected per-bar return: regime-conditional mean, or ``IC × volatility`` (module doc)."""
+    """Per-strategy regime-conditional mean per-bar return: the prior of the expected returns (module doc).
+
+    The mean over the bars that ``labels`` marks with ``regime``; over all bars when no regime is given or it
+    has fewer than ``min_regime_bars`` bars.
+    """
     sample = returns
     if labels is not None and regime is not None:
         in_regime = returns[(labels.reindex(returns.index).astype(object) == regime).to_numpy()]
         if len(in_regime) >= min_regime_bars:
             sample = in_regime
-    if ic is None:
-        return sample.mean()
+    return sample.mean()
+
+
+def block_means(returns: pd.Series, *, bars: int, lookback: int) -> pd.Series:
+    """Means of the non-overlapping ``lookback``-bar blocks of the last ``bars`` bars, oldest first.
+
+    The blocks end at the last bar, so the most recent block is a whole one; the bars before the first whole
+    block are left out. Empty when there are fewer than ``lookback`` bars.
+    """
+    if bars < 1 or lookback < 1:
+        raise OptimizerError(f"block_means: bars ({bars}) and lookback ({lookback}) must be at least 1")
+    count = min(bars, len(returns)) // lookback
+    recent = returns.iloc[len(returns) - count * lookback :]
+    return recent.groupby(np.arange(len(recent)) // lookback).mean().reset_index(drop=True)
+
+
+def _deviation(returns: pd.Series, bars: int, lookback: int) -> tuple[float, float]:
+    """``m_last − m̄`` and ``s`` of the block means (module doc); ``(0, 0)`` with fewer than 3 blocks."""
+    means = block_means(returns, bars=bars, lookback=lookback).dropna()
+    if len(means) < 3:
+        return 0.0, 0.0
+    spread = float(means.std(ddof=1))
+    if not spread > 0:
+        return 0.0, 0.0
+    return float(means.iloc[-1] - means.mean()), spread
+
+
+def recent_score(returns: pd.Series, *, bars: int, lookback: int) -> float:
+    """Grinold's score of one strategy: ``z = (m_last − m̄) / s`` of its block means (module doc).
+
+    0 with fewer than 3 blocks or block means that do not vary.
+    """
+    deviation, spread = _deviation(returns, bars, lookback)
+    return deviation / spread if spread > 0 else 0.0
+
+
+def grinold_alpha(returns: pd.DataFrame, *, ic: Mapping[str, float], bars: int, lookback: int) -> pd.Series:
+    """Per-strategy forecast of the next block's mean per-bar return in excess of the usual one:
+    ``alpha = volatility × IC × score = IC × (m_last − m̄)`` (module doc; Grinold and Kahn, ch. 10).
+
+    Parameters
+    ----------
+    returns
+        Per-bar returns, one column per strategy.
+    ic
+        The information coefficient of each column: the rank correlation of one ``lookback``-bar block's
+        mean return with the next one's (``recent_ic``). A NaN IC gives alpha 0.
+    bars, lookback
+        The last ``bars`` bars are cut into ``lookback``-bar blocks (:func:`block_means`), the same blocks the
+        IC is measured on. Fewer than 3 blocks, or block means that do not vary, give alpha 0.
+
+    References
+    ----------
+    .. [1] Grinold, R. C., Kahn, R. N. (2000). Active Portfolio Management, 2nd ed., McGraw-Hill, ch. 10.
+    """
     missing = [name for name in returns.columns if name not in ic]
     if missing:
-        raise OptimizerError(f"expected_returns: ic has no value for {missing}; pass one per strategy")
-    return pd.Series({name: float(ic[name]) * float(sample[name].std(ddof=1)) for name in returns.columns})
+        raise OptimizerError(f"grinold_alpha: ic has no value for {missing}; pass one per strategy")
+    alpha = {}
+    for name in returns.columns:
+        coefficient = float(ic[name])
+        deviation, _ = _deviation(returns[name], bars, lookback)
+        alpha[name] = 0.0 if math.isnan(coefficient) else coefficient * deviation
+    return pd.Series(alpha, dtype=float)
 
 
 def risk_contributions(weights: np.ndarray, covariance: np.ndarray) -> np.ndarray:

@@ -1,17 +1,25 @@
 """An ensemble weights proposal for one symbol: new weights of its live strategies from the search bars.
 
-**Expected returns** blend the two sources of :func:`~optimizer._ensemble.expected_returns` with equal
-weight: each strategy's mean per-bar return over the search bars of the current regime (the detector's
-label on the last search bar; all bars when that regime has too few), and Grinold's ``IC × volatility``
-with the *recent information coefficient* of :func:`recent_ic`, the rank correlation between a strategy's
-mean return over ``ic_lookback`` bars and its mean over the next ``ic_lookback`` bars, on the last
-``ic_bars`` search bars (does recent performance persist?). The method, the bounds and the turnover cap
-come from ``config/constants.py`` (``ENSEMBLE_METHOD``, ``ENSEMBLE_MIN_WEIGHT`` / ``ENSEMBLE_MAX_WEIGHT``,
-``ENSEMBLE_MAX_TURNOVER``): the proposal moves at most the cap from the weights in force. When no strategy
-has a positive expected return, max-Sharpe falls back to risk parity (a negative Sharpe ratio is
-"maximised" by the most volatile mix).
+**Expected returns** are a prior plus Grinold's adjustment (:mod:`optimizer._ensemble`): each strategy's mean
+per-bar return over the search bars of the current regime (:func:`~optimizer._ensemble.expected_returns`; the
+detector's label on the last search bar, all bars when that regime has too few), plus
+``alpha = volatility × IC × score`` (:func:`~optimizer._ensemble.grinold_alpha`). The *recent information
+coefficient* (:func:`recent_ic`) is the rank correlation between a strategy's mean return over a
+``ic_lookback``-bar block and its mean over the next block, on the non-overlapping blocks of the last
+``ic_bars`` search bars (does recent performance persist?); the score is how far the latest block's mean
+lies from the blocks' mean, in their standard deviations (:func:`~optimizer._ensemble.recent_score`), and the
+volatility is that standard deviation. So a strategy whose recent performance persists gains expected return
+when it has lately done better than usual and loses some when it has lately done worse. The method, the
+bounds and the turnover cap come from ``config/constants.py`` (``ENSEMBLE_METHOD``, ``ENSEMBLE_MIN_WEIGHT`` /
+``ENSEMBLE_MAX_WEIGHT``, ``ENSEMBLE_MAX_TURNOVER``): the proposal moves at most the cap from the weights in
+force. When no strategy has a positive expected return, max-Sharpe falls back to risk parity (a negative
+Sharpe ratio is "maximised" by the most volatile mix).
 
 Nothing here reads the holdout: the caller judges the proposal there (``tradeloop.loop.propose_weights``).
+
+References
+----------
+.. [1] Grinold, R. C., Kahn, R. N. (2000). Active Portfolio Management, 2nd ed., McGraw-Hill, ch. 10.
 """
 
 from __future__ import annotations
@@ -22,10 +30,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from optimizer._ensemble import EnsembleMethod, ensemble_weights, expected_returns, information_coefficient
+from optimizer._ensemble import (
+    EnsembleMethod,
+    block_means,
+    ensemble_weights,
+    expected_returns,
+    grinold_alpha,
+    information_coefficient,
+    recent_score,
+)
 
 __all__ = ["EnsembleSettings", "EnsembleTarget", "ensemble_target", "recent_ic"]
 
@@ -59,8 +74,11 @@ class EnsembleTarget:
         ``½ Σ |after − before|``.
     regime
         The regime the expected returns were conditioned on (``None`` without a label).
-    expected, ic
-        Expected per-bar return and recent information coefficient by strategy.
+    expected
+        Expected per-bar return by strategy: the regime-conditional mean plus ``alpha``.
+    ic, score, alpha
+        By strategy: the recent information coefficient, Grinold's score of the latest ``ic_lookback``-bar
+        block and the forecast ``alpha = volatility × IC × score`` (per bar; module docstring).
     """
 
     method: str
@@ -71,6 +89,8 @@ class EnsembleTarget:
     regime: str | None
     expected: Mapping[str, float]
     ic: Mapping[str, float]
+    score: Mapping[str, float]
+    alpha: Mapping[str, float]
 
     @property
     def changed(self) -> bool:
@@ -86,11 +106,12 @@ class EnsembleTarget:
 
 
 def recent_ic(returns: pd.Series, *, bars: int, lookback: int) -> float:
-    """Rank IC of each ``lookback``-bar mean return against the next ``lookback`` bars' mean, on
-    non-overlapping blocks of the last ``bars`` bars: does a strategy's recent performance persist?"""
-    block_means = returns.iloc[-bars:].groupby(np.arange(min(bars, len(returns))) // lookback).mean()
-    value = information_coefficient(block_means.iloc[:-1].reset_index(drop=True),
-                                    block_means.iloc[1:].reset_index(drop=True))  # fmt: skip
+    """Rank IC of each ``lookback``-bar mean return against the next ``lookback`` bars' mean, on the
+    non-overlapping blocks of the last ``bars`` bars (:func:`~optimizer._ensemble.block_means`): does a
+    strategy's recent performance persist? 0 when it cannot be measured (fewer than 4 blocks)."""
+    means = block_means(returns, bars=bars, lookback=lookback)
+    value = information_coefficient(means.iloc[:-1].reset_index(drop=True),
+                                    means.iloc[1:].reset_index(drop=True))  # fmt: skip
     return 0.0 if math.isnan(value) else value
 
 
@@ -109,16 +130,12 @@ def ensemble_target(
     """
     last = labels.iloc[-1] if labels is not None and len(labels) else None
     regime = last if isinstance(last, str) else None
-    ic = {
-        str(n): recent_ic(returns[n], bars=settings.ic_bars, lookback=settings.ic_lookback) for n in returns
-    }
-    conditional = expected_returns(
-        returns, labels=labels, regime=regime, min_regime_bars=settings.min_regime_bars
-    )
-    grinold = expected_returns(
-        returns, labels=labels, regime=regime, ic=ic, min_regime_bars=settings.min_regime_bars
-    )
-    mu = 0.5 * conditional + 0.5 * grinold
+    blocks = {"bars": settings.ic_bars, "lookback": settings.ic_lookback}
+    ic = {str(n): recent_ic(returns[n], **blocks) for n in returns}
+    score = {str(n): recent_score(returns[n], **blocks) for n in returns}
+    prior = expected_returns(returns, labels=labels, regime=regime, min_regime_bars=settings.min_regime_bars)
+    alpha = grinold_alpha(returns, ic=ic, **blocks)
+    mu = prior + alpha
     method = settings.method
     if method == "max_sharpe" and not (mu > 0).any():
         # With no positive expected return, maximising a negative Sharpe ratio favours the most volatile
@@ -134,6 +151,7 @@ def ensemble_target(
     return EnsembleTarget(
         method, dict(before), after, _rounded(found.target, settings),
         round(_turnover(before, after), _DIGITS), regime, {str(n): float(v) for n, v in mu.items()}, ic,
+        score, {str(n): float(v) for n, v in alpha.items()},
     )  # fmt: skip
 
 

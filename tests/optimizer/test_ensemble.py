@@ -1,20 +1,26 @@
-"""Ensemble weights: bounds, sum 1, equal risk contributions, max-Sharpe optimum and the turnover cap."""
+"""Ensemble weights: bounds, sum 1, equal risk contributions, max-Sharpe optimum and the turnover cap; the
+expected returns' regime-conditional prior and Grinold's ``alpha = volatility × IC × score``."""
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from optimizer import (
+    block_means,
     cap_turnover,
     ensemble_weights,
     expected_returns,
+    grinold_alpha,
     information_coefficient,
     max_sharpe_weights,
     project_to_bounds,
+    recent_ic,
+    recent_score,
     risk_contributions,
     risk_parity_weights,
 )
@@ -119,16 +125,81 @@ def test_infeasible_bounds_are_a_clear_error() -> None:
         ensemble_weights(returns_frame(21), "risk_parity")
 
 
-def test_expected_returns_are_regime_conditional_or_from_the_information_coefficient() -> None:
+def test_expected_returns_are_the_regime_conditional_mean() -> None:
     frame = returns_frame(3, bars=100)
     labels = pd.Series(["bull"] * 40 + ["bear"] * 60, index=frame.index)
     bear = expected_returns(frame, labels=labels, regime="bear")
     pd.testing.assert_series_equal(bear, frame.iloc[40:].mean())
     short = expected_returns(frame, labels=labels, regime="bull", min_regime_bars=50)  # too few bull bars
     pd.testing.assert_series_equal(short, frame.mean())
-    ic = {"s0": 0.1, "s1": -0.05, "s2": 0.0}
-    grinold = expected_returns(frame, ic=ic)
-    assert grinold["s0"] == pytest.approx(0.1 * frame["s0"].std(ddof=1)) and grinold["s2"] == 0.0
+    pd.testing.assert_series_equal(expected_returns(frame), frame.mean())
+
+
+def blocks(means: list[float], lookback: int = 2, wiggle: float = 0.0) -> pd.Series:
+    """Per-bar returns whose ``lookback``-bar blocks have exactly ``means`` (in bps): each block alternates
+    ``mean ± wiggle``, so the per-bar volatility is about ``wiggle`` whatever the block means."""
+    pattern = np.array([wiggle if i % 2 == 0 else -wiggle for i in range(lookback)])
+    return pd.Series(np.concatenate([np.asarray(means[i]) * 1e-4 + pattern for i in range(len(means))]))
+
+
+def test_block_means_end_at_the_last_bar() -> None:
+    returns = pd.Series([9.0, 1.0, 3.0, 2.0, 2.0, 0.0, 2.0, 5.0, 3.0])  # the first bar is no whole block
+    np.testing.assert_allclose(block_means(returns, bars=100, lookback=2), [2.0, 2.0, 1.0, 4.0])
+    np.testing.assert_allclose(block_means(returns, bars=6, lookback=2), [2.0, 1.0, 4.0])
+    np.testing.assert_allclose(block_means(returns, bars=7, lookback=3), [4 / 3, 10 / 3])  # bars 3-8
+    assert block_means(returns, bars=9, lookback=10).empty
+
+
+def test_grinold_alpha_is_ic_times_the_latest_block_deviation() -> None:
+    # Block means 2, 2, 1, 4 bps (lookback 2): m̄ = 2.25 bps, m_last − m̄ = 1.75 bps,
+    # s = sqrt((0.25² + 0.25² + 1.25² + 1.75²) / 3) = sqrt(4.75 / 3) bps, z = 1.75 / s.
+    frame = pd.DataFrame({"w": [1.0, 3.0, 2.0, 2.0, 0.0, 2.0, 5.0, 3.0]}) * 1e-4
+    s = math.sqrt(4.75 / 3) * 1e-4
+    z = 1.75e-4 / s
+    assert recent_score(frame["w"], bars=8, lookback=2) == pytest.approx(z)
+    alpha = grinold_alpha(frame, ic={"w": 0.5}, bars=8, lookback=2)
+    assert alpha["w"] == pytest.approx(0.5 * s * z) == pytest.approx(0.5 * 1.75e-4)  # volatility × IC × score
+    # A bar before the last ``bars`` counts for nothing; a negative IC flips the forecast.
+    longer = pd.concat([pd.DataFrame({"w": [0.5]}), frame], ignore_index=True)
+    assert grinold_alpha(longer, ic={"w": -0.5}, bars=8, lookback=2)["w"] == pytest.approx(-0.5 * 1.75e-4)
+
+
+@pytest.mark.parametrize(
+    ("means", "ic_sign", "sign"),
+    [
+        ([0.0, -1.0, -2.0, -3.0, -4.0, -5.0], 1, -1),  # a persistent loser: IC > 0, losing more lately
+        ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 1, 1),  # a persistent winner: IC > 0, winning more lately
+        ([-1.0, 1.0, -1.0, 1.0, -1.0, 3.0], -1, -1),  # a profitable strategy whose performance reverts
+    ],
+)
+def test_the_forecast_has_the_sign_of_ic_times_recent_performance(
+    means: list[float], ic_sign: int, sign: int
+) -> None:
+    frame = pd.DataFrame({"s": blocks(means)})
+    ic = recent_ic(frame["s"], bars=12, lookback=2)
+    assert np.sign(ic) == ic_sign
+    deviation = (means[-1] - np.mean(means)) * 1e-4
+    alpha = grinold_alpha(frame, ic={"s": ic}, bars=12, lookback=2)["s"]
+    assert np.sign(alpha) == sign and alpha == pytest.approx(ic * deviation)
+
+
+def test_the_forecast_is_of_the_order_of_the_block_means_not_of_the_per_bar_volatility() -> None:
+    # Block means 0..4 bps, each block swinging ±1 % bar to bar: per-bar σ ≈ 1 %, block means' σ ≈ 1.6 bps.
+    frame = pd.DataFrame({"s": blocks([0.0, 1.0, 2.0, 3.0, 4.0], lookback=20, wiggle=0.01)})
+    alpha = grinold_alpha(frame, ic={"s": 1.0}, bars=100, lookback=20)["s"]
+    assert alpha == pytest.approx(2e-4)  # IC × (4 − 2) bps
+    assert float(frame["s"].std(ddof=1)) > 40 * alpha  # the old ``IC × per-bar σ``: 50 times too large
+
+
+def test_degenerate_forecasts_are_zero() -> None:
+    frame = pd.DataFrame({"short": blocks([1.0, 5.0]), "flat": blocks([2.0, 2.0, 2.0, 2.0]),
+                          "nan": blocks([0.0, 1.0, 2.0, 3.0])})  # fmt: skip
+    alpha = grinold_alpha(frame, ic={"short": 1.0, "flat": 1.0, "nan": math.nan}, bars=8, lookback=2)
+    assert alpha.to_dict() == {"short": 0.0, "flat": 0.0, "nan": 0.0}  # 2 blocks; s = 0; IC NaN
+    assert recent_score(frame["short"], bars=8, lookback=2) == 0.0
+    assert recent_score(frame["flat"], bars=8, lookback=2) == 0.0
+    with pytest.raises(OptimizerError, match=r"ic has no value for \['flat', 'nan'\]"):
+        grinold_alpha(frame, ic={"short": 1.0}, bars=8, lookback=2)
 
 
 def test_information_coefficient_is_the_spearman_correlation() -> None:

@@ -159,6 +159,8 @@ def test_a_proposal_is_published_as_a_weights_only_pr_and_not_pushed_again(repo:
         {"donchian_breakout": 0.4, "ema_cross": 0.2, "rsi_reversion": 0.4}, 0.15, "sideways",
         {"donchian_breakout": 1e-4, "ema_cross": -1e-4, "rsi_reversion": 1e-4},
         {"donchian_breakout": 0.1, "ema_cross": -0.2, "rsi_reversion": 0.1},
+        {"donchian_breakout": 0.5, "ema_cross": 0.5, "rsi_reversion": 0.5},
+        {"donchian_breakout": 5e-6, "ema_cross": -1e-5, "rsi_reversion": 5e-6},
     )  # fmt: skip
     proposed = WeightsResult(
         "SP500",

@@ -232,7 +232,7 @@ def weights_body(
     """The pull request body: the weights before → after, the portfolio KPIs and the test."""
     rows = "\n".join(
         f"| {name} | {target.before.get(name, 0.0):.1%} | {target.after[name]:.1%} "
-        f"| {target.target[name]:.1%} | {target.ic[name]:.3g} |"
+        f"| {target.target[name]:.1%} | {target.ic[name]:.3g} | {target.score[name]:.3g} |"
         for name in sorted(target.after)
     )
     kpis = "\n".join(
@@ -241,10 +241,10 @@ def weights_body(
     )
     return (
         f"## Ensemble weights for {symbol} ({timeframe})\n\n"
-        f"Method `{target.method}`, expected returns from the `{target.regime or 'all'}` regime's "
-        "performance and the recent information coefficient; turnover "
-        f"{target.turnover:.1%} of the symbol's capital.\n\n"
-        "| strategy | before | after | optimum | recent IC |\n|---|---|---|---|---|\n"
+        f"Method `{target.method}`, expected returns: the `{target.regime or 'all'}` regime's mean return "
+        "plus Grinold's volatility × recent IC × score (the score: the latest block of bars against the "
+        f"usual one, in standard deviations); turnover {target.turnover:.1%} of the symbol's capital.\n\n"
+        "| strategy | before | after | optimum | recent IC | score |\n|---|---|---|---|---|---|\n"
         f"{rows}\n\n"
         f"### The portfolio on the holdout ({figures['bars']} bars from {str(holdout_start)[:10]})\n\n"
         "| | Sharpe | return | max drawdown |\n|---|---|---|---|\n"
