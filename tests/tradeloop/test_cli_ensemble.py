@@ -46,19 +46,25 @@ def git(repo: Path, *args: str, at: datetime = T0) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
+def _state_repo(repo: Path, constants: str, message: str) -> Path:
+    """A git repository at ``repo`` holding ``constants`` and the shipped flags, committed a month before
+    ``T0`` (out of every cooldown)."""
     (repo / "config").mkdir(parents=True)
     shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
+    (repo / "config" / "constants.py").write_text(constants)
+    git(repo.parent, "init", "-q", "-b", "main", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message, at=T0 - timedelta(days=30))
+    return repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
     text = (ROOT / "config" / "constants.py").read_text()
     text = text.replace(
         '"ema_fast": 12,\n            "ema_slow": 26,', '"ema_fast": 2,\n            "ema_slow": 4,'
     )
-    (repo / "config" / "constants.py").write_text(text)
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "Three strategies on SP500", at=T0 - timedelta(days=30))
+    repo = _state_repo(tmp_path / "repo", text, "Three strategies on SP500")
     (repo / "config" / "constants.py").write_text(text.replace("ENSEMBLE_WEIGHTS: Final = {}", IN_FORCE))
     git(repo, "commit", "-q", "-am", "SP500: weights")
     return repo
@@ -67,15 +73,8 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     """The ensemble demo, committed a month before ``T0`` (out of every cooldown)."""
-    repo = tmp_path / "demo"
-    (repo / "config").mkdir(parents=True)
-    shutil.copyfile(ROOT / "feature_flags.json", repo / "feature_flags.json")
     shipped = (ROOT / "config" / "constants.py").read_text()
-    (repo / "config" / "constants.py").write_text(ensemble_demo(shipped))
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "Three strategies on DEMO", at=T0 - timedelta(days=30))
-    return repo
+    return _state_repo(tmp_path / "demo", ensemble_demo(shipped), "Three strategies on DEMO")
 
 
 def propose(repo: Path, now: datetime, *extra: str, symbol: str = "SP500") -> tuple[int, Any]:
