@@ -29,7 +29,7 @@ StrategyOpt = Annotated[
     str, typer.Option("--strategy", "-s", help="Strategy name (see `tradeloop strategies`).")
 ]
 DataOpt = Annotated[
-    str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic or a .csv/.parquet path.")
+    str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic, reverting or a .csv/.parquet path.")
 ]
 TimeframeOpt = Annotated[
     str | None, typer.Option("--timeframe", "-t", help="Resample the data to this timeframe.")

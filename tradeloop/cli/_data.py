@@ -25,7 +25,9 @@ data_app = typer.Typer(
 
 SourceArg = Annotated[
     str,
-    typer.Argument(help="sp500, nasdaq, synthetic, or a path to a .csv / .parquet file.", show_default=False),
+    typer.Argument(
+        help="sp500, nasdaq, synthetic, reverting, or a path to a .csv / .parquet file.", show_default=False
+    ),
 ]
 TimeframeOpt = Annotated[
     str | None,
