@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -41,3 +42,29 @@ def test_the_data_option_help_names_every_built_in_source() -> None:
         code, out, _ = invoke(*command, "--help")
         assert code == 0, out
         assert "reverting" in " ".join(out.split()), command
+
+
+def test_optimize_says_why_no_trial_qualified_instead_of_best_nan(tmp_path: Path) -> None:
+    # The README's example: daily cadence on daily bars searches 3 years, ~10 trades, fewer than MIN_TRADES.
+    args = ["--home", str(tmp_path), "--repo", str(REPO_ROOT), "optimize", "--strategy", "ema_cross"]
+    args += [
+        "--symbol",
+        "SP500",
+        "--timeframe",
+        "1d",
+        "--cadence",
+        "daily",
+        "--trials",
+        "2",
+        "--prescreen",
+        "20",
+    ]
+    code, out, _ = invoke(*args)
+    assert code == 0, out
+    text = " ".join(out.split())
+    assert "best sharpe nan" not in text
+    assert "no trial of 2 met the constraints (at least 30 trades (MIN_TRADES)" in text
+    assert "--cadence weekly" in text
+    code, out, _ = invoke("--json", *args)
+    assert code == 0, out
+    assert json.loads(out)["search"]["feasible"] == 0
