@@ -68,3 +68,12 @@ def test_optimize_says_why_no_trial_qualified_instead_of_best_nan(tmp_path: Path
     code, out, _ = invoke("--json", *args)
     assert code == 0, out
     assert json.loads(out)["search"]["feasible"] == 0
+
+
+def test_deploy_plan_points_at_a_command_that_runs_as_written(tmp_path: Path) -> None:
+    code, out, _ = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), "deploy", "plan")
+    assert code == 0, out
+    assert "regime unknown (no stored detection: run tradeloop regime refresh)" in out
+    # the hint it used to print needs --data and exits 2
+    code, _, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), "regime", "detect", "--store")
+    assert code == 2 and "--data" in err

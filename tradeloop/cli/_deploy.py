@@ -61,7 +61,7 @@ def _regime_line(pair: PairPlan) -> str:
     weight = f"ensemble weight {pair.ensemble_weight:.3g}"
     regime = pair.regime
     if regime is None:
-        return f"{weight}; regime unknown (no stored detection: tradeloop regime detect --store)"
+        return f"{weight}; regime unknown (no stored detection: run tradeloop regime refresh)"
     loadout = ", ".join(f"{k}={v}" for k, v in pair.loadout.items()) or "none (LIVE_PARAMS as they are)"
     line = (
         f"{weight}; regime {regime.regime} (confidence {regime.confidence:.2f}) since "
