@@ -77,3 +77,18 @@ def test_deploy_plan_points_at_a_command_that_runs_as_written(tmp_path: Path) ->
     # the hint it used to print needs --data and exits 2
     code, _, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), "regime", "detect", "--store")
     assert code == 2 and "--data" in err
+
+
+def test_json_and_debug_after_the_command_as_the_docs_write_them(tmp_path: Path) -> None:
+    # README: `tradeloop matrix plan --shards 4 --json`; docs/deployment.md: `tradeloop deploy plan --json`
+    code, out, err = invoke("--repo", str(REPO_ROOT), "matrix", "plan", "--shards", "4", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["include"]) == 4
+    code, out, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), "deploy", "plan", "--json")
+    assert code == 0, err
+    assert json.loads(out)["pairs"]
+    code, out, err = invoke("backtest", "-s", "ema_cros", "-d", "sp500", "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["message"].startswith("--strategy: unknown strategy 'ema_cros'")
+    result = runner.invoke(app, ["backtest", "-s", "ema_cros", "-d", "sp500", "--debug"])
+    assert result.exit_code != 0 and result.exception is not None and "error:" not in result.stderr

@@ -32,6 +32,13 @@ class _ErrorHandlingGroup(TyperGroup):
     (:func:`tradeloop._secrets.mask_secrets`): no password or token reaches the output.
     """
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if (
+            ctx.parent is None
+        ):  # the root: `tradeloop deploy plan --json` means `tradeloop --json deploy plan`
+            args = _global_flags_first(args)
+        return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context class is private
         try:
             return super().invoke(ctx)
@@ -49,6 +56,21 @@ class _ErrorHandlingGroup(TyperGroup):
             if isinstance(obj, CliContext) and obj.debug:
                 raise
             _fail(ctx, *_describe(exc))
+
+
+_GLOBAL_FLAGS = frozenset({"--json", "--debug"})
+
+
+def _global_flags_first(args: list[str]) -> list[str]:
+    """The global flags ``--json`` and ``--debug`` moved before the command name, wherever they stand.
+
+    Both are options of the root and take no value, so a user may write them after the command, as the
+    docs do (`tradeloop matrix plan --shards 4 --json`); arguments after ``--`` stay as they are.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    head = args[:end]
+    flags = [arg for arg in head if arg in _GLOBAL_FLAGS]
+    return [*flags, *(arg for arg in head if arg not in _GLOBAL_FLAGS), *args[end:]]
 
 
 def _silence_stdout() -> None:
