@@ -20,7 +20,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 def _state_copy(tmp_path: Path) -> Path:
-    (tmp_path / "config").mkdir()
+    (tmp_path / "config").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "config" / "constants.py", tmp_path / "config" / "constants.py")
     shutil.copy(REPO_ROOT / "feature_flags.json", tmp_path / "feature_flags.json")
     return tmp_path
@@ -92,3 +92,26 @@ def test_json_and_debug_after_the_command_as_the_docs_write_them(tmp_path: Path)
     assert json.loads(out)["error"]["message"].startswith("--strategy: unknown strategy 'ema_cros'")
     result = runner.invoke(app, ["backtest", "-s", "ema_cros", "-d", "sp500", "--debug"])
     assert result.exit_code != 0 and result.exception is not None and "error:" not in result.stderr
+
+
+def _cells(*args: str) -> int:
+    code, out, err = invoke("--json", *args, "matrix", "plan", "--shards", "1")
+    assert code == 0, err
+    return int(sum(shard["cells"] for shard in json.loads(out)["include"]))
+
+
+def test_the_repositorys_own_matrix_yaml_is_the_default(tmp_path: Path) -> None:
+    # With `pip install .` the package's matrix.yaml is a copy in site-packages: an edit of the repository's
+    # backtest_matrix/matrix.yaml (docs/demo.md: "point DEMO at a file of your own bars") must count.
+    repo = _state_copy(tmp_path / "repo")
+    shipped = _cells("--repo", str(repo))  # no backtest_matrix/ in the repo: the shipped definition
+    (repo / "backtest_matrix").mkdir()
+    lines = ["symbols:", "  SP500: sp500", "  NASDAQ: nasdaq", "  DEMO: reverting", "strategies:"]
+    lines += ["  ema_cross: [SP500]", "timeframes: [1d]", "windows: [full]", "neighbourhood:", "  samples: 0"]
+    (repo / "backtest_matrix" / "matrix.yaml").write_text("\n".join(lines) + "\n")
+    own = _cells("--repo", str(repo))
+    assert own != shipped
+    assert own == 5  # the five live pairs, one window, no neighbours
+    pair = ["-s", "ema_cross", "--symbol", "XYZ", "-t", "1d", "--cadence", "weekly"]
+    code, _, err = invoke("--repo", str(repo), "--home", str(tmp_path / "home"), "optimize", *pair)
+    assert code == 2 and str(repo / "backtest_matrix" / "matrix.yaml") in err

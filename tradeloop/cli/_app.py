@@ -37,7 +37,7 @@ class _ErrorHandlingGroup(TyperGroup):
             ctx.parent is None
         ):  # the root: `tradeloop deploy plan --json` means `tradeloop --json deploy plan`
             args = _global_flags_first(args)
-        return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context class is private
         try:

@@ -231,7 +231,9 @@ def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:
         from gitops import load_constants
         from tradeloop.loop import pair_source
 
-        source = data or pair_source(load_constants(cli.settings.constants_path), symbol, None, None)
+        source = data or pair_source(
+            load_constants(cli.settings.constants_path), symbol, None, cli.settings.matrix_path
+        )
         loaded = load_bars(source, cache_dir=cli.settings.cache_dir, check=True, timeframe=timeframe)
         bars = loaded.bars
         window = bars[(bars.index > pd.Timestamp(start)) & (bars.index <= pd.Timestamp(end))]

@@ -40,15 +40,15 @@ def _current_params(constants: LiveConstants, strategy: str, symbol: str, timefr
     return {k: v for k, v in entry.items() if k != "timeframe"}
 
 
-def _source(constants: LiveConstants, symbol: str, data: str | None) -> str:
+def _source(constants: LiveConstants, symbol: str, data: str | None, matrix: Path) -> str:
     if data:
         return data
-    from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, load_matrix_spec
+    from backtest_matrix.matrix import load_matrix_spec
 
-    spec = load_matrix_spec(DEFAULT_MATRIX_PATH, live_params=constants.live_params)
+    spec = load_matrix_spec(matrix, live_params=constants.live_params)
     if symbol not in spec.sources:
         raise OptimizerError(
-            f"{DEFAULT_MATRIX_PATH}: symbols has no data source for {symbol!r}; add it there or pass --data"
+            f"{matrix}: symbols has no data source for {symbol!r}; add it there or pass --data"
         )
     return str(spec.sources[symbol])
 
@@ -109,7 +109,9 @@ def optimize(
     constants = load_constants(cli.settings.constants_path)
     current = _current_params(constants, strategy, symbol, timeframe)
     loaded = load_bars(
-        _source(constants, symbol, data), timeframe=timeframe, cache_dir=cli.settings.cache_dir
+        _source(constants, symbol, data, cli.settings.matrix_path),
+        timeframe=timeframe,
+        cache_dir=cli.settings.cache_dir,
     )
     provenance = Provenance.capture(cli.settings.repo)
     out_dir = out or cli.settings.run_dir(provenance.run_id)
