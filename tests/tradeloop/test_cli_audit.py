@@ -115,3 +115,9 @@ def test_the_repositorys_own_matrix_yaml_is_the_default(tmp_path: Path) -> None:
     pair = ["-s", "ema_cross", "--symbol", "XYZ", "-t", "1d", "--cadence", "weekly"]
     code, _, err = invoke("--repo", str(repo), "--home", str(tmp_path / "home"), "optimize", *pair)
     assert code == 2 and str(repo / "backtest_matrix" / "matrix.yaml") in err
+
+
+def test_rollback_without_a_target_names_all_three_ways(tmp_path: Path) -> None:
+    code, _, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), "rollback", "--forge", "local")
+    assert code == 2
+    assert "--commit SHA or --pr N" in err and "--pair STRATEGY/SYMBOL" in err

@@ -246,7 +246,8 @@ def rollback(
     if (commit is None) == (pr is None):
         raise SettingsError(
             "rollback: name what to revert with exactly one of --commit SHA or --pr N "
-            f"(got {'both' if commit else 'neither'}); e.g. `tradeloop rollback --pr 12`"
+            f"(got {'both' if commit else 'neither'}), or undo one pair's last change with --pair "
+            "STRATEGY/SYMBOL; e.g. `tradeloop rollback --pr 12`"
         )
     target = make_forge(settings, forge.kind, remote=forge.remote, repository=forge.repository)
     if pr is not None:
