@@ -121,3 +121,24 @@ def test_rollback_without_a_target_names_all_three_ways(tmp_path: Path) -> None:
     code, _, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), "rollback", "--forge", "local")
     assert code == 2
     assert "--commit SHA or --pr N" in err and "--pair STRATEGY/SYMBOL" in err
+
+
+def test_a_typo_in_the_cadence_or_sampler_gets_did_you_mean(tmp_path: Path) -> None:
+    pair = ["--strategy", "ema_cross", "--symbol", "SP500", "--timeframe", "1d"]
+    code, _, err = invoke(
+        "--home", str(tmp_path), "--repo", str(REPO_ROOT), "optimize", *pair, "--cadence", "weekley"
+    )
+    assert code == 2 and "--cadence 'weekley' is unknown. Did you mean weekly?" in err
+    code, _, err = invoke(
+        "--home",
+        str(tmp_path),
+        "--repo",
+        str(REPO_ROOT),
+        "optimize",
+        *pair,
+        "--cadence",
+        "weekly",
+        "--sampler",
+        "tp",
+    )
+    assert code == 2 and "--sampler 'tp' is unknown. Did you mean tpe?" in err
