@@ -142,3 +142,32 @@ def test_a_typo_in_the_cadence_or_sampler_gets_did_you_mean(tmp_path: Path) -> N
         "tp",
     )
     assert code == 2 and "--sampler 'tp' is unknown. Did you mean tpe?" in err
+
+
+def test_the_short_history_fix_names_an_option_the_loading_commands_have(tmp_path: Path) -> None:
+    # The short-history finding says "(CLI: --min-history-days, ...)": backtest, sweep, data show and data
+    # export refused 30 days of bars and then refused that option too.
+    home = ["--home", str(tmp_path)]
+    short = ["--days", "30"]
+    code, _, err = invoke(*home, "backtest", "-s", "ema_cross", "-d", "synthetic", *short)
+    assert code == 2 and "--min-history-days" in err
+    code, out, err = invoke(
+        *home, "backtest", "-s", "ema_cross", "-d", "synthetic", *short, "--min-history-days", "10"
+    )
+    assert code == 0, err
+    sweep = ["sweep", "-s", "ema_cross", "-d", "synthetic", "-g", "ema_fast=5:10:5", *short]
+    code, _, err = invoke(*home, *sweep, "--min-history-days", "10")
+    assert code == 0, err
+    code, out, err = invoke(*home, "--json", "data", "show", "synthetic", *short, "--min-history-days", "10")
+    assert code == 0, err
+    assert json.loads(out)["bars"] == 720
+    out_file = tmp_path / "short.csv"
+    code, _, err = invoke(
+        *home, "data", "export", "synthetic", *short, "--min-history-days", "10", "--out", str(out_file)
+    )
+    assert code == 0, err
+    assert out_file.is_file()
+    code, _, err = invoke(
+        *home, "backtest", "-s", "ema_cross", "-d", str(out_file), "--min-history-days", "10"
+    )
+    assert code == 0, err

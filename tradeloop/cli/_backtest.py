@@ -15,7 +15,7 @@ from rich.table import Table
 from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, config_hash, json_safe
 from tradeloop.cli._context import CliContext, get_context
-from tradeloop.cli._data import _load
+from tradeloop.cli._data import MinHistoryOpt, _load, min_history_quality
 from tradeloop.errors import StrategyError
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ def backtest(
     fee_bps: FeeOpt = 0.0,
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
+    min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Backtest one parameter set: print the KPIs and write the trades to the run directory."""
     from backtest_matrix.engine import backtest as run_backtest
@@ -119,7 +120,7 @@ def backtest(
     cls = get_strategy(strategy)
     params = {k: _number(v, f"--param {k}") for k, v in _parse_assignments(param, "--param").items()}
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
-    loaded = _data(cli, data, timeframe, days, data_seed)
+    loaded = _data(cli, data, timeframe, days, data_seed, min_history_days)
     result = run_backtest(loaded.bars, cls, params, config=config)
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
@@ -150,10 +151,18 @@ def backtest(
     cli.console.print(f"{len(result.trades)} trades written to {trades_path}")
 
 
-def _data(cli: CliContext, source: str, timeframe: str | None, days: float | None, seed: int) -> Any:
+def _data(
+    cli: CliContext,
+    source: str,
+    timeframe: str | None,
+    days: float | None,
+    seed: int,
+    min_history: float | None,
+) -> Any:
     return _load(
-        cli, source, check=True, timeframe=timeframe, days=days, bars=None, seed=seed, start=None,
-        mapping=None, timestamp_column=None, unit="auto", tz="UTC",
+        cli, source, check=True, quality=min_history_quality(source, min_history), timeframe=timeframe,
+        days=days, bars=None, seed=seed, start=None, mapping=None, timestamp_column=None, unit="auto",
+        tz="UTC",
     )  # fmt: skip
 
 
@@ -249,6 +258,7 @@ def sweep(
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
     device: DeviceOpt = None,
+    min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Evaluate many combinations with the batch engine; show the top K and save all to the run directory."""
     import pandas as pd
@@ -269,7 +279,7 @@ def sweep(
         )
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
     on = resolve_device(device or cli.settings.device)
-    loaded = _data(cli, data, timeframe, days, data_seed)
+    loaded = _data(cli, data, timeframe, days, data_seed, min_history_days)
     # About 20 chunks for the progress bar, of at least 2,000 rows: each sweep call packs the bars again and
     # ends with threads waiting for the last task, so more chunks cost more. A GPU takes large ones.
     rows = max(2_000, -(-len(combos) // 20)) if on == "cpu" else 250_000
