@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -170,4 +171,24 @@ def test_the_short_history_fix_names_an_option_the_loading_commands_have(tmp_pat
     code, _, err = invoke(
         *home, "backtest", "-s", "ema_cross", "-d", str(out_file), "--min-history-days", "10"
     )
+    assert code == 0, err
+
+
+def test_backtest_and_sweep_read_a_file_the_way_data_show_does(tmp_path: Path) -> None:
+    # The missing-column error says "(CLI: --map close=<column>)"; backtest and sweep had no --map.
+    lines = ["Date,Open,High,Low,Adj_Close,Volume"]
+    for i in range(120):
+        price = 100 + 10 * math.sin(i / 5)
+        lines.append(f"{(1_577_836_800 + 86_400 * i) * 1000},{price},{price + 1},{price - 1},{price},100")
+    prices = tmp_path / "prices.csv"
+    prices.write_text("\n".join(lines) + "\n")
+    home = ["--home", str(tmp_path / "home")]
+    code, _, err = invoke(*home, "backtest", "-s", "ema_cross", "-d", str(prices))
+    assert code == 2 and "--map close=<column>" in err
+    file_options = ["--map", "close=Adj_Close", "--unit", "ms", "--timestamp-column", "Date", "--tz", "UTC"]
+    code, out, err = invoke(*home, "--json", "backtest", "-s", "ema_cross", "-d", str(prices), *file_options)
+    assert code == 0, err
+    assert json.loads(out)["kpis"]["trades"] > 0
+    sweep = ["sweep", "-s", "ema_cross", "-d", str(prices), "-g", "ema_fast=3:6:1", *file_options]
+    code, _, err = invoke(*home, *sweep)
     assert code == 0, err

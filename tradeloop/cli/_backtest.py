@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -15,7 +15,15 @@ from rich.table import Table
 from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, config_hash, json_safe
 from tradeloop.cli._context import CliContext, get_context
-from tradeloop.cli._data import MinHistoryOpt, _load, min_history_quality
+from tradeloop.cli._data import (
+    MapOpt,
+    MinHistoryOpt,
+    TimestampColumnOpt,
+    TzOpt,
+    UnitOpt,
+    _load,
+    min_history_quality,
+)
 from tradeloop.errors import StrategyError
 
 if TYPE_CHECKING:
@@ -110,6 +118,10 @@ def backtest(
     fee_bps: FeeOpt = 0.0,
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
+    mapping: MapOpt = None,
+    timestamp_column: TimestampColumnOpt = None,
+    unit: UnitOpt = "auto",
+    tz: TzOpt = "UTC",
     min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Backtest one parameter set: print the KPIs and write the trades to the run directory."""
@@ -120,7 +132,8 @@ def backtest(
     cls = get_strategy(strategy)
     params = {k: _number(v, f"--param {k}") for k, v in _parse_assignments(param, "--param").items()}
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
-    loaded = _data(cli, data, timeframe, days, data_seed, min_history_days)
+    files = FileOptions(mapping, timestamp_column, unit, tz, min_history_days)
+    loaded = _data(cli, data, timeframe, days, data_seed, files)
     result = run_backtest(loaded.bars, cls, params, config=config)
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
@@ -151,18 +164,24 @@ def backtest(
     cli.console.print(f"{len(result.trades)} trades written to {trades_path}")
 
 
+@dataclass(frozen=True)
+class FileOptions:
+    """How a .csv / .parquet ``--data`` is read (``data show``'s options of the same names)."""
+
+    mapping: list[str] | None = None
+    timestamp_column: str | None = None
+    unit: str = "auto"
+    tz: str = "UTC"
+    min_history_days: float | None = None
+
+
 def _data(
-    cli: CliContext,
-    source: str,
-    timeframe: str | None,
-    days: float | None,
-    seed: int,
-    min_history: float | None,
+    cli: CliContext, source: str, timeframe: str | None, days: float | None, seed: int, files: FileOptions
 ) -> Any:
     return _load(
-        cli, source, check=True, quality=min_history_quality(source, min_history), timeframe=timeframe,
-        days=days, bars=None, seed=seed, start=None, mapping=None, timestamp_column=None, unit="auto",
-        tz="UTC",
+        cli, source, check=True, quality=min_history_quality(source, files.min_history_days),
+        timeframe=timeframe, days=days, bars=None, seed=seed, start=None, mapping=files.mapping,
+        timestamp_column=files.timestamp_column, unit=files.unit, tz=files.tz,
     )  # fmt: skip
 
 
@@ -258,6 +277,10 @@ def sweep(
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
     device: DeviceOpt = None,
+    mapping: MapOpt = None,
+    timestamp_column: TimestampColumnOpt = None,
+    unit: UnitOpt = "auto",
+    tz: TzOpt = "UTC",
     min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Evaluate many combinations with the batch engine; show the top K and save all to the run directory."""
@@ -279,7 +302,8 @@ def sweep(
         )
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
     on = resolve_device(device or cli.settings.device)
-    loaded = _data(cli, data, timeframe, days, data_seed, min_history_days)
+    files = FileOptions(mapping, timestamp_column, unit, tz, min_history_days)
+    loaded = _data(cli, data, timeframe, days, data_seed, files)
     # About 20 chunks for the progress bar, of at least 2,000 rows: each sweep call packs the bars again and
     # ends with threads waiting for the last task, so more chunks cost more. A GPU takes large ones.
     rows = max(2_000, -(-len(combos) // 20)) if on == "cpu" else 250_000
