@@ -7,6 +7,7 @@ import math
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tradeloop.cli import app
@@ -192,3 +193,25 @@ def test_backtest_and_sweep_read_a_file_the_way_data_show_does(tmp_path: Path) -
     sweep = ["sweep", "-s", "ema_cross", "-d", str(prices), "-g", "ema_fast=3:6:1", *file_options]
     code, _, err = invoke(*home, *sweep)
     assert code == 0, err
+
+
+def test_pr_open_on_the_local_forge_with_the_default_relative_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.github_standin import git, seed_bare_repo
+    from tests.github_standin.fixtures import seed_files
+    from tests.gitops.proposals import realistic_proposal
+
+    bare = seed_bare_repo(tmp_path, seed_files())
+    work = tmp_path / "work"
+    git("clone", "--quiet", str(bare.path), str(work), cwd=tmp_path)
+    proposal = tmp_path / "proposal.json"
+    proposal.write_text(json.dumps(realistic_proposal()))
+    monkeypatch.chdir(work)  # as a user runs it: --home defaults to the relative .tradeloop/
+    args = ["pr", "open", "--proposal", str(proposal), "--forge", "local"]
+    code, out, err = invoke(*args, "--dry-run")
+    assert code == 0, err
+    assert out.count("dry run") == 1, out
+    code, out, err = invoke(*args)
+    assert code == 0, err
+    assert out.startswith("created #1 file://"), out
