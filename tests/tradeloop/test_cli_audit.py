@@ -215,3 +215,19 @@ def test_pr_open_on_the_local_forge_with_the_default_relative_home(
     code, out, err = invoke(*args)
     assert code == 0, err
     assert out.startswith("created #1 file://"), out
+
+
+def test_a_group_without_its_command_says_so() -> None:
+    code, _, err = invoke("data")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "error: `tradeloop data` needs a command: list, show, check, export (see `tradeloop data --help`)"
+    )
+
+
+def test_an_unknown_command_under_json_is_a_json_error_too() -> None:
+    code, out, err = invoke("--json", "backtst")
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["type"] == "UsageError" and "Did you mean 'backtest'?" in error["message"]
+    assert err.startswith("error: No such command 'backtst'.")
