@@ -231,3 +231,9 @@ def test_an_unknown_command_under_json_is_a_json_error_too() -> None:
     error = json.loads(out)["error"]
     assert error["type"] == "UsageError" and "Did you mean 'backtest'?" in error["message"]
     assert err.startswith("error: No such command 'backtst'.")
+
+
+def test_a_typo_in_the_loadouts_cadence_gets_did_you_mean(tmp_path: Path) -> None:
+    args = ["loadouts", "propose", "-s", "rsi_reversion", "--symbol", "DEMO", "--cadence", "weekley"]
+    code, _, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), *args)
+    assert code == 2 and "--cadence 'weekley' is not a cadence. Did you mean weekly? Use one of" in err
