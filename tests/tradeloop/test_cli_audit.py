@@ -237,3 +237,11 @@ def test_a_typo_in_the_loadouts_cadence_gets_did_you_mean(tmp_path: Path) -> Non
     args = ["loadouts", "propose", "-s", "rsi_reversion", "--symbol", "DEMO", "--cadence", "weekley"]
     code, _, err = invoke("--home", str(tmp_path), "--repo", str(REPO_ROOT), *args)
     assert code == 2 and "--cadence 'weekley' is not a cadence. Did you mean weekly? Use one of" in err
+
+
+def test_the_failed_checks_hint_keeps_the_loading_options_in_mind(tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "--home", str(tmp_path), "backtest", "-s", "ema_cross", "-d", "synthetic", "--days", "30"
+    )
+    assert code == 2
+    assert "`tradeloop data check synthetic` with the same loading options (--map, --days, ...)" in err
