@@ -245,3 +245,25 @@ def test_the_failed_checks_hint_keeps_the_loading_options_in_mind(tmp_path: Path
     )
     assert code == 2
     assert "`tradeloop data check synthetic` with the same loading options (--map, --days, ...)" in err
+
+
+def test_sweep_sorted_by_drawdown_shows_the_smallest_first(tmp_path: Path) -> None:
+    args = [
+        "--home",
+        str(tmp_path),
+        "--json",
+        "sweep",
+        "-s",
+        "ema_cross",
+        "-d",
+        "sp500",
+        "-g",
+        "ema_fast=5:30:5",
+    ]
+    code, out, err = invoke(*args, "--sort", "max_drawdown_pct", "--top", "6")
+    assert code == 0, err
+    drawdowns = [row["max_drawdown_pct"] for row in json.loads(out)["top"]]
+    assert drawdowns == sorted(drawdowns), drawdowns
+    code, out, err = invoke(*args, "--sort", "sharpe", "--top", "6")
+    sharpes = [row["sharpe"] for row in json.loads(out)["top"]]
+    assert sharpes == sorted(sharpes, reverse=True), sharpes

@@ -60,6 +60,9 @@ DeviceOpt = Annotated[
 ]
 
 
+#: The KPIs whose best value is the smallest: ``sweep --sort`` ranks them ascending.
+LOWER_IS_BETTER = frozenset({"max_drawdown_pct", "max_consecutive_losses"})
+
 #: The most combinations ``sweep`` evaluates unless --max-combinations raises it (about 170 MB of results).
 DEFAULT_MAX_COMBINATIONS = 1_000_000
 
@@ -266,7 +269,14 @@ def sweep(
     ] = DEFAULT_MAX_COMBINATIONS,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
     top: Annotated[int, typer.Option("--top", help="Rows shown, best first.", min=1)] = 10,
-    sort: Annotated[str, typer.Option("--sort", help="KPI to rank by (descending).")] = "sharpe",
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="KPI to rank by, best first: descending, but ascending for max_drawdown_pct and "
+            "max_consecutive_losses.",
+        ),
+    ] = "sharpe",
     min_trades: Annotated[int, typer.Option("--min-trades", help="Drop combinations with fewer trades.")] = 0,
     timeframe: TimeframeOpt = None,
     days: DaysOpt = None,
@@ -319,7 +329,7 @@ def sweep(
             progress.advance(task, len(chunk))
     table_all = pd.concat(results)
     table_all = table_all[table_all["trades"] >= min_trades]
-    ranked = table_all.sort_values(sort, ascending=False, na_position="last")
+    ranked = table_all.sort_values(sort, ascending=sort in LOWER_IS_BETTER, na_position="last")
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
     atomic_write_text(run_dir / "sweep.csv", _csv_text(ranked))
