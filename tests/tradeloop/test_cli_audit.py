@@ -267,3 +267,15 @@ def test_sweep_sorted_by_drawdown_shows_the_smallest_first(tmp_path: Path) -> No
     code, out, err = invoke(*args, "--sort", "sharpe", "--top", "6")
     sharpes = [row["sharpe"] for row in json.loads(out)["top"]]
     assert sharpes == sorted(sharpes, reverse=True), sharpes
+
+
+def test_data_check_prints_each_findings_check_name(tmp_path: Path) -> None:
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"{1_577_836_800 + 86_400 * i},10,11,9,10.5,100" for i in range(100)]
+    lines[5] = f"{1_577_836_800 + 86_400 * 4},10,11,9,nan,-5"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    code, out, _ = invoke("--home", str(tmp_path), "data", "check", str(bad))
+    assert code == 1, out
+    assert f"error [nan] {bad}: row 5" in out
+    assert f"error [negative_volume] {bad}: row 5" in out

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tradeloop._atomic import atomic_write_bytes
@@ -237,8 +238,8 @@ def _print_report(cli: CliContext, loaded: LoadedBars, report: QualityReport) ->
         colour = "red" if finding.severity == "error" else "yellow"
         more = f" (+{finding.count - 1} more rows)" if finding.count > 1 else ""
         label = f"[{colour}]{finding.severity}[/{colour}]"
-        cli.console.print(f"  {label} [{finding.check}] {finding.message}{more}")
-        cli.console.print(f"      fix: {finding.fix}")
+        cli.console.print(f"  {label} {escape(f'[{finding.check}] {finding.message}{more}')}")
+        cli.console.print(f"      fix: {escape(finding.fix)}")
 
 
 @data_app.command("export")
