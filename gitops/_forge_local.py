@@ -164,19 +164,18 @@ class LocalForge(Forge):
         body_path = self.run_dir / body_file_name(branch)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(body_path, body)
+        url = body_path.absolute().as_uri()  # a relative home (the default .tradeloop/) has no file URI
         with self._edit():
             state = self._load()
             if existing is None:
                 number = state["next_number"]
                 state["next_number"] = number + 1
-                raw = asdict(
-                    PullRequest(number, branch, base, title, body, "open", False, "", body_path.as_uri())
-                )
+                raw = asdict(PullRequest(number, branch, base, title, body, "open", False, "", url))
                 raw["labels"] = []
             else:
                 number = existing.number
                 raw = state["pulls"][str(number)]
-                raw.update(title=title, body=body, url=body_path.as_uri())
+                raw.update(title=title, body=body, url=url)
             raw["head_sha"] = self.branch_head(branch) or ""
             state["pulls"][str(number)] = raw
             self._save(state)

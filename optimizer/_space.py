@@ -25,6 +25,7 @@ import pandas as pd
 
 from backtest_matrix.strategies import Param, Strategy
 from optimizer._proposal import step_cap
+from tradeloop._schema import did_you_mean
 from tradeloop.errors import OptimizerError
 
 __all__ = [
@@ -155,7 +156,10 @@ def _dimension(param: Param, current: float, cadence: str, max_delta: float) -> 
 
 def _check_cadence(cadence: str) -> None:
     if cadence not in CADENCES:
-        raise OptimizerError(f"--cadence {cadence!r} is not a cadence; use one of {', '.join(CADENCES)}")
+        raise OptimizerError(
+            f"--cadence {cadence!r} is not a cadence.{did_you_mean(cadence, CADENCES)} Use one of "
+            f"{', '.join(CADENCES)}"
+        )
 
 
 def cadence_window(bars: pd.DataFrame, cadence: str) -> pd.DataFrame:

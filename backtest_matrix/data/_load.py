@@ -316,5 +316,6 @@ def _failure_message(source: str, report: QualityReport) -> str:
     first = report.errors[0]
     return (
         f"{source}: the bars failed the quality checks: {report.summary()}. First: {first.message}. "
-        f"Fix: {first.fix}. `tradeloop data check {source}` lists every finding."
+        f"Fix: {first.fix}. `tradeloop data check {source}` with the same loading options (--map, --days, "
+        "...) lists every finding."
     )

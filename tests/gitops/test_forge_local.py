@@ -89,3 +89,16 @@ def test_a_corrupt_state_file_is_a_clear_error(forge: LocalForge) -> None:
     forge.state_path.write_text("{not json")
     with pytest.raises(ForgeError, match=r"pulls\.json: not valid JSON"):
         forge.find_open_pr(BRANCH)
+
+
+def test_a_relative_home_gives_an_absolute_body_url(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI's default home is the relative `.tradeloop`: `pr open --forge local` raised "relative path can't
+    # be expressed as a file URI" after pushing the branch.
+    monkeypatch.chdir(tmp_path)
+    forge = LocalForge(repo, home=Path(".tradeloop"))
+    outcome = publish_proposal(forge, typed(realistic_proposal()))
+    assert (outcome.action, outcome.pr_number) == ("created", 1)
+    url = forge.get_pr(1).url
+    assert url == (tmp_path / ".tradeloop" / "forge" / "pr-tradeloop-opt-ema_cross-SP500-1d.md").as_uri()

@@ -32,15 +32,31 @@ class _ErrorHandlingGroup(TyperGroup):
     (:func:`tradeloop._secrets.mask_secrets`): no password or token reaches the output.
     """
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # At the root, `tradeloop deploy plan --json` means `tradeloop --json deploy plan`.
+        if ctx.parent is None:
+            args = _global_flags_first(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: Any) -> Any:  # typer vendors click; its Context class is private
         try:
             return super().invoke(ctx)
         except UsageError as exc:  # a bad option of a command: one line too, naming the option and --help
+            if ctx.obj is None:  # an unknown command stops before the root's callback makes the context
+                ctx.obj = CliContext(
+                    settings=Settings(home=Path(DEFAULT_HOME), repo=Path()),
+                    json_output=bool(ctx.params.get("json_output")),
+                    debug=bool(ctx.params.get("debug")),
+                )
             if isinstance(ctx.obj, CliContext) and ctx.obj.debug:
                 raise
             where = exc.ctx.command_path if exc.ctx is not None else "tradeloop"
-            message = f"{exc.format_message()} (see `{where} --help`)"
-            _fail(ctx, "UsageError", message)
+            what = exc.format_message().strip()
+            if not what and exc.ctx is not None and isinstance(exc.ctx.command, TyperGroup):
+                # a group without its command (`tradeloop data`): click printed the help and no message
+                names = exc.ctx.command.list_commands(exc.ctx)
+                what = f"`{where}` needs a command: {', '.join(names)}"
+            _fail(ctx, "UsageError", f"{what} (see `{where} --help`)")
         except BrokenPipeError:  # the reader went away (`tradeloop ... | head`): stop quietly, as Unix does
             _silence_stdout()
             ctx.exit(EXIT_FINDINGS)
@@ -49,6 +65,21 @@ class _ErrorHandlingGroup(TyperGroup):
             if isinstance(obj, CliContext) and obj.debug:
                 raise
             _fail(ctx, *_describe(exc))
+
+
+_GLOBAL_FLAGS = frozenset({"--json", "--debug"})
+
+
+def _global_flags_first(args: list[str]) -> list[str]:
+    """The global flags ``--json`` and ``--debug`` moved before the command name, wherever they stand.
+
+    Both are options of the root and take no value, so a user may write them after the command, as the
+    docs do (`tradeloop matrix plan --shards 4 --json`); arguments after ``--`` stay as they are.
+    """
+    end = args.index("--") if "--" in args else len(args)
+    head = args[:end]
+    flags = [arg for arg in head if arg in _GLOBAL_FLAGS]
+    return [*flags, *(arg for arg in head if arg not in _GLOBAL_FLAGS), *args[end:]]
 
 
 def _silence_stdout() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -15,7 +15,15 @@ from rich.table import Table
 from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, config_hash, json_safe
 from tradeloop.cli._context import CliContext, get_context
-from tradeloop.cli._data import _load
+from tradeloop.cli._data import (
+    MapOpt,
+    MinHistoryOpt,
+    TimestampColumnOpt,
+    TzOpt,
+    UnitOpt,
+    _load,
+    min_history_quality,
+)
 from tradeloop.errors import StrategyError
 
 if TYPE_CHECKING:
@@ -29,7 +37,7 @@ StrategyOpt = Annotated[
     str, typer.Option("--strategy", "-s", help="Strategy name (see `tradeloop strategies`).")
 ]
 DataOpt = Annotated[
-    str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic or a .csv/.parquet path.")
+    str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic, reverting or a .csv/.parquet path.")
 ]
 TimeframeOpt = Annotated[
     str | None, typer.Option("--timeframe", "-t", help="Resample the data to this timeframe.")
@@ -51,6 +59,9 @@ DeviceOpt = Annotated[
     ),
 ]
 
+
+#: The KPIs whose best value is the smallest: ``sweep --sort`` ranks them ascending.
+LOWER_IS_BETTER = frozenset({"max_drawdown_pct", "max_consecutive_losses"})
 
 #: The most combinations ``sweep`` evaluates unless --max-combinations raises it (about 170 MB of results).
 DEFAULT_MAX_COMBINATIONS = 1_000_000
@@ -110,6 +121,11 @@ def backtest(
     fee_bps: FeeOpt = 0.0,
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
+    mapping: MapOpt = None,
+    timestamp_column: TimestampColumnOpt = None,
+    unit: UnitOpt = "auto",
+    tz: TzOpt = "UTC",
+    min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Backtest one parameter set: print the KPIs and write the trades to the run directory."""
     from backtest_matrix.engine import backtest as run_backtest
@@ -119,7 +135,8 @@ def backtest(
     cls = get_strategy(strategy)
     params = {k: _number(v, f"--param {k}") for k, v in _parse_assignments(param, "--param").items()}
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
-    loaded = _data(cli, data, timeframe, days, data_seed)
+    files = FileOptions(mapping, timestamp_column, unit, tz, min_history_days)
+    loaded = _data(cli, data, timeframe, days, data_seed, files)
     result = run_backtest(loaded.bars, cls, params, config=config)
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
@@ -150,10 +167,24 @@ def backtest(
     cli.console.print(f"{len(result.trades)} trades written to {trades_path}")
 
 
-def _data(cli: CliContext, source: str, timeframe: str | None, days: float | None, seed: int) -> Any:
+@dataclass(frozen=True)
+class FileOptions:
+    """How a .csv / .parquet ``--data`` is read (``data show``'s options of the same names)."""
+
+    mapping: list[str] | None = None
+    timestamp_column: str | None = None
+    unit: str = "auto"
+    tz: str = "UTC"
+    min_history_days: float | None = None
+
+
+def _data(
+    cli: CliContext, source: str, timeframe: str | None, days: float | None, seed: int, files: FileOptions
+) -> Any:
     return _load(
-        cli, source, check=True, timeframe=timeframe, days=days, bars=None, seed=seed, start=None,
-        mapping=None, timestamp_column=None, unit="auto", tz="UTC",
+        cli, source, check=True, quality=min_history_quality(source, files.min_history_days),
+        timeframe=timeframe, days=days, bars=None, seed=seed, start=None, mapping=files.mapping,
+        timestamp_column=files.timestamp_column, unit=files.unit, tz=files.tz,
     )  # fmt: skip
 
 
@@ -238,7 +269,14 @@ def sweep(
     ] = DEFAULT_MAX_COMBINATIONS,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --random.")] = 0,
     top: Annotated[int, typer.Option("--top", help="Rows shown, best first.", min=1)] = 10,
-    sort: Annotated[str, typer.Option("--sort", help="KPI to rank by (descending).")] = "sharpe",
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="KPI to rank by, best first: descending, but ascending for max_drawdown_pct and "
+            "max_consecutive_losses.",
+        ),
+    ] = "sharpe",
     min_trades: Annotated[int, typer.Option("--min-trades", help="Drop combinations with fewer trades.")] = 0,
     timeframe: TimeframeOpt = None,
     days: DaysOpt = None,
@@ -249,6 +287,11 @@ def sweep(
     slippage_bps: SlippageOpt = 0.0,
     direction: DirectionOpt = "long",
     device: DeviceOpt = None,
+    mapping: MapOpt = None,
+    timestamp_column: TimestampColumnOpt = None,
+    unit: UnitOpt = "auto",
+    tz: TzOpt = "UTC",
+    min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Evaluate many combinations with the batch engine; show the top K and save all to the run directory."""
     import pandas as pd
@@ -269,7 +312,8 @@ def sweep(
         )
     config = _engine_config(fill, fee_bps, slippage_bps, direction)
     on = resolve_device(device or cli.settings.device)
-    loaded = _data(cli, data, timeframe, days, data_seed)
+    files = FileOptions(mapping, timestamp_column, unit, tz, min_history_days)
+    loaded = _data(cli, data, timeframe, days, data_seed, files)
     # About 20 chunks for the progress bar, of at least 2,000 rows: each sweep call packs the bars again and
     # ends with threads waiting for the last task, so more chunks cost more. A GPU takes large ones.
     rows = max(2_000, -(-len(combos) // 20)) if on == "cpu" else 250_000
@@ -285,7 +329,7 @@ def sweep(
             progress.advance(task, len(chunk))
     table_all = pd.concat(results)
     table_all = table_all[table_all["trades"] >= min_trades]
-    ranked = table_all.sort_values(sort, ascending=False, na_position="last")
+    ranked = table_all.sort_values(sort, ascending=sort in LOWER_IS_BETTER, na_position="last")
     provenance = Provenance.capture(cli.settings.repo)
     run_dir = _run_dir(cli, provenance)
     atomic_write_text(run_dir / "sweep.csv", _csv_text(ranked))

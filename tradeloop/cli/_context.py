@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tradeloop._provenance import canonical_json, json_safe
 from tradeloop._secrets import environment_secrets, mask_secrets
@@ -37,13 +38,16 @@ class CliContext:
 
 
 def print_check(cli: CliContext, passed: bool, summary: str, errors: Iterable[object]) -> None:
-    """A check's outcome for people: PASS or FAIL with its summary, then one line per error."""
+    """A check's outcome for people: PASS or FAIL with its summary, then one line per error.
+
+    The summary and the errors are printed as written: a ``[int]`` in ``Final[int]`` is text, not markup.
+    """
     if passed:
-        cli.console.print(f"[green]PASS[/green] {summary}")
+        cli.console.print(f"[green]PASS[/green] {escape(summary)}")
         return
-    cli.console.print(f"[red]FAIL[/red] {summary}")
+    cli.console.print(f"[red]FAIL[/red] {escape(summary)}")
     for error in errors:
-        cli.console.print(f"  [red]error[/red] {error}")
+        cli.console.print(f"  [red]error[/red] {escape(str(error))}")
 
 
 def get_context(ctx: typer.Context) -> CliContext:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tradeloop._atomic import atomic_write_bytes
@@ -25,7 +26,9 @@ data_app = typer.Typer(
 
 SourceArg = Annotated[
     str,
-    typer.Argument(help="sp500, nasdaq, synthetic, or a path to a .csv / .parquet file.", show_default=False),
+    typer.Argument(
+        help="sp500, nasdaq, synthetic, reverting, or a path to a .csv / .parquet file.", show_default=False
+    ),
 ]
 TimeframeOpt = Annotated[
     str | None,
@@ -48,6 +51,18 @@ TimestampColumnOpt = Annotated[
 ]
 UnitOpt = Annotated[str, typer.Option("--unit", help="Timestamp unit of a file: s, ms, iso or auto.")]
 TzOpt = Annotated[str, typer.Option("--tz", help="Time zone of naive timestamps in a file.")]
+MinHistoryOpt = Annotated[
+    float | None, typer.Option("--min-history-days", help="Least history required. \\[default: 90]")
+]
+
+
+def min_history_quality(source: str, min_history_days: float | None) -> Any:
+    """The source's default quality checks with ``--min-history-days`` applied; None when it is not given."""
+    if min_history_days is None:
+        return None
+    from backtest_matrix import default_quality_config
+
+    return replace(default_quality_config(source), min_history_days=min_history_days)
 
 
 def _parse_mapping(pairs: list[str] | None) -> dict[str, str] | None:
@@ -136,12 +151,14 @@ def show(
     unit: UnitOpt = "auto",
     tz: TzOpt = "UTC",
     rows: Annotated[int, typer.Option("--rows", help="Rows shown from the head and the tail.", min=0)] = 5,
+    min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Load a source (checked), then print its size, span, data hash and first/last bars."""
     cli = get_context(ctx)
     loaded = _load(
-        cli, source, check=True, timeframe=timeframe, days=days, bars=bars, seed=seed, start=start,
-        mapping=mapping, timestamp_column=timestamp_column, unit=unit, tz=tz,
+        cli, source, check=True, quality=min_history_quality(source, min_history_days), timeframe=timeframe,
+        days=days, bars=bars, seed=seed, start=start, mapping=mapping, timestamp_column=timestamp_column,
+        unit=unit, tz=tz,
     )  # fmt: skip
     summary = _summary(loaded)
     if cli.json_output:
@@ -174,9 +191,7 @@ def check(
     max_missing_bars: Annotated[
         int | None, typer.Option("--max-missing-bars", help="Tolerated missing bars in one gap.", min=0)
     ] = None,
-    min_history_days: Annotated[
-        float | None, typer.Option("--min-history-days", help="Least history required. \\[default: 90]")
-    ] = None,
+    min_history_days: MinHistoryOpt = None,
     window_days: Annotated[
         float | None, typer.Option("--window-days", help="The window the data must cover.")
     ] = None,
@@ -223,8 +238,8 @@ def _print_report(cli: CliContext, loaded: LoadedBars, report: QualityReport) ->
         colour = "red" if finding.severity == "error" else "yellow"
         more = f" (+{finding.count - 1} more rows)" if finding.count > 1 else ""
         label = f"[{colour}]{finding.severity}[/{colour}]"
-        cli.console.print(f"  {label} [{finding.check}] {finding.message}{more}")
-        cli.console.print(f"      fix: {finding.fix}")
+        cli.console.print(f"  {label} {escape(f'[{finding.check}] {finding.message}{more}')}")
+        cli.console.print(f"      fix: {escape(finding.fix)}")
 
 
 @data_app.command("export")
@@ -241,6 +256,7 @@ def export(
     timestamp_column: TimestampColumnOpt = None,
     unit: UnitOpt = "auto",
     tz: TzOpt = "UTC",
+    min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Write the checked bars of a source to a CSV or Parquet file (atomically)."""
     cli = get_context(ctx)
@@ -249,8 +265,9 @@ def export(
         shown = suffix or "(none)"
         raise DataSourceError(f"--out {str(out)!r}: unknown format {shown!r}; use .csv or .parquet")
     loaded = _load(
-        cli, source, check=True, timeframe=timeframe, days=days, bars=bars, seed=seed, start=start,
-        mapping=mapping, timestamp_column=timestamp_column, unit=unit, tz=tz,
+        cli, source, check=True, quality=min_history_quality(source, min_history_days), timeframe=timeframe,
+        days=days, bars=bars, seed=seed, start=start, mapping=mapping, timestamp_column=timestamp_column,
+        unit=unit, tz=tz,
     )  # fmt: skip
     atomic_write_bytes(out, _encode(loaded.bars, suffix))
     summary = {**_summary(loaded), "out": str(out)}

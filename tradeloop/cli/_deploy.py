@@ -61,7 +61,7 @@ def _regime_line(pair: PairPlan) -> str:
     weight = f"ensemble weight {pair.ensemble_weight:.3g}"
     regime = pair.regime
     if regime is None:
-        return f"{weight}; regime unknown (no stored detection: tradeloop regime detect --store)"
+        return f"{weight}; regime unknown (no stored detection: run tradeloop regime refresh)"
     loadout = ", ".join(f"{k}={v}" for k, v in pair.loadout.items()) or "none (LIVE_PARAMS as they are)"
     line = (
         f"{weight}; regime {regime.regime} (confidence {regime.confidence:.2f}) since "
@@ -231,7 +231,9 @@ def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:
         from gitops import load_constants
         from tradeloop.loop import pair_source
 
-        source = data or pair_source(load_constants(cli.settings.constants_path), symbol, None, None)
+        source = data or pair_source(
+            load_constants(cli.settings.constants_path), symbol, None, cli.settings.matrix_path
+        )
         loaded = load_bars(source, cache_dir=cli.settings.cache_dir, check=True, timeframe=timeframe)
         bars = loaded.bars
         window = bars[(bars.index > pd.Timestamp(start)) & (bars.index <= pd.Timestamp(end))]

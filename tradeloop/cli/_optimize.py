@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +22,7 @@ from tradeloop.loop._checks import (
 
 if TYPE_CHECKING:
     from gitops import LiveConstants
-    from optimizer import SearchResult
+    from optimizer import Constraints, SearchResult
 
 __all__ = ["optimize"]
 
@@ -39,15 +40,15 @@ def _current_params(constants: LiveConstants, strategy: str, symbol: str, timefr
     return {k: v for k, v in entry.items() if k != "timeframe"}
 
 
-def _source(constants: LiveConstants, symbol: str, data: str | None) -> str:
+def _source(constants: LiveConstants, symbol: str, data: str | None, matrix: Path) -> str:
     if data:
         return data
-    from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, load_matrix_spec
+    from backtest_matrix.matrix import load_matrix_spec
 
-    spec = load_matrix_spec(DEFAULT_MATRIX_PATH, live_params=constants.live_params)
+    spec = load_matrix_spec(matrix, live_params=constants.live_params)
     if symbol not in spec.sources:
         raise OptimizerError(
-            f"{DEFAULT_MATRIX_PATH}: symbols has no data source for {symbol!r}; add it there or pass --data"
+            f"{matrix}: symbols has no data source for {symbol!r}; add it there or pass --data"
         )
     return str(spec.sources[symbol])
 
@@ -108,27 +109,29 @@ def optimize(
     constants = load_constants(cli.settings.constants_path)
     current = _current_params(constants, strategy, symbol, timeframe)
     loaded = load_bars(
-        _source(constants, symbol, data), timeframe=timeframe, cache_dir=cli.settings.cache_dir
+        _source(constants, symbol, data, cli.settings.matrix_path),
+        timeframe=timeframe,
+        cache_dir=cli.settings.cache_dir,
     )
     provenance = Provenance.capture(cli.settings.repo)
     out_dir = out or cli.settings.run_dir(provenance.run_id)
+    constraints = Constraints(
+        min_trades=constants.min_trades, max_drawdown_pct=constants.max_drawdown_pct,
+        min_win_rate_pct=constants.min_win_rate_pct,
+    )  # fmt: skip
     result = run_search(
         loaded.bars, strategy, current, cadence=cadence, objective=objective, sampler=sampler, trials=trials,
         timeout=timeout, storage=storage, workers=workers, seed=seed, top_k=top_k, prescreen_n=prescreen_n,
         study_name=study or f"{strategy}.{symbol}.{timeframe}.{cadence}.{objective}.{sampler}",
         engine_config=EngineConfig(fee_bps=constants.fee_bps, slippage_bps=constants.slippage_bps),
-        constraints=Constraints(
-            min_trades=constants.min_trades, max_drawdown_pct=constants.max_drawdown_pct,
-            min_win_rate_pct=constants.min_win_rate_pct,
-        ),
-        max_delta=constants.optimizer_max_delta, out_dir=out_dir, progress=not cli.json_output,
-        console=cli.console, device=on,
+        constraints=constraints, max_delta=constants.optimizer_max_delta, out_dir=out_dir,
+        progress=not cli.json_output, console=cli.console, device=on,
     )  # fmt: skip
     summary = _summary(result, provenance, strategy, symbol, timeframe, loaded.data_hash, current)
     if cli.json_output:
         cli.emit_json(summary)
         return
-    _print(cli, result, summary)
+    _print(cli, result, summary, constraints)
 
 
 def _summary(
@@ -141,6 +144,9 @@ def _summary(
     current: dict[str, Any],
 ) -> dict[str, Any]:
     states = result.trials["state"].value_counts().to_dict() if not result.trials.empty else {}
+    feasible = 0
+    if not result.trials.empty and "feasible" in result.trials:
+        feasible = int(result.trials["feasible"].astype(bool).sum())
     return {
         **provenance.as_dict(),
         "strategy": strategy,
@@ -156,6 +162,7 @@ def _summary(
             "study": result.study_name,
             "storage": result.storage,
             "states": states,
+            "feasible": feasible,
             "cadence": result.space.cadence,
         },
         "best_params": result.best_params,
@@ -169,8 +176,12 @@ def _summary(
     }
 
 
-def _print(cli: CliContext, result: SearchResult, summary: dict[str, Any]) -> None:
-    table = Table("parameter", "current", "best", title=f"best {result.objective} {result.best_value:.4g}")
+def _print(cli: CliContext, result: SearchResult, summary: dict[str, Any], constraints: Constraints) -> None:
+    qualified = not math.isnan(result.best_value)  # NaN: no trial met the constraints
+    title = (
+        f"best {result.objective} {result.best_value:.4g}" if qualified else "no trial met the constraints"
+    )
+    table = Table("parameter", "current", "best", title=title)
     for name in result.space.names:
         current = summary["current_params"].get(name, "default")
         table.add_row(name, f"{current}", f"{result.best_params[name]:g}")
@@ -179,3 +190,16 @@ def _print(cli: CliContext, result: SearchResult, summary: dict[str, Any]) -> No
         f"{result.n_trials} trials in study {result.study_name!r} ({result.storage}); "
         f"outputs in {result.out_dir}"
     )
+    if not qualified:
+        limits = [f"at least {constraints.min_trades} trades (MIN_TRADES)"]
+        if constraints.max_drawdown_pct is not None:
+            limits.append(f"a drawdown of at most {constraints.max_drawdown_pct:g} % (MAX_DRAWDOWN_PCT)")
+        if constraints.min_win_rate_pct is not None:
+            limits.append(f"a win rate of at least {constraints.min_win_rate_pct:g} % (MIN_WIN_RATE_PCT)")
+        most = result.trials["trades"].max() if "trades" in result.trials else float("nan")
+        cli.console.print(
+            f"no trial of {result.n_trials} met the constraints ({', '.join(limits)}) on the "
+            f"{result.space.cadence} cadence's bars (the most trades: {most:g}), so the best is the current "
+            "parameters; search more bars (--cadence weekly searches all of them) or see docs/optimizer.md",
+            markup=False,
+        )

@@ -84,7 +84,7 @@ def render_open(cli: CliContext, result: PrOpenResult) -> None:
         return
     outcome = result.outcome
     where = f" #{outcome.pr_number} {outcome.url}" if outcome.pr_number else ""
-    dry = " (dry run)" if outcome.dry_run else ""
+    dry = " (dry run)" if outcome.dry_run and "dry run" not in outcome.reason else ""
     cli.console.print(f"{outcome.action}{where}: {outcome.reason}{dry}")
 
 

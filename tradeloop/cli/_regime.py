@@ -34,7 +34,7 @@ def default_symbol(source: str) -> str:
 def detect(
     ctx: typer.Context,
     data: Annotated[
-        str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic or a .csv/.parquet path.")
+        str, typer.Option("--data", "-d", help="sp500, nasdaq, synthetic, reverting or a .csv/.parquet path.")
     ],
     timeframe: Annotated[
         str | None, typer.Option("--timeframe", "-t", help="Resample to this timeframe.")

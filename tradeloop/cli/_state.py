@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from tradeloop.cli._context import get_context, print_check
 
@@ -44,7 +45,7 @@ def check(ctx: typer.Context) -> None:
     else:
         print_check(cli, report.ok, report.summary(), report.errors)
         for note in report.notes:
-            cli.console.print(f"  [yellow]note[/yellow] {note}")
+            cli.console.print(f"  [yellow]note[/yellow] {escape(str(note))}")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+from tradeloop._schema import did_you_mean
 from tradeloop.errors import OptimizerError, SettingsError, WriteError
 
 __all__ = [
@@ -65,7 +66,9 @@ def check_optimizer_options(
     choices = {"--cadence": (cadence, list(CADENCE_HOURS)), "--sampler": (sampler, list(SAMPLERS))}
     for option, (value, known) in choices.items():
         if value is not None and value not in known:
-            raise OptimizerError(f"{option} {value!r} is unknown; use one of {', '.join(known)}")
+            raise OptimizerError(
+                f"{option} {value!r} is unknown.{did_you_mean(value, known)} Use one of {', '.join(known)}"
+            )
 
 
 def check_storage(url: str) -> None:

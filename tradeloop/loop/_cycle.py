@@ -223,7 +223,7 @@ def live_targets(settings: Settings, strategy: str | None, symbol: str | None) -
 def check_cycle(settings: Settings, options: CycleOptions) -> list[tuple[str, str, str]]:
     """Every option of the cycle, checked before its first step (the steps must not fail on them later);
     the live pairs it runs."""
-    from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, DEFAULT_MAX_CELLS, load_matrix_spec
+    from backtest_matrix.matrix import DEFAULT_MAX_CELLS, load_matrix_spec
     from gitops import load_constants
     from optimizer import default_storage_url
 
@@ -231,7 +231,8 @@ def check_cycle(settings: Settings, options: CycleOptions) -> list[tuple[str, st
         check_optimizer_options(cadence=options.cadence)
     targets = live_targets(settings, options.strategy, options.symbol)
     spec = load_matrix_spec(
-        options.matrix or DEFAULT_MATRIX_PATH, live_params=load_constants(settings.constants_path).live_params
+        options.matrix or settings.matrix_path,
+        live_params=load_constants(settings.constants_path).live_params,
     )
     if spec.cell_count > DEFAULT_MAX_CELLS:
         raise SettingsError(

@@ -156,7 +156,7 @@ def _prices(settings: Settings, equity: pd.DataFrame | None, notes: list[str]) -
     prices: dict[str, pd.Series] = {}
     for symbol in sorted(set(equity["symbol"])):
         try:
-            source = pair_source(constants, symbol, None, None)
+            source = pair_source(constants, symbol, None, settings.matrix_path)
             prices[symbol] = load_bars(source, cache_dir=settings.cache_dir, check=True).bars["close"]
         except TradeloopError as exc:
             notes.append(f"no buy-and-hold for {symbol}: {str(exc).splitlines()[0]}")

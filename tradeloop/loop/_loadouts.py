@@ -167,7 +167,7 @@ def propose_loadouts(settings: Settings, options: LoadoutOptions) -> LoadoutsRes
     )  # fmt: skip
     if blocked is not None:
         return LoadoutsResult(o.strategy, o.symbol, timeframe, "no_change", blocked)
-    loaded = load_source(settings, pair_source(constants, o.symbol, o.data, None), timeframe)
+    loaded = load_source(settings, pair_source(constants, o.symbol, o.data, settings.matrix_path), timeframe)
     window = cadence_window(loaded.bars, o.cadence)
     split = split_holdout(window, constants.validation_holdout_fraction)
     labels = detect_regimes(window).labels.astype(object)

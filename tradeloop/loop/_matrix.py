@@ -43,11 +43,11 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def spec_and_constants(settings: Settings, matrix: Path | None) -> tuple[MatrixSpec, LiveConstants]:
     """The validated matrix (with the live pairs of ``config/constants.py``) and the live constants."""
-    from backtest_matrix.matrix import DEFAULT_MATRIX_PATH, load_matrix_spec
+    from backtest_matrix.matrix import load_matrix_spec
     from gitops import load_constants
 
     constants = load_constants(settings.constants_path)
-    spec = load_matrix_spec(matrix or DEFAULT_MATRIX_PATH, live_params=constants.live_params)
+    spec = load_matrix_spec(matrix or settings.matrix_path, live_params=constants.live_params)
     return spec, constants
 
 

@@ -47,7 +47,9 @@ def feed_factory(settings: Settings, spec: str | None) -> Callable[[str, str, st
     opened: dict[tuple[str, str], Feed] = {}
 
     def feed(strategy: str, symbol: str, timeframe: str) -> Feed:
-        source = spec or pair_source(load_constants(settings.constants_path), symbol, None, None)
+        source = spec or pair_source(
+            load_constants(settings.constants_path), symbol, None, settings.matrix_path
+        )
         if (source, timeframe) not in opened:
             opened[(source, timeframe)] = open_feed(source, timeframe, cache_dir=settings.cache_dir)
         return opened[(source, timeframe)]

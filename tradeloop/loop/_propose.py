@@ -147,7 +147,9 @@ def propose(settings: Settings, options: ProposeOptions, feedback: Feedback = QU
         raise OptimizerError(f"--cadence {o.cadence!r} is unknown; use one of {', '.join(CADENCE_HOURS)}")
     constants = load_constants(settings.constants_path)
     entry = _live_entry(constants, o.strategy, o.symbol, o.timeframe)
-    loaded = load_source(settings, pair_source(constants, o.symbol, o.data, o.matrix), o.timeframe)
+    loaded = load_source(
+        settings, pair_source(constants, o.symbol, o.data, o.matrix or settings.matrix_path), o.timeframe
+    )
     analysis = _analysis(settings, o.strategy, o.symbol, o.timeframe)
     memory = guardrail_memory(settings, base=o.base, forge=reading_forge(settings, o.forge))
     provenance = Provenance.capture(settings.repo)

@@ -148,7 +148,9 @@ def pr_proposal(settings: Settings, options: PrProposalOptions) -> PrProposalRes
     forge = make_forge(settings, f.kind, remote=f.remote, repository=f.repository)
     found = pr_constants(forge, options.pr, base=options.base)
     _, symbol, timeframe = changed_live_pair(found.base, found.head, f"pull request #{options.pr}")
-    loaded = load_source(settings, pair_source(found.base, symbol, options.data, None), timeframe)
+    loaded = load_source(
+        settings, pair_source(found.base, symbol, options.data, settings.matrix_path), timeframe
+    )
     provenance = Provenance.capture(settings.repo)
     rebuilt = proposal_from_pr(
         found, bars=loaded.bars, cadence=options.cadence, run_id=provenance.run_id,
@@ -244,7 +246,8 @@ def rollback(
     if (commit is None) == (pr is None):
         raise SettingsError(
             "rollback: name what to revert with exactly one of --commit SHA or --pr N "
-            f"(got {'both' if commit else 'neither'}); e.g. `tradeloop rollback --pr 12`"
+            f"(got {'both' if commit else 'neither'}), or undo one pair's last change with --pair "
+            "STRATEGY/SYMBOL; e.g. `tradeloop rollback --pr 12`"
         )
     target = make_forge(settings, forge.kind, remote=forge.remote, repository=forge.repository)
     if pr is not None:

@@ -126,7 +126,9 @@ def refresh_regimes(settings: Settings, data: str | None = None) -> list[RegimeR
     found = []
     with get_warehouse(settings.warehouse_url) as warehouse:
         for symbol, timeframe in pairs:
-            loaded = load_source(settings, pair_source(constants, symbol, data, None), timeframe)
+            loaded = load_source(
+                settings, pair_source(constants, symbol, data, settings.matrix_path), timeframe
+            )
             detection = detect_regimes(loaded.bars)
             provenance = {"git_sha": git_sha(settings.repo), "data_hash": loaded.data_hash}
             _, stored = store_segments(

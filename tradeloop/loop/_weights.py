@@ -149,7 +149,9 @@ def propose_weights(settings: Settings, options: WeightsOptions) -> WeightsResul
     blocked = _blocked(settings, constants, options, strategies)
     if blocked:
         return WeightsResult(options.symbol, timeframe, "no_change", blocked)
-    loaded = load_source(settings, pair_source(constants, options.symbol, options.data, None), timeframe)
+    loaded = load_source(
+        settings, pair_source(constants, options.symbol, options.data, settings.matrix_path), timeframe
+    )
     window = cadence_window(loaded.bars, options.cadence)
     split = split_holdout(window, constants.validation_holdout_fraction)
     returns = _returns(constants, window, options.symbol, strategies)
