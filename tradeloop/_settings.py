@@ -113,18 +113,6 @@ class Settings:
     def feature_flags_path(self) -> Path:
         return self.repo / "feature_flags.json"
 
-    @property
-    def matrix_path(self) -> Path:
-        """The matrix definition: the repository's ``backtest_matrix/matrix.yaml`` when it has one, else the
-        copy tradeloop ships; so an edit of the repository's file counts with ``pip install .`` and ``--repo``
-        too."""
-        own = self.repo / "backtest_matrix" / "matrix.yaml"
-        if own.is_file():
-            return own
-        from backtest_matrix.matrix import DEFAULT_MATRIX_PATH
-
-        return DEFAULT_MATRIX_PATH
-
 
 def _fixed_time(text: str | None) -> datetime | None:
     if not text:

@@ -229,10 +229,10 @@ def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:
 
         from backtest_matrix import load_bars
         from gitops import load_constants
-        from tradeloop.loop import pair_source
+        from tradeloop.loop import matrix_path, pair_source
 
         source = data or pair_source(
-            load_constants(cli.settings.constants_path), symbol, None, cli.settings.matrix_path
+            load_constants(cli.settings.constants_path), symbol, None, matrix_path(cli.settings)
         )
         loaded = load_bars(source, cache_dir=cli.settings.cache_dir, check=True, timeframe=timeframe)
         bars = loaded.bars

@@ -96,6 +96,7 @@ def optimize(
     from backtest_matrix.engine import EngineConfig, resolve_device
     from gitops import load_constants
     from optimizer import Constraints, default_storage_url, run_search
+    from tradeloop.loop import matrix_path
 
     cli = get_context(ctx)
     quiet_optuna(cli)
@@ -109,7 +110,7 @@ def optimize(
     constants = load_constants(cli.settings.constants_path)
     current = _current_params(constants, strategy, symbol, timeframe)
     loaded = load_bars(
-        _source(constants, symbol, data, cli.settings.matrix_path),
+        _source(constants, symbol, data, matrix_path(cli.settings)),
         timeframe=timeframe,
         cache_dir=cli.settings.cache_dir,
     )

@@ -45,7 +45,15 @@ from tradeloop.loop._checks import (
     check_positive_seconds,
     check_storage,
 )
-from tradeloop.loop._common import QUIET, Feedback, actions_run_url, load_source, make_forge, pair_source
+from tradeloop.loop._common import (
+    QUIET,
+    Feedback,
+    actions_run_url,
+    load_source,
+    make_forge,
+    matrix_path,
+    pair_source,
+)
 from tradeloop.loop._cycle import (
     AUTO_CADENCE,
     STEPS,
@@ -197,6 +205,7 @@ __all__ = [
     "loadout_branch",
     "make_forge",
     "matrix_merge",
+    "matrix_path",
     "matrix_plan",
     "matrix_run",
     "notify",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from backtest_matrix.data import LoadedBars
     from gitops import Forge, LiveConstants
 
-__all__ = ["QUIET", "Feedback", "actions_run_url", "load_source", "make_forge", "pair_source"]
+__all__ = ["QUIET", "Feedback", "actions_run_url", "load_source", "make_forge", "matrix_path", "pair_source"]
 
 
 def _silent(line: str) -> None:
@@ -73,6 +73,17 @@ def load_source(settings: Settings, source: str, timeframe: str, *, seed: int = 
     from backtest_matrix import load_bars
 
     return load_bars(source, timeframe=timeframe, seed=seed, cache_dir=settings.cache_dir, check=True)
+
+
+def matrix_path(settings: Settings) -> Path:
+    """The matrix definition: the repository's ``backtest_matrix/matrix.yaml`` when it has one, else the copy
+    tradeloop ships; so an edit of the repository's file counts with ``pip install .`` and ``--repo`` too."""
+    own = settings.repo / "backtest_matrix" / "matrix.yaml"
+    if own.is_file():
+        return own
+    from backtest_matrix.matrix import DEFAULT_MATRIX_PATH
+
+    return DEFAULT_MATRIX_PATH
 
 
 def pair_source(constants: LiveConstants, symbol: str, data: str | None, matrix: Path | None) -> str:

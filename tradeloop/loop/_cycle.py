@@ -25,7 +25,7 @@ from tradeloop._locks import exclusive_lock
 from tradeloop._settings import Settings
 from tradeloop.errors import SettingsError
 from tradeloop.loop._checks import check_optimizer_options, check_storage
-from tradeloop.loop._common import QUIET, Feedback
+from tradeloop.loop._common import QUIET, Feedback, matrix_path
 from tradeloop.loop._dashboard import DashboardOptions, dashboard
 from tradeloop.loop._matrix import (
     MatrixMerge,
@@ -231,7 +231,7 @@ def check_cycle(settings: Settings, options: CycleOptions) -> list[tuple[str, st
         check_optimizer_options(cadence=options.cadence)
     targets = live_targets(settings, options.strategy, options.symbol)
     spec = load_matrix_spec(
-        options.matrix or settings.matrix_path,
+        options.matrix or matrix_path(settings),
         live_params=load_constants(settings.constants_path).live_params,
     )
     if spec.cell_count > DEFAULT_MAX_CELLS:

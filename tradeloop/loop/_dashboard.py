@@ -144,7 +144,7 @@ def _prices(settings: Settings, equity: pd.DataFrame | None, notes: list[str]) -
     """Close prices of each symbol with equity (its matrix data source, native bars), for buy-and-hold."""
     from backtest_matrix import load_bars
     from gitops import load_constants
-    from tradeloop.loop._common import pair_source
+    from tradeloop.loop._common import matrix_path, pair_source
 
     if equity is None or equity.empty:
         return {}
@@ -156,7 +156,7 @@ def _prices(settings: Settings, equity: pd.DataFrame | None, notes: list[str]) -
     prices: dict[str, pd.Series] = {}
     for symbol in sorted(set(equity["symbol"])):
         try:
-            source = pair_source(constants, symbol, None, settings.matrix_path)
+            source = pair_source(constants, symbol, None, matrix_path(settings))
             prices[symbol] = load_bars(source, cache_dir=settings.cache_dir, check=True).bars["close"]
         except TradeloopError as exc:
             notes.append(f"no buy-and-hold for {symbol}: {str(exc).splitlines()[0]}")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloop._settings import Settings
 from tradeloop.errors import OptimizerError
-from tradeloop.loop._common import load_source, pair_source
+from tradeloop.loop._common import load_source, matrix_path, pair_source
 from tradeloop.loop._memory import guardrail_memory, reading_forge
 from tradeloop.loop._state_pr import StateChangePr, publish_state_change
 
@@ -167,7 +167,7 @@ def propose_loadouts(settings: Settings, options: LoadoutOptions) -> LoadoutsRes
     )  # fmt: skip
     if blocked is not None:
         return LoadoutsResult(o.strategy, o.symbol, timeframe, "no_change", blocked)
-    loaded = load_source(settings, pair_source(constants, o.symbol, o.data, settings.matrix_path), timeframe)
+    loaded = load_source(settings, pair_source(constants, o.symbol, o.data, matrix_path(settings)), timeframe)
     window = cadence_window(loaded.bars, o.cadence)
     split = split_holdout(window, constants.validation_holdout_fraction)
     labels = detect_regimes(window).labels.astype(object)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloop._settings import Settings
 from tradeloop.errors import DataError
-from tradeloop.loop._common import QUIET, Feedback
+from tradeloop.loop._common import QUIET, Feedback, matrix_path
 
 if TYPE_CHECKING:
     from backtest_matrix.matrix import Flag, MatrixSpec, MergeResult, Plan, ShardReport
@@ -47,7 +47,7 @@ def spec_and_constants(settings: Settings, matrix: Path | None) -> tuple[MatrixS
     from gitops import load_constants
 
     constants = load_constants(settings.constants_path)
-    spec = load_matrix_spec(matrix or settings.matrix_path, live_params=constants.live_params)
+    spec = load_matrix_spec(matrix or matrix_path(settings), live_params=constants.live_params)
     return spec, constants
 
 

@@ -42,13 +42,13 @@ def feed_factory(settings: Settings, spec: str | None) -> Callable[[str, str, st
     else the symbol's ``matrix.yaml`` source; each opened once."""
     from deployment import open_feed
     from gitops import load_constants
-    from tradeloop.loop._common import pair_source
+    from tradeloop.loop._common import matrix_path, pair_source
 
     opened: dict[tuple[str, str], Feed] = {}
 
     def feed(strategy: str, symbol: str, timeframe: str) -> Feed:
         source = spec or pair_source(
-            load_constants(settings.constants_path), symbol, None, settings.matrix_path
+            load_constants(settings.constants_path), symbol, None, matrix_path(settings)
         )
         if (source, timeframe) not in opened:
             opened[(source, timeframe)] = open_feed(source, timeframe, cache_dir=settings.cache_dir)

@@ -19,7 +19,7 @@ from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, json_safe
 from tradeloop._settings import Settings
 from tradeloop.errors import OptimizerError
-from tradeloop.loop._common import QUIET, Feedback, load_source, pair_source
+from tradeloop.loop._common import QUIET, Feedback, load_source, matrix_path, pair_source
 from tradeloop.loop._memory import guardrail_memory, reading_forge, settle_proposal
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def propose(settings: Settings, options: ProposeOptions, feedback: Feedback = QU
     constants = load_constants(settings.constants_path)
     entry = _live_entry(constants, o.strategy, o.symbol, o.timeframe)
     loaded = load_source(
-        settings, pair_source(constants, o.symbol, o.data, o.matrix or settings.matrix_path), o.timeframe
+        settings, pair_source(constants, o.symbol, o.data, o.matrix or matrix_path(settings)), o.timeframe
     )
     analysis = _analysis(settings, o.strategy, o.symbol, o.timeframe)
     memory = guardrail_memory(settings, base=o.base, forge=reading_forge(settings, o.forge))

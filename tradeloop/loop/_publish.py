@@ -13,7 +13,7 @@ from tradeloop._provenance import Provenance, json_safe, utc_now
 from tradeloop._settings import Settings
 from tradeloop.documents import Proposal, Verdict
 from tradeloop.errors import ProposalError, SettingsError
-from tradeloop.loop._common import actions_run_url, load_source, make_forge, pair_source
+from tradeloop.loop._common import actions_run_url, load_source, make_forge, matrix_path, pair_source
 
 if TYPE_CHECKING:
     from gitops import PrCheck, PublishOutcome, ReportOutcome, RollbackOutcome
@@ -149,7 +149,7 @@ def pr_proposal(settings: Settings, options: PrProposalOptions) -> PrProposalRes
     found = pr_constants(forge, options.pr, base=options.base)
     _, symbol, timeframe = changed_live_pair(found.base, found.head, f"pull request #{options.pr}")
     loaded = load_source(
-        settings, pair_source(found.base, symbol, options.data, settings.matrix_path), timeframe
+        settings, pair_source(found.base, symbol, options.data, matrix_path(settings)), timeframe
     )
     provenance = Provenance.capture(settings.repo)
     rebuilt = proposal_from_pr(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradeloop._settings import Settings
-from tradeloop.loop._common import load_source, pair_source
+from tradeloop.loop._common import load_source, matrix_path, pair_source
 
 if TYPE_CHECKING:
     from backtest_matrix.regimes import RegimeDetection
@@ -127,7 +127,7 @@ def refresh_regimes(settings: Settings, data: str | None = None) -> list[RegimeR
     with get_warehouse(settings.warehouse_url) as warehouse:
         for symbol, timeframe in pairs:
             loaded = load_source(
-                settings, pair_source(constants, symbol, data, settings.matrix_path), timeframe
+                settings, pair_source(constants, symbol, data, matrix_path(settings)), timeframe
             )
             detection = detect_regimes(loaded.bars)
             provenance = {"git_sha": git_sha(settings.repo), "data_hash": loaded.data_hash}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloop._settings import Settings
 from tradeloop.errors import OptimizerError, StateFileError
-from tradeloop.loop._common import load_source, pair_source
+from tradeloop.loop._common import load_source, matrix_path, pair_source
 from tradeloop.loop._memory import guardrail_memory, reading_forge
 from tradeloop.loop._state_pr import StateChangePr, publish_state_change
 
@@ -150,7 +150,7 @@ def propose_weights(settings: Settings, options: WeightsOptions) -> WeightsResul
     if blocked:
         return WeightsResult(options.symbol, timeframe, "no_change", blocked)
     loaded = load_source(
-        settings, pair_source(constants, options.symbol, options.data, settings.matrix_path), timeframe
+        settings, pair_source(constants, options.symbol, options.data, matrix_path(settings)), timeframe
     )
     window = cadence_window(loaded.bars, options.cadence)
     split = split_holdout(window, constants.validation_holdout_fraction)
