@@ -279,3 +279,11 @@ def test_data_check_prints_each_findings_check_name(tmp_path: Path) -> None:
     assert code == 1, out
     assert f"error [nan] {bad}: row 5" in out
     assert f"error [negative_volume] {bad}: row 5" in out
+
+
+def test_a_typo_in_the_fill_or_direction_gets_did_you_mean(tmp_path: Path) -> None:
+    run = ["--home", str(tmp_path), "backtest", "-s", "ema_cross", "-d", "sp500"]
+    code, _, err = invoke(*run, "--fill", "clse")
+    assert code == 2 and "'clse' is not a fill mode; use next_open or close. Did you mean close?" in err
+    code, _, err = invoke(*run, "--direction", "long_shrt")
+    assert code == 2 and "use long or long_short. Did you mean long_short?" in err

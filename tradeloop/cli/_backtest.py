@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tradeloop._atomic import atomic_write_text
 from tradeloop._provenance import Provenance, config_hash, json_safe
+from tradeloop._schema import did_you_mean
 from tradeloop.cli._context import CliContext, get_context
 from tradeloop.cli._data import (
     MapOpt,
@@ -95,9 +96,11 @@ def _engine_config(fill: str, fee_bps: float, slippage_bps: float, direction: st
     fills: dict[str, Literal["next_open", "close"]] = {"next_open": "next_open", "close": "close"}
     directions: dict[str, Literal["long", "long_short"]] = {"long": "long", "long_short": "long_short"}
     if fill not in fills:
-        raise StrategyError(f"--fill {fill!r} is not a fill mode; use next_open or close")
+        hint = did_you_mean(fill, fills)
+        raise StrategyError(f"--fill {fill!r} is not a fill mode; use next_open or close.{hint}")
     if direction not in directions:
-        raise StrategyError(f"--direction {direction!r} is not a direction; use long or long_short")
+        hint = did_you_mean(direction, directions)
+        raise StrategyError(f"--direction {direction!r} is not a direction; use long or long_short.{hint}")
     return EngineConfig(
         fill=fills[fill], fee_bps=fee_bps, slippage_bps=slippage_bps, direction=directions[direction]
     )
