@@ -287,3 +287,14 @@ def test_a_typo_in_the_fill_or_direction_gets_did_you_mean(tmp_path: Path) -> No
     assert code == 2 and "'clse' is not a fill mode; use next_open or close. Did you mean close?" in err
     code, _, err = invoke(*run, "--direction", "long_shrt")
     assert code == 2 and "use long or long_short. Did you mean long_short?" in err
+
+
+def test_paper_run_checks_its_feed_before_looking_for_rollouts(tmp_path: Path) -> None:
+    # The shipped state has no rollout: the run used to print "no rollouts" and exit 0 on any --feed.
+    base = ["--home", str(tmp_path), "--repo", str(REPO_ROOT), "paper", "run", "--feed"]
+    code, _, err = invoke(*base, str(tmp_path / "missing.csv"))
+    assert code == 2 and "missing.csv: no such file" in err
+    code, _, err = invoke(*base, "revertng")
+    assert code == 2 and "Did you mean 'reverting'?" in err
+    code, out, err = invoke(*base, "reverting")
+    assert code == 0 and "no rollouts" in out, err

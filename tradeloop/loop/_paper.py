@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradeloop._settings import Settings
+from tradeloop.errors import DataSourceError
 
 if TYPE_CHECKING:
     from deployment import Feed, PaperRun
@@ -57,12 +58,26 @@ def feed_factory(settings: Settings, spec: str | None) -> Callable[[str, str, st
     return feed
 
 
+def _check_feed(feed: str) -> None:
+    """``--feed`` is checked before any rollout is looked at: a known source, or a file that exists."""
+    from backtest_matrix import resolve_source
+
+    spec = resolve_source(feed)
+    if spec.path is not None and not spec.path.is_file():
+        raise DataSourceError(
+            f"--feed {feed}: no such file; give the CSV/Parquet file your data feed appends to (it must "
+            "exist before the first paper run), or a source to replay such as reverting or sp500"
+        )
+
+
 def paper_step(settings: Settings, feed: str | None = None) -> PaperResult:
     """Advance every rollout's paper trading to the bars its feed holds now (``settings.current_time()``)."""
     from deployment import paper_run
     from gitops import load_state
     from warehouse import get_warehouse
 
+    if feed is not None:
+        _check_feed(feed)
     constants, flags = load_state(settings.repo)
     clock = settings.current_time()
     pause = float(os.environ.get(PAPER_TEST_PAUSE_ENV) or 0.0)
