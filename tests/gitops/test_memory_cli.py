@@ -260,3 +260,17 @@ def test_the_next_cycle_within_the_cooldown_proposes_nothing_and_says_why(tmp_pa
         f"no change proposed: cooldown: the last applied change of rsi_reversion/DEMO was at {T0.isoformat()}"
     )
     assert "validate" not in second["steps"] and "pull request" not in second["steps"]
+
+
+def test_commits_of_an_older_layout_are_summarised_once_with_what_that_means(repo: Path) -> None:
+    current = 'CANARY_FRACTIONS: Final = {"COLD": 0.0, "WARM": 0.0, "LIMITED": 0.1, "FULL": 1.0}'
+    older = 'CANARY_FRACTIONS: Final = {"WARM": 0.1, "LIMITED": 0.5, "FULL": 1.0}'
+    change(repo, {current: older}, "the older three-stage layout", T0 - timedelta(days=20))
+    change(repo, {"# ": "#  "}, "an edit under the older layout", T0 - timedelta(days=19))
+    change(repo, {older: current}, "back to the current layout", T0 - timedelta(days=18))
+    code, text = tradeloop(repo, T0, "state", "memory")
+    assert code == 0, text
+    skipped = [line for line in text.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1, text
+    assert skipped[0].startswith("skipped 2 commits, ") and "CANARY_FRACTIONS must be" in skipped[0]
+    assert skipped[0].endswith("a change they made counts from the next commit that can be read")

@@ -7,6 +7,7 @@ the warehouse for reports).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
@@ -52,8 +53,27 @@ def show_memory(
             cli.console.print(f"  {change['kind']} {change['description']}")
         for rejection in pair["refused"]:
             cli.console.print(f"  [yellow]never again[/yellow] {rejection}")
-    for line in memory.unreadable:
-        cli.console.print(f"[dim]skipped {line}[/dim]")
+    for line in _skipped_commits(memory.unreadable):
+        cli.console.print(line, style="dim", markup=False)
+
+
+_LINE = re.compile(r" \(line \d+\)")
+
+
+def _skipped_commits(unreadable: tuple[str, ...]) -> list[str]:
+    """One line per reason for the commits whose constants this tradeloop cannot read (an older layout, as a
+    long history has): how many, the first and the last, and what that means for the memory."""
+    by_problem: dict[str, list[str]] = {}
+    for line in unreadable:
+        commit, _, problem = line.partition("): ")
+        by_problem.setdefault(_LINE.sub("", problem), []).append(commit + ")")
+    lines = []
+    for problem, commits in by_problem.items():
+        which = commits[0] if len(commits) == 1 else f"{len(commits)} commits, {commits[0]} to {commits[-1]}"
+        lines.append(
+            f"skipped {which}: {problem}; a change they made counts from the next commit that can be read"
+        )
+    return lines
 
 
 def _pair_report(
