@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,7 @@ class PaperSet:
     trades_new: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "config_hash": self.config_hash,
-                "last_bar": None if self.last_bar is None else self.last_bar.isoformat(),
-                "equity_new": self.equity_new, "trades_new": self.trades_new}  # fmt: skip
+        return {**asdict(self), "last_bar": None if self.last_bar is None else self.last_bar.isoformat()}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,10 +98,7 @@ class RolloutMove:
     merge_commit: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "move": self.move, "decision": self.decision,
-                "reason": self.reason, "pr_number": self.pr_number, "title": self.title,
-                "checks": list(self.checks),
-                "pr_check_passed": self.pr_check_passed, "merge_commit": self.merge_commit}  # fmt: skip
+        return {**asdict(self), "at": self.at.isoformat(), "checks": list(self.checks)}
 
 
 @dataclass(frozen=True)
