@@ -16,6 +16,14 @@ NO_WEIGHTS = "ENSEMBLE_WEIGHTS: Final = {}"
 NO_LOADOUTS = "REGIME_LOADOUTS: Final = {}"
 
 
+def the_violation(gh: GitHubEnv, number: int) -> str:
+    """``pr check``'s one violation of pull request ``number`` (it must fail with exactly one)."""
+    code, report = check(gh, number)
+    assert code == 1, report
+    [violation] = report["violations"]
+    return str(violation)
+
+
 def weights(donchian: float, ema: float, rsi: float) -> str:
     shares = f'"donchian_breakout": {donchian}, "ema_cross": {ema}, "rsi_reversion": {rsi}'
     return f'ENSEMBLE_WEIGHTS: Final = {{"SP500": {{{shares}}}}}'
@@ -134,9 +142,7 @@ def test_a_loadout_moves_at_most_the_cap_from_the_set_it_replaces(gh: GitHubEnv)
         "tradeloop/loadouts/ema_cross/SP500-far",
         (loadout(stop_loss_pct=2.4), loadout(stop_loss_pct=1.9)),
     )
-    code, report = check(gh, past)
-    assert code == 1
-    [violation] = report["violations"]
+    violation = the_violation(gh, past)
     assert violation.startswith(
         "config/constants.py: REGIME_LOADOUTS.ema_cross.SP500.bull.stop_loss_pct moves 2.4 → 1.9 (20.8%), "
         "past its per-cycle cap of 20%"
@@ -148,9 +154,7 @@ def test_a_first_loadout_is_capped_from_the_live_set(gh: GitHubEnv) -> None:
     number = pr_with(
         gh, base, "tradeloop/loadouts/ema_cross/SP500", (NO_LOADOUTS, loadout(stop_loss_pct=2.8))
     )
-    code, report = check(gh, number)
-    assert code == 1
-    [violation] = report["violations"]
+    violation = the_violation(gh, number)
     assert violation.startswith(
         "config/constants.py: REGIME_LOADOUTS.ema_cross.SP500.bull.stop_loss_pct moves 2 → 2.8 (40.0%), "
         "past its per-cycle cap of 20%"
@@ -163,9 +167,7 @@ def test_removing_a_loadout_value_is_a_move_back_to_the_live_value(gh: GitHubEnv
     number = pr_with(
         gh, base, "tradeloop/loadouts/ema_cross/SP500", (loadout(stop_loss_pct=2.8), NO_LOADOUTS)
     )
-    code, report = check(gh, number)
-    assert code == 1
-    [violation] = report["violations"]
+    violation = the_violation(gh, number)
     assert violation.startswith(
         "config/constants.py: REGIME_LOADOUTS.ema_cross.SP500.bull.stop_loss_pct moves 2.8 → 2 (28.6%), "
         "past its per-cycle cap of 20%"
