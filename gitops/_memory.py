@@ -137,12 +137,13 @@ class Rejection:
 
 @dataclass(frozen=True)
 class GuardrailMemory:
-    """What the branch and the forge remember (module docstring); ``head`` is the commit read."""
+    """What the branch and the forge remember (module docstring); ``head`` is the commit read, ``unreadable``
+    the versions whose constants this tradeloop cannot read (a change they made counts from the next one)."""
 
     head: str
     changes: tuple[StateChange, ...] = ()
     rejections: tuple[Rejection, ...] = ()
-    unreadable: tuple[str, ...] = field(default_factory=tuple)
+    unreadable: tuple[StateVersion, ...] = field(default_factory=tuple)
 
     def changes_of(self, strategy: str, symbol: str) -> list[StateChange]:
         return [c for c in self.changes if (c.strategy, c.symbol) == (strategy, symbol)]
@@ -186,9 +187,7 @@ def read_memory(repo: Path, ref: str = "HEAD", *, forge: Forge | None = None) ->
     versions = state_versions(repo, ref)
     head = versions[-1].commit if versions else ref
     changes, rejections = _walk(versions)
-    unreadable = tuple(
-        f"{v.commit[:12]} ({v.at.isoformat()}): {v.problem}" for v in versions if v.constants is None
-    )
+    unreadable = tuple(v for v in versions if v.constants is None)
     memory = GuardrailMemory(head, tuple(changes), tuple(rejections), unreadable)
     latest = next((v.constants for v in reversed(versions) if v.constants is not None), None)
     if forge is not None and latest is not None:

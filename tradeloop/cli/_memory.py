@@ -17,7 +17,7 @@ import typer
 from tradeloop.cli._context import CliContext, get_context
 
 if TYPE_CHECKING:
-    from gitops import GuardrailMemory, LiveConstants, StateChange
+    from gitops import GuardrailMemory, LiveConstants, StateChange, StateVersion
 
 __all__ = ["show_memory"]
 
@@ -45,7 +45,7 @@ def show_memory(
     ]
     if cli.json_output:
         cli.emit_json({"head": memory.head, "now": cli.settings.current_time().isoformat(), "pairs": pairs,
-                       "unreadable": list(memory.unreadable)})  # fmt: skip
+                       "unreadable": [f"{_commit(v)}: {v.problem}" for v in memory.unreadable]})  # fmt: skip
         return
     for pair in pairs:
         cli.console.print(f"[bold]{pair['strategy']}/{pair['symbol']}[/bold]: {pair['status']}")
@@ -60,13 +60,16 @@ def show_memory(
 _LINE = re.compile(r" \(line \d+\)")
 
 
-def _skipped_commits(unreadable: tuple[str, ...]) -> list[str]:
+def _commit(version: StateVersion) -> str:
+    return f"{version.commit[:12]} ({version.at.isoformat()})"
+
+
+def _skipped_commits(unreadable: tuple[StateVersion, ...]) -> list[str]:
     """One line per reason for the commits whose constants this tradeloop cannot read (an older layout, as a
     long history has): how many, the first and the last, and what that means for the memory."""
     by_problem: dict[str, list[str]] = {}
-    for line in unreadable:
-        commit, _, problem = line.partition("): ")
-        by_problem.setdefault(_LINE.sub("", problem), []).append(commit + ")")
+    for version in unreadable:
+        by_problem.setdefault(_LINE.sub("", version.problem or ""), []).append(_commit(version))
     lines = []
     for problem, commits in by_problem.items():
         which = commits[0] if len(commits) == 1 else f"{len(commits)} commits, {commits[0]} to {commits[-1]}"
