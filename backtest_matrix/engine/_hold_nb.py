@@ -103,7 +103,7 @@ def next_acting(
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hold_long(
     t: int, end: int, bars: np.ndarray, cash: float, units: float, stop: float, target: float,
     trail_factor: float, extreme: float, stop_reason: int, returns: Returns,
@@ -132,7 +132,7 @@ def hold_long(
     return t, extreme, stop, stop_reason, (prev_equity, ret_sum, ret_sq, down_sq, peak, lowest_ratio)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hold_short(
     t: int, end: int, bars: np.ndarray, cash: float, units: float, stop: float, target: float,
     trail_factor: float, extreme: float, stop_reason: int, returns: Returns,

@@ -55,15 +55,25 @@ from backtest_matrix.engine._orders_nb import (
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
 from backtest_matrix.engine._simulate_nb import write_kpis
 
-__all__ = ["N_STATE", "row_advance", "row_finish", "row_start", "simulate_row_nb", "simulate_rows_nb"]
+__all__ = [
+    "N_STATE",
+    "RowState",
+    "load_state",
+    "row_advance",
+    "row_finish",
+    "row_start",
+    "save_state",
+    "simulate_row_nb",
+    "simulate_rows_nb",
+]
 
 # (t, bars_in_market, day_start_equity, worst_day, returns, trade accumulators, position): a row that has
 # run the bars before t.
 RowState = tuple[int, int, float, float, Returns, TradeStats, Position]
-N_STATE = 35  # floats, as :func:`_save_state` stores a RowState
+N_STATE = 35  # floats, as :func:`save_state` stores a RowState
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def row_start(flags: np.ndarray, cfg: np.ndarray) -> RowState:
     """The state of a row before bar 0: flat, the initial cash, no statistics yet.
 
@@ -78,7 +88,7 @@ def row_start(flags: np.ndarray, cfg: np.ndarray) -> RowState:
     return 0, 0, init_cash, math.inf, (init_cash, 0.0, 0.0, 0.0, peak, 1.0), NO_TRADES, position
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def row_advance(
     stop_t: int, bars: np.ndarray, new_day: np.ndarray, next_day: np.ndarray, flags: np.ndarray,
     stop_frac: np.ndarray, scans: np.ndarray, rules: Rules, state: RowState,
@@ -160,7 +170,7 @@ def row_advance(
     return t, bars_in_market, day_start_equity, worst_day, returns, acc, position
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def row_finish(bars: np.ndarray, cfg: np.ndarray, rules: Rules, state: RowState, kpis: np.ndarray) -> int:
     """Close the books of a row that has run all bars: write its KPIs into ``kpis``, return its trades."""
     n = bars.shape[0]
@@ -210,21 +220,21 @@ def simulate_rows_nb(
     states = np.empty((rows, N_STATE))
     start = row_start(flags, cfg)
     for j in range(rows):
-        _save_state(states, j, start)
+        save_state(states, j, start)
     for block_start in range(0, n, block):
         block_stop = min(n, block_start + block)
         for j in range(rows):
             rules = run_rules(cfg, risk[j])
             state = row_advance(
-                block_stop, bars, new_day, next_day, flags, stop_frac, scans, rules, _load_state(states, j)
+                block_stop, bars, new_day, next_day, flags, stop_frac, scans, rules, load_state(states, j)
             )
-            _save_state(states, j, state)
+            save_state(states, j, state)
     for j in range(rows):
-        row_finish(bars, cfg, run_rules(cfg, risk[j]), _load_state(states, j), kpis[j])
+        row_finish(bars, cfg, run_rules(cfg, risk[j]), load_state(states, j), kpis[j])
 
 
-@njit(cache=True)
-def _save_state(states: np.ndarray, j: int, state: RowState) -> None:
+@njit(cache=True, _nrt=False)
+def save_state(states: np.ndarray, j: int, state: RowState) -> None:
     """Store ``state`` as row ``j`` of ``states`` (floats: the integers in it are far below 2**53)."""
     t, bars_in_market, day_start_equity, worst_day, returns, acc, position = state
     row = states[j]
@@ -246,9 +256,9 @@ def _save_state(states: np.ndarray, j: int, state: RowState) -> None:
         row[20 + i] = floats[i]
 
 
-@njit(cache=True)
-def _load_state(states: np.ndarray, j: int) -> RowState:
-    """The state :func:`_save_state` stored as row ``j`` of ``states``."""
+@njit(cache=True, _nrt=False)
+def load_state(states: np.ndarray, j: int) -> RowState:
+    """The state :func:`save_state` stored as row ``j`` of ``states``."""
     r = states[j]
     returns = (r[4], r[5], r[6], r[7], r[8], r[9])
     acc = (r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19])

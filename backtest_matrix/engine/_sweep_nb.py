@@ -15,8 +15,10 @@ import numpy as np
 from numba import njit, prange, types
 
 from backtest_matrix.engine._hold_nb import next_day_nb, signal_scans_nb
+from backtest_matrix.engine._lanes_nb import bar_columns
 from backtest_matrix.engine._layout import N_KPIS
 from backtest_matrix.engine._signals import SIGNALS_FUNCTION_TYPE
+from backtest_matrix.engine._simulate_lanes_nb import simulate_lanes_nb
 from backtest_matrix.engine._simulate_row_nb import simulate_rows_nb
 
 __all__ = ["BLOCK_BARS", "group_signals_nb", "sweep_nb"]
@@ -79,6 +81,9 @@ def sweep_nb(
     bars[:, 1] = high
     bars[:, 2] = low
     bars[:, 3] = close
+    cols = bar_columns(open_, high, low, close)
+    # The lanes' one-comparison stop tests hold for finite prices; others take the row-by-row kernel.
+    finite = np.isfinite(cols).all()
     # One worker per thread, each with its own signal and scan buffers for all its tasks: a buffer per task
     # (4.4 MB at 210,240 bars) cost a fresh allocation and its page faults for every task.
     workers = max(1, min(threads, tasks.shape[0]))
@@ -95,18 +100,16 @@ def sweep_nb(
             task_scans = scans if stop - start > 1 else no_scans
             if stop - start > 1:
                 signal_scans_nb(flags, cfg, scans)
-            simulate_rows_nb(
-                bars,
-                new_day,
-                next_day,
-                flags,
-                stop_frac,
-                task_scans,
-                risk[start:stop],
-                cfg,
-                out[start:stop],
-                BLOCK_BARS,
-            )
+            if stop - start > 1 and finite:
+                simulate_lanes_nb(
+                    bars, cols, new_day, next_day, flags, stop_frac, scans, risk[start:stop], cfg,
+                    out[start:stop],
+                )  # fmt: skip
+            else:
+                simulate_rows_nb(
+                    bars, new_day, next_day, flags, stop_frac, task_scans, risk[start:stop], cfg,
+                    out[start:stop], BLOCK_BARS,
+                )  # fmt: skip
     return out
 
 

@@ -1,0 +1,309 @@
+"""Several rows' positions held in lockstep on SIMD lanes: the in-position loop of ``_hold_nb`` for ``LANES``
+rows at once, written as vector LLVM IR (numba does not vectorise it from scalar code).
+
+Each lane holds one row's position; the lanes share the bars, so a bar is loaded once for all of them.
+Every lane does the floating-point operations of :func:`~backtest_matrix.engine._hold_nb.hold_long` in the
+same order (IEEE operations are lane-wise and exact, and nothing is fused or reassociated), so each lane's
+figures are bit-identical to the scalar loop's. A short lane runs the long loop on the mirrored bar
+(``-open``, high ``-low``, low ``-high``) with its stop, target and extreme negated: comparisons mirror
+exactly, and ``(-x) * f == -(x * f)`` in IEEE arithmetic.
+
+The lane state lives in a ``(N_LANE_FIELDS, LANES)`` array (one row per field, :data:`L_CASH` ...);
+:func:`hold_lanes` runs it over bars ``t, t+1, ...`` and stops at the first bar on which some lane acts
+(its stop or target is reached, or its exit signal acts: ``L_END``), with that bar committed for every
+other lane. The caller then runs the acting lanes' rows through the scalar order logic. An empty lane
+holds :func:`idle_lane`'s values, on which no bar acts.
+
+The loop speculates that no lane acts and every equity stays positive (the common case), so that a bar's
+update does not wait for the stop and target tests; a bar where that fails is done again with the exact
+per-lane masks. The bars come as the rows of ``cols`` (:data:`C_LOWER` ...): ``min(open, low)`` and
+``max(open, high)`` let one comparison stand for the two of ``hold_long``'s tests (for finite prices:
+``min(o, l) <= s`` exactly when ``o <= s or l <= s``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from llvmlite import ir
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+from backtest_matrix.engine._orders_nb import R_TRAIL
+
+__all__ = [
+    "LANES",
+    "L_CASH",
+    "L_DSQ",
+    "L_END",
+    "L_EXTREME",
+    "L_LOWEST",
+    "L_PEAK",
+    "L_PREV",
+    "L_REASON",
+    "L_RSQ",
+    "L_RSUM",
+    "L_SIGN",
+    "L_STOP",
+    "L_TARGET",
+    "L_TRAIL_FACTOR",
+    "L_UNITS",
+    "N_LANE_FIELDS",
+    "C_CLOSE",
+    "C_HIGH",
+    "C_LOW",
+    "C_LOWER",
+    "C_UPPER",
+    "N_COLS",
+    "bar_columns",
+    "hold_lanes",
+    "idle_lane",
+]
+
+#: Rows per lockstep group: eight float64 lanes fill one 512-bit register (two 256-bit ones without AVX-512).
+LANES = 8
+(
+    L_CASH, L_UNITS, L_STOP, L_TARGET, L_TRAIL_FACTOR, L_EXTREME, L_REASON, L_PREV, L_RSUM, L_RSQ, L_DSQ,
+    L_PEAK, L_LOWEST, L_SIGN, L_END, N_LANE_FIELDS,
+) = range(16)  # fmt: skip
+#: The rows of ``cols``: ``min(open, low)``, ``max(open, high)``, high, low, close.
+C_LOWER, C_UPPER, C_HIGH, C_LOW, C_CLOSE, N_COLS = range(6)
+# The fields a bar changes, in the order the loop carries them.
+_CARRIED = (L_EXTREME, L_STOP, L_REASON, L_PREV, L_RSUM, L_RSQ, L_DSQ, L_PEAK, L_LOWEST)
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+_F64 = ir.DoubleType()
+
+
+@njit(cache=True, _nrt=False)
+def idle_lane(lanes: np.ndarray, lane: int) -> None:
+    """Empty ``lane``: a position of no units at a price no bar reaches, whose equity stays 1."""
+    values = (1.0, 0.0, -np.inf, np.inf, 1.0, np.inf, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, -1.0)
+    for field in range(N_LANE_FIELDS):
+        lanes[field, lane] = values[field]
+
+
+@njit(cache=True)
+def bar_columns(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """The rows :data:`C_LOWER` ... of :func:`hold_lanes`'s ``cols``."""
+    n = close.shape[0]
+    cols = np.empty((N_COLS, n))
+    for t in range(n):
+        cols[C_LOWER, t] = min(open_[t], low[t])
+        cols[C_UPPER, t] = max(open_[t], high[t])
+        cols[C_HIGH, t] = high[t]
+        cols[C_LOW, t] = low[t]
+        cols[C_CLOSE, t] = close[t]
+    return cols
+
+
+class _Vectors:
+    """Vector IR helpers for one builder: ``<LANES x double>`` constants, splats and numba's min/max."""
+
+    def __init__(self, builder: ir.IRBuilder) -> None:
+        self.b = builder
+        self.type = ir.VectorType(_F64, LANES)
+        self.mask_type = ir.VectorType(ir.IntType(1), LANES)
+
+    def const(self, value: float) -> ir.Constant:
+        return ir.Constant(self.type, [value] * LANES)
+
+    def splat(self, scalar: Any) -> Any:
+        b = self.b
+        first = b.insert_element(ir.Constant(self.type, ir.Undefined), scalar, ir.Constant(_I32, 0))
+        zeros = ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
+        return b.shuffle_vector(first, ir.Constant(self.type, ir.Undefined), zeros)
+
+    def max(self, a: Any, b: Any) -> Any:
+        """numba's ``max(a, b)``: ``b if b > a else a``."""
+        return self.b.select(self.b.fcmp_ordered(">", b, a), b, a)
+
+    def any(self, mask: Any) -> Any:
+        bits = self.b.bitcast(mask, ir.IntType(LANES))
+        return self.b.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(LANES), 0))
+
+    def bits(self, mask: Any) -> Any:
+        return self.b.zext(self.b.bitcast(mask, ir.IntType(LANES)), _I64)
+
+
+def _bar(v: _Vectors, column: Callable[[int], Any], short: Any) -> tuple[Any, Any, Any, Any]:
+    """``(stop test price, target test price, trailing price, close)`` for every lane: a short lane's are
+    the mirrored bar's (``-max(open, high)``, ``-min(open, low)``, ``-low``)."""
+    b = v.b
+    lower, upper, high, low = column(C_LOWER), column(C_UPPER), column(C_HIGH), column(C_LOW)
+    return (
+        b.select(short, b.fneg(upper), lower),
+        b.select(short, b.fneg(lower), upper),
+        b.select(short, b.fneg(low), high),
+        column(C_CLOSE),
+    )
+
+
+def _reached(v: _Vectors, bar: tuple[Any, Any, Any, Any], fixed: dict[Any, Any], stop: Any) -> Any:
+    """The lanes whose stop or target the bar reaches."""
+    b = v.b
+    return b.or_(b.fcmp_ordered("<=", bar[0], stop), b.fcmp_ordered(">=", bar[1], fixed[L_TARGET]))
+
+
+def _held(
+    v: _Vectors, bar: tuple[Any, Any, Any, Any], hold: Any, fixed: dict[Any, Any], state: list[Any]
+) -> tuple[list[Any], Any]:
+    """The state after the bar on the lanes in ``hold`` (``None``: every lane, each with a positive equity
+    before the bar), the others keeping theirs; with ``return_statistics``'s rare ``lowest`` division
+    applied by the caller to the lanes of the returned mask."""
+    b = v.b
+    _, _, high_l, close = bar
+    extreme, stop, reason, prev, rsum, rsq, dsq, peak, lowest = state
+
+    def where(mask: Any, new: Any, old: Any) -> Any:
+        return new if mask is None else b.select(mask, new, old)
+
+    new_extreme = b.fcmp_ordered(">", high_l, extreme)
+    if hold is not None:
+        new_extreme = b.and_(hold, new_extreme)
+    extreme_next = b.select(new_extreme, high_l, extreme)
+    candidate = b.fmul(extreme_next, fixed[L_TRAIL_FACTOR])
+    # stop != stop or candidate > stop (the candidate is not NaN: the extreme is a price, the factor > 0)
+    trail = b.and_(new_extreme, b.fcmp_unordered(">", candidate, stop))
+    equity = b.fadd(fixed[L_CASH], b.fmul(fixed[L_UNITS], close))
+    counted = None if hold is None else b.and_(hold, b.fcmp_ordered(">", prev, v.const(0.0)))
+    ret = b.fsub(b.fdiv(equity, prev), v.const(1.0))
+    zero = v.const(0.0)
+    loss = b.select(b.fcmp_ordered("<", zero, ret), zero, ret)
+    peak_next = where(hold, v.max(peak, equity), peak)
+    new_low = b.fcmp_ordered("<", equity, b.fmul(lowest, peak_next))
+    if hold is not None:
+        new_low = b.and_(hold, new_low)
+    held = [
+        extreme_next,
+        b.select(trail, candidate, stop),
+        b.select(trail, v.const(float(R_TRAIL)), reason),
+        where(hold, equity, prev),
+        where(counted, b.fadd(rsum, ret), rsum),
+        where(counted, b.fadd(rsq, b.fmul(ret, ret)), rsq),
+        where(counted, b.fadd(dsq, b.fmul(loss, loss)), dsq),
+        peak_next,
+        b.select(new_low, b.fdiv(equity, peak_next), lowest) if hold is not None else lowest,
+    ]
+    return held, (new_low, equity, peak_next)
+
+
+@intrinsic
+def hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: Any) -> Any:
+    """Run the lanes of ``lanes`` from bar ``t`` up to the first bar ``< end`` on which one acts.
+
+    ``cols`` holds the bars as the rows :data:`C_LOWER` ... (``(N_COLS, n)``); ``bound <= end`` is the
+    first bar ``>= t`` on which some lane's exit signal acts (or ``end``). Returns ``(bar, acting)``: the
+    bar the lanes stopped at (``end`` when none acted) and the bit mask of the lanes acting on it. The
+    lanes' state is updated through the bar before it, and for the lanes not acting, that bar too.
+    """
+    sig = types.UniTuple(types.int64, 2)(lanes, cols, t, bound, end)
+
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> Any:
+        lanes_v, cols_v, t0, bound_v, end_v = args
+        v = _Vectors(builder)
+        lane_array = context.make_array(signature.args[0])(context, builder, lanes_v)
+        col_array = context.make_array(signature.args[1])(context, builder, cols_v)
+        n = builder.extract_value(col_array.shape, 1)
+        vector_ptr = v.type.as_pointer()
+
+        def field_ptr(field: int) -> Any:
+            return builder.bitcast(builder.gep(lane_array.data, [ir.Constant(_I64, field * LANES)]), vector_ptr)
+
+        fixed: dict[Any, Any] = {
+            field: builder.load(field_ptr(field), align=8)
+            for field in (L_CASH, L_UNITS, L_TARGET, L_TRAIL_FACTOR, L_END)
+        }
+        short = builder.fcmp_ordered("<", builder.load(field_ptr(L_SIGN), align=8), v.const(0.0))
+        initial = [builder.load(field_ptr(field), align=8) for field in _CARRIED]
+        entry = builder.block
+        blocks = {
+            name: builder.append_basic_block(f"lanes.{name}")
+            for name in ("head", "edge", "body", "low", "slow", "latch", "done")
+        }
+        builder.branch(blocks["head"])
+
+        builder.position_at_end(blocks["head"])
+        t_phi = builder.phi(_I64)
+        t_phi.add_incoming(t0, entry)
+        state = []
+        for value in initial:
+            phi = builder.phi(v.type)
+            phi.add_incoming(value, entry)
+            state.append(phi)
+        builder.cbranch(builder.icmp_signed("<", t_phi, bound_v), blocks["body"], blocks["edge"])
+
+        def column(row: int) -> Any:
+            at = builder.add(builder.mul(ir.Constant(_I64, row), n), t_phi)
+            return v.splat(builder.load(builder.gep(col_array.data, [at])))
+
+        # The common bar: no lane acts and every equity before it is positive; speculated, then checked.
+        builder.position_at_end(blocks["body"])
+        bar = _bar(v, column, short)
+        unsure = builder.or_(
+            _reached(v, bar, fixed, state[1]), builder.fcmp_ordered("<=", state[3], v.const(0.0))
+        )
+        held, (new_low, equity, peak_next) = _held(v, bar, None, fixed, state)
+        builder.cbranch(v.any(unsure), blocks["slow"], blocks["low"])
+
+        builder.position_at_end(blocks["low"])
+        low_any = v.any(new_low)
+        low_block = builder.append_basic_block("lanes.new_low")
+        join = builder.append_basic_block("lanes.join")
+        builder.cbranch(low_any, low_block, join)
+        builder.position_at_end(low_block)
+        lowest_low = builder.select(new_low, builder.fdiv(equity, peak_next), held[-1])
+        builder.branch(join)
+        builder.position_at_end(join)
+        lowest_phi = builder.phi(v.type)
+        lowest_phi.add_incoming(held[-1], blocks["low"])
+        lowest_phi.add_incoming(lowest_low, low_block)
+        fast = [*held[:-1], lowest_phi]
+        builder.branch(blocks["latch"])
+
+        # At bound: end, or a lane's exit signal.
+        builder.position_at_end(blocks["edge"])
+        builder.cbranch(builder.icmp_signed("<", t_phi, end_v), blocks["slow"], blocks["done"])
+
+        # The exact bar: per-lane masks for the lanes that act and the equities that are not positive.
+        builder.position_at_end(blocks["slow"])
+        bar = _bar(v, column, short)
+        signal = builder.fcmp_ordered("==", fixed[L_END], v.splat(builder.sitofp(t_phi, _F64)))
+        acting = builder.or_(_reached(v, bar, fixed, state[1]), signal)
+        exact, _ = _held(v, bar, builder.not_(acting), fixed, state)
+        acting_bits = v.bits(acting)
+        builder.cbranch(v.any(acting), blocks["done"], blocks["latch"])
+
+        builder.position_at_end(blocks["latch"])
+        carried = []
+        for fast_value, exact_value in zip(fast, exact, strict=True):
+            phi = builder.phi(v.type)
+            phi.add_incoming(fast_value, join)
+            phi.add_incoming(exact_value, blocks["slow"])
+            carried.append(phi)
+        t_next = builder.add(t_phi, ir.Constant(_I64, 1))
+        builder.branch(blocks["head"])
+        t_phi.add_incoming(t_next, blocks["latch"])
+        for phi, value in zip(state, carried, strict=True):
+            phi.add_incoming(value, blocks["latch"])
+
+        builder.position_at_end(blocks["done"])
+        bar_phi = builder.phi(_I64)
+        bar_phi.add_incoming(end_v, blocks["edge"])
+        bar_phi.add_incoming(t_phi, blocks["slow"])
+        mask_phi = builder.phi(_I64)
+        mask_phi.add_incoming(ir.Constant(_I64, 0), blocks["edge"])
+        mask_phi.add_incoming(acting_bits, blocks["slow"])
+        finals = []
+        for head_value, exact_value in zip(state, exact, strict=True):
+            final = builder.phi(v.type)
+            final.add_incoming(head_value, blocks["edge"])
+            final.add_incoming(exact_value, blocks["slow"])
+            finals.append(final)
+        for field, final in zip(_CARRIED, finals, strict=True):
+            builder.store(final, field_ptr(field), align=8)
+        return context.make_tuple(builder, signature.return_type, [bar_phi, mask_phi])
+
+    return sig, codegen
