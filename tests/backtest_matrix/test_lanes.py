@@ -55,7 +55,7 @@ def test_rows_in_lockstep_equal_the_scalar_kernel_bit_for_bit(seed: int) -> None
             assert row.tobytes() == expected.tobytes(), (risk, cfg, row, expected)
 
 
-@njit(cache=True)
+@njit  # not cached: numba's cache would not see a change in _lanes_nb
 def _run_lanes(lanes: np.ndarray, cols: np.ndarray, t: int, end: int, active: np.ndarray) -> np.ndarray:
     """Hold every active lane up to the bar it acts on (or ``end``); the lanes' states there, and that bar."""
     final = np.empty((N_LANE_FIELDS + 1, LANES))
@@ -76,10 +76,15 @@ def _run_lanes(lanes: np.ndarray, cols: np.ndarray, t: int, end: int, active: np
         t = bar + 1
 
 
-def _random_lane(rng: np.random.Generator, entry: float, t: int) -> tuple[float, ...]:
+def _random_lane(rng: np.random.Generator, bars: np.ndarray, t: int) -> tuple[float, ...]:
     side = 1.0 if rng.random() < 0.6 else -1.0
+    entry = bars[t, 0]
     stop = entry * (1.0 - side * rng.uniform(0.002, 0.05)) if rng.random() < 0.9 else math.nan
     target = entry * (1.0 + side * rng.uniform(0.002, 0.1)) if rng.random() < 0.9 else math.nan
+    if rng.random() < 0.3:  # a stop or target exactly at a later bar's open, low or high: the ties
+        later = bars[t + int(rng.integers(0, 60))]
+        stop = later[int(rng.choice([0, 2 if side > 0.0 else 1]))]
+        target = later[int(rng.choice([0, 1 if side > 0.0 else 2]))] if rng.random() < 0.5 else target
     trail = rng.uniform(0.001, 0.05) if rng.random() < 0.7 else 0.0
     extreme = entry if trail > 0.0 else side * math.inf
     cash, size = rng.uniform(-5.0, 50.0), rng.uniform(0.1, 2.0)
@@ -110,7 +115,7 @@ def test_held_lanes_equal_the_scalar_hold_loops_bit_for_bit() -> None:
             if not active[lane]:
                 continue
             (side, stop, target, factor, extreme, cash, size, prev, rsum, rsq, dsq, peak, lowest,
-             signal_bar) = _random_lane(rng, bars[t, 0], t)  # fmt: skip
+             signal_bar) = _random_lane(rng, bars, t)  # fmt: skip
             hold = hold_long if side > 0.0 else hold_short
             returns = (prev, rsum, rsq, dsq, peak, lowest)
             expected[lane] = hold(
