@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from backtest_matrix.engine._jit import njit_unrefcounted
 from backtest_matrix.engine._layout import CFG_DIRECTION, CFG_FILL, FILL_CLOSE
 from backtest_matrix.engine._orders_nb import R_TRAIL, return_statistics
 from backtest_matrix.engine._signals import LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT
@@ -103,7 +104,7 @@ def next_acting(
     return t
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def hold_long(
     t: int, end: int, bars: np.ndarray, cash: float, units: float, stop: float, target: float,
     trail_factor: float, extreme: float, stop_reason: int, returns: Returns,
@@ -132,7 +133,7 @@ def hold_long(
     return t, extreme, stop, stop_reason, (prev_equity, ret_sum, ret_sq, down_sq, peak, lowest_ratio)
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def hold_short(
     t: int, end: int, bars: np.ndarray, cash: float, units: float, stop: float, target: float,
     trail_factor: float, extreme: float, stop_reason: int, returns: Returns,

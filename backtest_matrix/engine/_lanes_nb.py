@@ -24,16 +24,22 @@ per-lane masks. The bars come as the rows of ``cols`` (:data:`C_LOWER` ...): ``m
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from llvmlite import ir
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from backtest_matrix.engine._jit import njit_unrefcounted
 from backtest_matrix.engine._orders_nb import R_TRAIL
 
 __all__ = [
+    "C_CLOSE",
+    "C_HIGH",
+    "C_LOW",
+    "C_LOWER",
+    "C_UPPER",
     "LANES",
     "L_CASH",
     "L_DSQ",
@@ -50,13 +56,8 @@ __all__ = [
     "L_TARGET",
     "L_TRAIL_FACTOR",
     "L_UNITS",
-    "N_LANE_FIELDS",
-    "C_CLOSE",
-    "C_HIGH",
-    "C_LOW",
-    "C_LOWER",
-    "C_UPPER",
     "N_COLS",
+    "N_LANE_FIELDS",
     "bar_columns",
     "hold_lanes",
     "idle_lane",
@@ -77,7 +78,7 @@ _I64 = ir.IntType(64)
 _F64 = ir.DoubleType()
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def idle_lane(lanes: np.ndarray, lane: int) -> None:
     """Empty ``lane``: a position of no units at a price no bar reaches, whose equity stays 1."""
     values = (1.0, 0.0, -np.inf, np.inf, 1.0, np.inf, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, -1.0)
@@ -105,7 +106,6 @@ class _Vectors:
     def __init__(self, builder: ir.IRBuilder) -> None:
         self.b = builder
         self.type = ir.VectorType(_F64, LANES)
-        self.mask_type = ir.VectorType(ir.IntType(1), LANES)
 
     def const(self, value: float) -> ir.Constant:
         return ir.Constant(self.type, [value] * LANES)
@@ -191,7 +191,7 @@ def _held(
 
 
 @intrinsic
-def hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: Any) -> Any:
+def _hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: Any) -> Any:
     """Run the lanes of ``lanes`` from bar ``t`` up to the first bar ``< end`` on which one acts.
 
     ``cols`` holds the bars as the rows :data:`C_LOWER` ... (``(N_COLS, n)``); ``bound <= end`` is the
@@ -199,7 +199,7 @@ def hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: A
     bar the lanes stopped at (``end`` when none acted) and the bit mask of the lanes acting on it. The
     lanes' state is updated through the bar before it, and for the lanes not acting, that bar too.
     """
-    sig = types.UniTuple(types.int64, 2)(lanes, cols, t, bound, end)
+    sig = types.UniTuple(types.int64, 2)(lanes, cols, t, bound, end)  # type: ignore[no-untyped-call]
 
     def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> Any:
         lanes_v, cols_v, t0, bound_v, end_v = args
@@ -210,7 +210,9 @@ def hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: A
         vector_ptr = v.type.as_pointer()
 
         def field_ptr(field: int) -> Any:
-            return builder.bitcast(builder.gep(lane_array.data, [ir.Constant(_I64, field * LANES)]), vector_ptr)
+            return builder.bitcast(
+                builder.gep(lane_array.data, [ir.Constant(_I64, field * LANES)]), vector_ptr
+            )
 
         fixed: dict[Any, Any] = {
             field: builder.load(field_ptr(field), align=8)
@@ -307,3 +309,7 @@ def hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: A
         return context.make_tuple(builder, signature.return_type, [bar_phi, mask_phi])
 
     return sig, codegen
+
+
+#: ``hold_lanes(lanes, cols, t, bound, end) -> (bar, acting)`` (the intrinsic's typing context is numba's).
+hold_lanes = cast(Callable[[np.ndarray, np.ndarray, int, int, int], tuple[int, int]], _hold_lanes)

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from backtest_matrix.engine._hold_nb import CLOSE
+from backtest_matrix.engine._jit import njit_unrefcounted
 from backtest_matrix.engine._lanes_nb import (
     L_CASH,
     L_END,
@@ -32,9 +33,6 @@ from backtest_matrix.engine._lanes_nb import (
     L_REASON,
     L_SIGN,
     L_STOP,
-    L_TARGET,
-    L_TRAIL_FACTOR,
-    L_UNITS,
     LANES,
     N_LANE_FIELDS,
     hold_lanes,
@@ -71,7 +69,19 @@ def simulate_lanes_nb(
         rows = min(LANES, risk.shape[0] - first)
         group = risk[first : first + rows]
         _run_group(
-            bars, cols, new_day, next_day, flags, stop_frac, scans, group, cfg, states, lanes, held_from, in_lane
+            bars,
+            cols,
+            new_day,
+            next_day,
+            flags,
+            stop_frac,
+            scans,
+            group,
+            cfg,
+            states,
+            lanes,
+            held_from,
+            in_lane,
         )
         for lane in range(rows):
             row_finish(bars, cfg, run_rules(cfg, group[lane]), load_state(states, lane), kpis[first + lane])
@@ -85,7 +95,7 @@ def _rejoin_bar(scans: np.ndarray, t: int, n: int) -> int:
     return entry + 1 if entry < n else n
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def _run_group(
     bars: np.ndarray, cols: np.ndarray, new_day: np.ndarray, next_day: np.ndarray, flags: np.ndarray,
     stop_frac: np.ndarray, scans: np.ndarray, risk: np.ndarray, cfg: np.ndarray, states: np.ndarray,
@@ -106,7 +116,9 @@ def _run_group(
     rejoin = _rejoin_bar(scans, 0, n)
     for lane in range(rows):
         rules = run_rules(cfg, risk[lane])
-        save_state(states, lane, row_advance(rejoin, bars, new_day, next_day, flags, stop_frac, scans, rules, start))
+        save_state(
+            states, lane, row_advance(rejoin, bars, new_day, next_day, flags, stop_frac, scans, rules, start)
+        )
     t = 0
     while True:
         wait = n  # the bar where the rows out of their lanes are
@@ -125,9 +137,12 @@ def _run_group(
             for lane in range(rows):
                 if (acting >> lane) & 1:
                     rules = run_rules(cfg, risk[lane])
-                    state = _leave_lane(bars, next_day, lanes, lane, held_from, rules, load_state(states, lane), bar)
+                    state = _leave_lane(
+                        bars, next_day, lanes, lane, held_from, rules, load_state(states, lane), bar
+                    )
+                    rejoin = _rejoin_bar(scans, bar + 1, n)
                     state = row_advance(
-                        _rejoin_bar(scans, bar + 1, n), bars, new_day, next_day, flags, stop_frac, scans, rules, state
+                        rejoin, bars, new_day, next_day, flags, stop_frac, scans, rules, state
                     )
                     save_state(states, lane, state)
                     in_lane[lane] = False
@@ -146,16 +161,28 @@ def _run_group(
                     in_lane[lane] = True
                 else:
                     state = row_advance(
-                        _rejoin_bar(scans, t, n), bars, new_day, next_day, flags, stop_frac, scans, rules, state
+                        _rejoin_bar(scans, t, n),
+                        bars,
+                        new_day,
+                        next_day,
+                        flags,
+                        stop_frac,
+                        scans,
+                        rules,
+                        state,
                     )
                     save_state(states, lane, state)
     for lane in range(rows):
         if in_lane[lane]:
             rules = run_rules(cfg, risk[lane])
-            save_state(states, lane, _leave_lane(bars, next_day, lanes, lane, held_from, rules, load_state(states, lane), n))
+            save_state(
+                states,
+                lane,
+                _leave_lane(bars, next_day, lanes, lane, held_from, rules, load_state(states, lane), n),
+            )
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def _enter_lane(
     lanes: np.ndarray, lane: int, held_from: np.ndarray, rules: Rules, scans: np.ndarray, state: RowState
 ) -> None:
@@ -164,7 +191,7 @@ def _enter_lane(
     side = position[1]
     cash, size, extreme, stop_level, stop_reason, next_target = (
         position[0], position[2], position[7], position[8], position[9], position[10]
-    )
+    )  # fmt: skip
     trail = rules[7]
     best = extreme if trail > 0.0 else side * math.inf
     values = (cash, side * size, side * stop_level, side * next_target, 1.0 - side * trail, side * best,
@@ -179,7 +206,7 @@ def _enter_lane(
     held_from[1, lane] = returns[0]
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def _leave_lane(
     bars: np.ndarray, next_day: np.ndarray, lanes: np.ndarray, lane: int, held_from: np.ndarray,
     rules: Rules, state: RowState, t: int,
@@ -187,8 +214,8 @@ def _leave_lane(
     """The state of ``lane``'s row after holding up to (not including) bar ``t``: ``row_advance``'s books
     after a hold, with the day starts among the held bars folded on the closes before them."""
     _, bars_in_market, day_start_equity, worst_day, _, acc, position = state
-    (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, _, _, next_target, tiers_done,
-     exit_pnl, exit_value, exit_fills) = position  # fmt: skip
+    (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, _, _, next_target,
+     tiers_done, exit_pnl, exit_value, exit_fills) = position  # fmt: skip
     start = int(held_from[0, lane])
     entry_equity = held_from[1, lane]
     units = side * size

@@ -31,6 +31,7 @@ from backtest_matrix.engine._hold_nb import (
     hold_short,
     next_acting,
 )
+from backtest_matrix.engine._jit import njit_unrefcounted
 from backtest_matrix.engine._layout import (
     CFG_DIRECTION,
     CFG_FILL,
@@ -73,7 +74,7 @@ RowState = tuple[int, int, float, float, Returns, TradeStats, Position]
 N_STATE = 35  # floats, as :func:`save_state` stores a RowState
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def row_start(flags: np.ndarray, cfg: np.ndarray) -> RowState:
     """The state of a row before bar 0: flat, the initial cash, no statistics yet.
 
@@ -88,7 +89,7 @@ def row_start(flags: np.ndarray, cfg: np.ndarray) -> RowState:
     return 0, 0, init_cash, math.inf, (init_cash, 0.0, 0.0, 0.0, peak, 1.0), NO_TRADES, position
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def row_advance(
     stop_t: int, bars: np.ndarray, new_day: np.ndarray, next_day: np.ndarray, flags: np.ndarray,
     stop_frac: np.ndarray, scans: np.ndarray, rules: Rules, state: RowState,
@@ -170,7 +171,7 @@ def row_advance(
     return t, bars_in_market, day_start_equity, worst_day, returns, acc, position
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def row_finish(bars: np.ndarray, cfg: np.ndarray, rules: Rules, state: RowState, kpis: np.ndarray) -> int:
     """Close the books of a row that has run all bars: write its KPIs into ``kpis``, return its trades."""
     n = bars.shape[0]
@@ -233,7 +234,7 @@ def simulate_rows_nb(
         row_finish(bars, cfg, run_rules(cfg, risk[j]), load_state(states, j), kpis[j])
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def save_state(states: np.ndarray, j: int, state: RowState) -> None:
     """Store ``state`` as row ``j`` of ``states`` (floats: the integers in it are far below 2**53)."""
     t, bars_in_market, day_start_equity, worst_day, returns, acc, position = state
@@ -256,7 +257,7 @@ def save_state(states: np.ndarray, j: int, state: RowState) -> None:
         row[20 + i] = floats[i]
 
 
-@njit(cache=True, _nrt=False)
+@njit_unrefcounted
 def load_state(states: np.ndarray, j: int) -> RowState:
     """The state :func:`save_state` stored as row ``j`` of ``states``."""
     r = states[j]

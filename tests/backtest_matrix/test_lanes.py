@@ -91,8 +91,8 @@ def _random_lane(rng: np.random.Generator, bars: np.ndarray, t: int) -> tuple[fl
     prev = cash + side * size * entry
     peak = max(prev, 1.0) * rng.uniform(1.0, 1.3)
     signal_bar = t + int(rng.integers(0, 400))
-    return (side, stop, target, 1.0 - side * trail, extreme, cash, size, prev, rng.normal(),
-            rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0), peak, rng.uniform(0.5, 1.0), signal_bar)  # fmt: skip
+    returns = (prev, rng.normal(), rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0), peak, rng.uniform(0.5, 1.0))
+    return (side, stop, target, 1.0 - side * trail, extreme, cash, size, *returns, signal_bar)
 
 
 def test_held_lanes_equal_the_scalar_hold_loops_bit_for_bit() -> None:
@@ -121,8 +121,8 @@ def test_held_lanes_equal_the_scalar_hold_loops_bit_for_bit() -> None:
             expected[lane] = hold(
                 t, min(signal_bar, end), bars, cash, side * size, stop, target, factor, extreme, 3, returns
             )
-            lanes[:, lane] = (cash, side * size, side * stop, side * target, factor, side * extreme, 3.0, *returns,
-                              side, float(signal_bar))  # fmt: skip
+            mirrored = (side * stop, side * target, factor, side * extreme, 3.0)
+            lanes[:, lane] = (cash, side * size, *mirrored, *returns, side, float(signal_bar))
         final = _run_lanes(lanes, cols, t, end, active.copy())
         for lane, (bar, extreme, stop, reason, returns) in expected.items():
             side = final[L_SIGN, lane]
