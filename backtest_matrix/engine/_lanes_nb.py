@@ -132,11 +132,11 @@ def _bar(v: _Vectors, column: Callable[[int], Any], short: Any) -> tuple[Any, An
     """``(stop test price, target test price, trailing price, close)`` for every lane: a short lane's are
     the mirrored bar's (``-max(open, high)``, ``-min(open, low)``, ``-low``)."""
     b = v.b
-    lower, upper, high, low = column(C_LOWER), column(C_UPPER), column(C_HIGH), column(C_LOW)
+    lower, upper, high = column(C_LOWER), column(C_UPPER), column(C_HIGH)
     return (
         b.select(short, b.fneg(upper), lower),
         b.select(short, b.fneg(lower), upper),
-        b.select(short, b.fneg(low), high),
+        b.select(short, b.fneg(column(C_LOW)), high),
         column(C_CLOSE),
     )
 
@@ -190,6 +190,110 @@ def _held(
     return held, (new_low, equity, peak_next)
 
 
+class _HoldLoop:
+    """Emits :func:`hold_lanes`'s loop over the bars for the lanes' state in ``lanes``."""
+
+    def __init__(self, context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> None:
+        lanes_v, cols_v, self.t0, self.bound, self.end = args
+        self.b = builder
+        self.v = _Vectors(builder)
+        self.lanes = context.make_array(signature.args[0])(context, builder, lanes_v)
+        self.cols = context.make_array(signature.args[1])(context, builder, cols_v)
+        self.n = builder.extract_value(self.cols.shape, 1)
+        fields = (L_CASH, L_UNITS, L_TARGET, L_TRAIL_FACTOR, L_END)
+        self.fixed: dict[Any, Any] = {field: self.load(field) for field in fields}
+        self.short = builder.fcmp_ordered("<", self.load(L_SIGN), self.v.const(0.0))
+
+    def field_ptr(self, field: int) -> Any:
+        at = self.b.gep(self.lanes.data, [ir.Constant(_I64, field * LANES)])
+        return self.b.bitcast(at, self.v.type.as_pointer())
+
+    def load(self, field: int) -> Any:
+        return self.b.load(self.field_ptr(field), align=8)
+
+    def emit(self, short: Any) -> tuple[Any, Any]:
+        """The loop, from the current block (``short``: the short lanes' mask); it stores the lanes' state
+        and leaves the builder after it with ``(bar, acting)``."""
+        b, v, fixed = self.b, self.v, self.fixed
+        initial = [self.load(field) for field in _CARRIED]
+        entry = b.block
+        names = ("head", "edge", "body", "low", "new_low", "join", "slow", "latch", "done")
+        blocks = {name: b.append_basic_block(f"lanes.{name}") for name in names}
+        b.branch(blocks["head"])
+
+        b.position_at_end(blocks["head"])
+        t = b.phi(_I64)
+        t.add_incoming(self.t0, entry)
+        state = [b.phi(v.type) for _ in initial]
+        for phi, value in zip(state, initial, strict=True):
+            phi.add_incoming(value, entry)
+        b.cbranch(b.icmp_signed("<", t, self.bound), blocks["body"], blocks["edge"])
+
+        def column(row: int) -> Any:
+            at = b.add(b.mul(ir.Constant(_I64, row), self.n), t)
+            return v.splat(b.load(b.gep(self.cols.data, [at])))
+
+        # The common bar: no lane acts and every equity before it is positive; speculated, then checked.
+        b.position_at_end(blocks["body"])
+        bar = _bar(v, column, short)
+        unsure = b.or_(_reached(v, bar, fixed, state[1]), b.fcmp_ordered("<=", state[3], v.const(0.0)))
+        held, (new_low, equity, peak_next) = _held(v, bar, None, fixed, state)
+        b.cbranch(v.any(unsure), blocks["slow"], blocks["low"])
+        b.position_at_end(blocks["low"])
+        b.cbranch(v.any(new_low), blocks["new_low"], blocks["join"])
+        b.position_at_end(blocks["new_low"])
+        lowest_low = b.select(new_low, b.fdiv(equity, peak_next), held[-1])
+        b.branch(blocks["join"])
+        b.position_at_end(blocks["join"])
+        lowest = b.phi(v.type)
+        lowest.add_incoming(held[-1], blocks["low"])
+        lowest.add_incoming(lowest_low, blocks["new_low"])
+        fast = [*held[:-1], lowest]
+        b.branch(blocks["latch"])
+
+        # At bound: end, or a lane's exit signal.
+        b.position_at_end(blocks["edge"])
+        b.cbranch(b.icmp_signed("<", t, self.end), blocks["slow"], blocks["done"])
+
+        # The exact bar: per-lane masks for the lanes that act and the equities that are not positive.
+        b.position_at_end(blocks["slow"])
+        bar = _bar(v, column, short)
+        signal = b.fcmp_ordered("==", fixed[L_END], v.splat(b.sitofp(t, _F64)))
+        acting = b.or_(_reached(v, bar, fixed, state[1]), signal)
+        exact, _ = _held(v, bar, b.not_(acting), fixed, state)
+        acting_bits = v.bits(acting)
+        b.cbranch(v.any(acting), blocks["done"], blocks["latch"])
+
+        b.position_at_end(blocks["latch"])
+        for phi, fast_value, exact_value in zip(state, fast, exact, strict=True):
+            carried = b.phi(v.type)
+            carried.add_incoming(fast_value, blocks["join"])
+            carried.add_incoming(exact_value, blocks["slow"])
+            phi.add_incoming(carried, blocks["latch"])
+        t.add_incoming(b.add(t, ir.Constant(_I64, 1)), blocks["latch"])
+        b.branch(blocks["head"])
+        return self._done(blocks, state, exact, t, acting_bits)
+
+    def _done(self, blocks: dict[str, Any], state: list[Any], exact: list[Any], t: Any, bits: Any) -> Any:
+        b = self.b
+        b.position_at_end(blocks["done"])
+        bar = b.phi(_I64)
+        bar.add_incoming(self.end, blocks["edge"])
+        bar.add_incoming(t, blocks["slow"])
+        acting = b.phi(_I64)
+        acting.add_incoming(ir.Constant(_I64, 0), blocks["edge"])
+        acting.add_incoming(bits, blocks["slow"])
+        finals = []
+        for head_value, exact_value in zip(state, exact, strict=True):
+            final = b.phi(self.v.type)
+            final.add_incoming(head_value, blocks["edge"])
+            final.add_incoming(exact_value, blocks["slow"])
+            finals.append(final)
+        for field, final in zip(_CARRIED, finals, strict=True):
+            b.store(final, self.field_ptr(field), align=8)
+        return bar, acting
+
+
 @intrinsic
 def _hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: Any) -> Any:
     """Run the lanes of ``lanes`` from bar ``t`` up to the first bar ``< end`` on which one acts.
@@ -202,111 +306,9 @@ def _hold_lanes(typingctx: Any, lanes: Any, cols: Any, t: Any, bound: Any, end: 
     sig = types.UniTuple(types.int64, 2)(lanes, cols, t, bound, end)  # type: ignore[no-untyped-call]
 
     def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> Any:
-        lanes_v, cols_v, t0, bound_v, end_v = args
-        v = _Vectors(builder)
-        lane_array = context.make_array(signature.args[0])(context, builder, lanes_v)
-        col_array = context.make_array(signature.args[1])(context, builder, cols_v)
-        n = builder.extract_value(col_array.shape, 1)
-        vector_ptr = v.type.as_pointer()
-
-        def field_ptr(field: int) -> Any:
-            return builder.bitcast(
-                builder.gep(lane_array.data, [ir.Constant(_I64, field * LANES)]), vector_ptr
-            )
-
-        fixed: dict[Any, Any] = {
-            field: builder.load(field_ptr(field), align=8)
-            for field in (L_CASH, L_UNITS, L_TARGET, L_TRAIL_FACTOR, L_END)
-        }
-        short = builder.fcmp_ordered("<", builder.load(field_ptr(L_SIGN), align=8), v.const(0.0))
-        initial = [builder.load(field_ptr(field), align=8) for field in _CARRIED]
-        entry = builder.block
-        blocks = {
-            name: builder.append_basic_block(f"lanes.{name}")
-            for name in ("head", "edge", "body", "low", "slow", "latch", "done")
-        }
-        builder.branch(blocks["head"])
-
-        builder.position_at_end(blocks["head"])
-        t_phi = builder.phi(_I64)
-        t_phi.add_incoming(t0, entry)
-        state = []
-        for value in initial:
-            phi = builder.phi(v.type)
-            phi.add_incoming(value, entry)
-            state.append(phi)
-        builder.cbranch(builder.icmp_signed("<", t_phi, bound_v), blocks["body"], blocks["edge"])
-
-        def column(row: int) -> Any:
-            at = builder.add(builder.mul(ir.Constant(_I64, row), n), t_phi)
-            return v.splat(builder.load(builder.gep(col_array.data, [at])))
-
-        # The common bar: no lane acts and every equity before it is positive; speculated, then checked.
-        builder.position_at_end(blocks["body"])
-        bar = _bar(v, column, short)
-        unsure = builder.or_(
-            _reached(v, bar, fixed, state[1]), builder.fcmp_ordered("<=", state[3], v.const(0.0))
-        )
-        held, (new_low, equity, peak_next) = _held(v, bar, None, fixed, state)
-        builder.cbranch(v.any(unsure), blocks["slow"], blocks["low"])
-
-        builder.position_at_end(blocks["low"])
-        low_any = v.any(new_low)
-        low_block = builder.append_basic_block("lanes.new_low")
-        join = builder.append_basic_block("lanes.join")
-        builder.cbranch(low_any, low_block, join)
-        builder.position_at_end(low_block)
-        lowest_low = builder.select(new_low, builder.fdiv(equity, peak_next), held[-1])
-        builder.branch(join)
-        builder.position_at_end(join)
-        lowest_phi = builder.phi(v.type)
-        lowest_phi.add_incoming(held[-1], blocks["low"])
-        lowest_phi.add_incoming(lowest_low, low_block)
-        fast = [*held[:-1], lowest_phi]
-        builder.branch(blocks["latch"])
-
-        # At bound: end, or a lane's exit signal.
-        builder.position_at_end(blocks["edge"])
-        builder.cbranch(builder.icmp_signed("<", t_phi, end_v), blocks["slow"], blocks["done"])
-
-        # The exact bar: per-lane masks for the lanes that act and the equities that are not positive.
-        builder.position_at_end(blocks["slow"])
-        bar = _bar(v, column, short)
-        signal = builder.fcmp_ordered("==", fixed[L_END], v.splat(builder.sitofp(t_phi, _F64)))
-        acting = builder.or_(_reached(v, bar, fixed, state[1]), signal)
-        exact, _ = _held(v, bar, builder.not_(acting), fixed, state)
-        acting_bits = v.bits(acting)
-        builder.cbranch(v.any(acting), blocks["done"], blocks["latch"])
-
-        builder.position_at_end(blocks["latch"])
-        carried = []
-        for fast_value, exact_value in zip(fast, exact, strict=True):
-            phi = builder.phi(v.type)
-            phi.add_incoming(fast_value, join)
-            phi.add_incoming(exact_value, blocks["slow"])
-            carried.append(phi)
-        t_next = builder.add(t_phi, ir.Constant(_I64, 1))
-        builder.branch(blocks["head"])
-        t_phi.add_incoming(t_next, blocks["latch"])
-        for phi, value in zip(state, carried, strict=True):
-            phi.add_incoming(value, blocks["latch"])
-
-        builder.position_at_end(blocks["done"])
-        bar_phi = builder.phi(_I64)
-        bar_phi.add_incoming(end_v, blocks["edge"])
-        bar_phi.add_incoming(t_phi, blocks["slow"])
-        mask_phi = builder.phi(_I64)
-        mask_phi.add_incoming(ir.Constant(_I64, 0), blocks["edge"])
-        mask_phi.add_incoming(acting_bits, blocks["slow"])
-        finals = []
-        for head_value, exact_value in zip(state, exact, strict=True):
-            final = builder.phi(v.type)
-            final.add_incoming(head_value, blocks["edge"])
-            final.add_incoming(exact_value, blocks["slow"])
-            finals.append(final)
-        for field, final in zip(_CARRIED, finals, strict=True):
-            builder.store(final, field_ptr(field), align=8)
-        return context.make_tuple(builder, signature.return_type, [bar_phi, mask_phi])
+        loop = _HoldLoop(context, builder, signature, args)
+        bar, acting = loop.emit(loop.short)
+        return context.make_tuple(builder, signature.return_type, [bar, acting])
 
     return sig, codegen
 
