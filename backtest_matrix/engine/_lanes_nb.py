@@ -274,7 +274,9 @@ class _HoldLoop:
         b.branch(blocks["head"])
         return self._done(blocks, state, exact, t, acting_bits)
 
-    def _done(self, blocks: dict[str, Any], state: list[Any], exact: list[Any], t: Any, bits: Any) -> Any:
+    def _done(
+        self, blocks: dict[str, Any], state: list[Any], exact: list[Any], t: Any, bits: Any
+    ) -> tuple[Any, Any]:
         b = self.b
         b.position_at_end(blocks["done"])
         bar = b.phi(_I64)
