@@ -289,16 +289,25 @@ def sweep(
     return pd.concat([result, pd.DataFrame(kpis, columns=list(KPI_NAMES), index=combinations.index)], axis=1)
 
 
+# Below this many groups per thread a sweep splits groups across the threads.
+_FEW_GROUPS_PER_THREAD = 8
+
+
 def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) -> np.ndarray:
     """Split groups (rows ``group_bounds[g]:group_bounds[g + 1]``) into ``(group, start, stop)`` tasks.
 
-    A task has at most ``max_rows`` rows, and a group with enough rows is cut into at least ``threads``
-    tasks. Tasks are ordered chunk by chunk across the groups (first chunks of all groups, then second
-    chunks, ...), so that numba's static split of the task list hands every thread a similar mix of cheap
-    and expensive groups.
+    A task has at most ``max_rows`` rows. When there are few groups (under ``8 × threads``), a group with
+    enough rows is cut into at least ``threads`` tasks, so that every thread has work; with many groups a
+    group's rows stay in as few tasks as ``max_rows`` allows, as each task computes its group's signals.
+    Tasks are ordered chunk by chunk across the groups (first chunks of all groups, then second chunks,
+    ...), and within that dealt round-robin over the threads (groups ``0, threads, 2 × threads, ...``
+    first), so that numba's static split of the task list hands every thread a similar mix of cheap and
+    expensive groups: neighbouring groups have neighbouring parameters, and similar costs.
     """
     sizes = np.diff(group_bounds)
-    chunks = np.maximum(-(-sizes // max_rows), np.minimum(sizes, threads))
+    chunks = -(-sizes // max_rows)
+    if len(sizes) < _FEW_GROUPS_PER_THREAD * threads:
+        chunks = np.maximum(chunks, np.minimum(sizes, threads))
     rows_per_chunk = -(-sizes // np.maximum(chunks, 1))
     group = np.repeat(np.arange(len(sizes)), chunks)
     index_in_group = np.arange(len(group)) - np.repeat(np.cumsum(chunks) - chunks, chunks)
@@ -306,7 +315,7 @@ def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) 
     stop = np.minimum(start + rows_per_chunk[group], group_bounds[group + 1])
     keep = start < stop
     tasks = np.column_stack([group, start, stop])[keep]
-    order = np.lexsort((tasks[:, 0], index_in_group[keep]))
+    order = np.lexsort((tasks[:, 0], tasks[:, 0] % max(threads, 1), index_in_group[keep]))
     return np.ascontiguousarray(tasks[order].astype(np.int64))
 
 

@@ -181,8 +181,18 @@ def test_sweep_tasks_cover_every_row_once_in_bounded_interleaved_chunks() -> Non
     assert np.array_equal(covered, np.arange(bounds[-1]))
     # two threads, four equal groups: each half of the task list holds one chunk of every group
     tasks = sweep_tasks(np.arange(0, 33, 8), max_rows=64, threads=2)
-    assert tasks[:, 0].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert sorted(tasks[:4, 0].tolist()) == sorted(tasks[4:, 0].tolist()) == [0, 1, 2, 3]
     assert (tasks[:, 2] - tasks[:, 1]).tolist() == [4] * 8
+
+
+def test_with_many_groups_a_sweep_computes_each_groups_signals_once_and_deals_groups_to_the_threads() -> None:
+    from backtest_matrix.engine._backtest import sweep_tasks
+
+    tasks = sweep_tasks(np.arange(0, 40 * 64 + 1, 64), max_rows=64, threads=2)
+    assert len(tasks) == 40  # one task per group: its signals are computed once, not once per thread
+    # numba hands each thread a contiguous half: the halves alternate between neighbouring groups
+    assert tasks[:20, 0].tolist() == list(range(0, 40, 2))
+    assert tasks[20:, 0].tolist() == list(range(1, 40, 2))
 
 
 @pytest.mark.parametrize("name", ["ema_cross", "mtf_ema", "rsi_reversion", "donchian_breakout"])
