@@ -154,12 +154,12 @@ def _run_group(
             break
         for lane in range(rows):
             if not in_lane[lane] and states[lane, 0] == t:
-                rules = run_rules(cfg, risk[lane])
                 state = load_state(states, lane)
                 if state[6][1] != 0.0:
-                    _enter_lane(lanes, lane, held_from, rules, scans, state)
+                    _enter_lane(lanes, lane, held_from, risk[lane, 7] / 100.0, scans, state)  # rules[7]
                     in_lane[lane] = True
                 else:
+                    rules = run_rules(cfg, risk[lane])
                     state = row_advance(
                         _rejoin_bar(scans, t, n),
                         bars,
@@ -184,15 +184,15 @@ def _run_group(
 
 @njit_unrefcounted
 def _enter_lane(
-    lanes: np.ndarray, lane: int, held_from: np.ndarray, rules: Rules, scans: np.ndarray, state: RowState
+    lanes: np.ndarray, lane: int, held_from: np.ndarray, trail: float, scans: np.ndarray, state: RowState
 ) -> None:
-    """Put a row that holds a position at its state's bar into ``lane``."""
+    """Put a row that holds a position at its state's bar into ``lane`` (``trail``: its rules' trailing
+    fraction)."""
     t, _, _, _, returns, _, position = state
     side = position[1]
     cash, size, extreme, stop_level, stop_reason, next_target = (
         position[0], position[2], position[7], position[8], position[9], position[10]
     )  # fmt: skip
-    trail = rules[7]
     best = extreme if trail > 0.0 else side * math.inf
     values = (cash, side * size, side * stop_level, side * next_target, 1.0 - side * trail, side * best,
               float(stop_reason))  # fmt: skip
