@@ -2,8 +2,9 @@
 
 Combinations are grouped by their strategy parameters, so a group's signals are computed once and shared
 by all its risk settings (stop-loss, targets, sizing); so are the scans for the next acting signal that
-let the row kernel (``_simulate_row_nb``) skip quiet bars, and the task's rows run block of bars by block
-of bars, so that a block stays in cache. Memory is O(combinations + threads × bars): the per-bar buffers
+let the row kernel (``_simulate_row_nb``) skip quiet bars. A task's rows hold their positions 8 at a time
+on SIMD lanes (``_simulate_lanes_nb``); a row alone in its group runs the row kernel block of bars by
+block of bars. Memory is O(combinations + threads × bars): the per-bar buffers
 are the packed bars, shared, and one signal and one scan buffer per running task.
 """
 
