@@ -23,7 +23,6 @@ import math
 import numpy as np
 from numba import njit
 
-from backtest_matrix.engine._hold_nb import CLOSE
 from backtest_matrix.engine._jit import njit_unrefcounted
 from backtest_matrix.engine._lanes_nb import (
     L_CASH,
@@ -38,10 +37,11 @@ from backtest_matrix.engine._lanes_nb import (
     hold_lanes,
     idle_lane,
 )
-from backtest_matrix.engine._orders_nb import Rules, day_statistics, run_rules
+from backtest_matrix.engine._orders_nb import Rules, run_rules
 from backtest_matrix.engine._simulate_row_nb import (
     N_STATE,
     RowState,
+    held_days,
     load_state,
     row_advance,
     row_finish,
@@ -218,7 +218,6 @@ def _leave_lane(
      tiers_done, exit_pnl, exit_value, exit_fills) = position  # fmt: skip
     start = int(held_from[0, lane])
     entry_equity = held_from[1, lane]
-    units = side * size
     if rules[7] > 0.0:
         extreme = side * lanes[L_EXTREME, lane]
     stop_level = side * lanes[L_STOP, lane]
@@ -226,11 +225,9 @@ def _leave_lane(
     returns = (lanes[L_PREV, lane], lanes[L_PREV + 1, lane], lanes[L_PREV + 2, lane], lanes[L_PREV + 3, lane],
                lanes[L_PREV + 4, lane], lanes[L_PREV + 5, lane])  # fmt: skip
     bars_in_market += t - start
-    day = next_day[start]
-    while day < t:
-        prev_equity = entry_equity if day == start else cash + units * bars[day - 1, CLOSE]
-        day_start_equity, worst_day = day_statistics(prev_equity, day_start_equity, worst_day)
-        day = next_day[day + 1]
+    day_start_equity, worst_day = held_days(
+        bars, next_day, start, t, entry_equity, cash, side * size, day_start_equity, worst_day
+    )
     position = (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme, stop_level,
                 stop_reason, next_target, tiers_done, exit_pnl, exit_value, exit_fills)  # fmt: skip
     return t, bars_in_market, day_start_equity, worst_day, returns, acc, position

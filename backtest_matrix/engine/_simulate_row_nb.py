@@ -59,6 +59,7 @@ from backtest_matrix.engine._simulate_nb import write_kpis
 __all__ = [
     "N_STATE",
     "RowState",
+    "held_days",
     "load_state",
     "row_advance",
     "row_finish",
@@ -137,12 +138,9 @@ def row_advance(
             if trail > 0.0:
                 extreme = best
             bars_in_market += t - start
-            # The day starts among the bars just held, each folding the equity at the close before it.
-            day = next_day[start]
-            while day < t:
-                prev_equity = entry_equity if day == start else cash + units * bars[day - 1, CLOSE]
-                day_start_equity, worst_day = day_statistics(prev_equity, day_start_equity, worst_day)
-                day = next_day[day + 1]
+            day_start_equity, worst_day = held_days(
+                bars, next_day, start, t, entry_equity, cash, units, day_start_equity, worst_day
+            )
             position = (cash, side, size, initial_size, entry_price, entry_bar, entry_fees, extreme,
                         stop_level, stop_reason, next_target, tiers_done, exit_pnl, exit_value,
                         exit_fills)  # fmt: skip
@@ -169,6 +167,21 @@ def row_advance(
         returns = (equity, ret_sum, ret_sq, down_sq, peak, lowest_ratio)
         t += 1
     return t, bars_in_market, day_start_equity, worst_day, returns, acc, position
+
+
+@njit(cache=True, inline="always")
+def held_days(
+    bars: np.ndarray, next_day: np.ndarray, start: int, t: int, entry_equity: float, cash: float,
+    units: float, day_start_equity: float, worst_day: float,
+) -> tuple[float, float]:  # fmt: skip
+    """Fold the day starts among bars ``start .. t - 1`` of a hold, each on the equity at the close before it
+    (``entry_equity`` for a day starting at ``start``)."""
+    day = next_day[start]
+    while day < t:
+        prev_equity = entry_equity if day == start else cash + units * bars[day - 1, CLOSE]
+        day_start_equity, worst_day = day_statistics(prev_equity, day_start_equity, worst_day)
+        day = next_day[day + 1]
+    return day_start_equity, worst_day
 
 
 @njit_unrefcounted
