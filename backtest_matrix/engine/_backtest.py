@@ -300,13 +300,15 @@ def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) 
     enough rows is cut into at least ``threads`` tasks, so that every thread has work; with many groups a
     group's rows stay in as few tasks as ``max_rows`` allows, as each task computes its group's signals.
     Tasks are ordered chunk by chunk across the groups (first chunks of all groups, then second chunks,
-    ...), and within that dealt round-robin over the threads (groups ``0, threads, 2 × threads, ...``
-    first), so that numba's static split of the task list hands every thread a similar mix of cheap and
-    expensive groups: neighbouring groups have neighbouring parameters, and similar costs.
+    ...), and with many groups that order is dealt round-robin over the threads (tasks ``0, threads,
+    2 × threads, ...`` first), so that numba's static split of the task list into contiguous slices hands
+    every thread a similar mix of cheap and expensive tasks: neighbouring groups have neighbouring
+    parameters, and similar costs.
     """
     sizes = np.diff(group_bounds)
     chunks = -(-sizes // max_rows)
-    if len(sizes) < _FEW_GROUPS_PER_THREAD * threads:
+    few_groups = len(sizes) < _FEW_GROUPS_PER_THREAD * threads
+    if few_groups:
         chunks = np.maximum(chunks, np.minimum(sizes, threads))
     rows_per_chunk = -(-sizes // np.maximum(chunks, 1))
     group = np.repeat(np.arange(len(sizes)), chunks)
@@ -315,7 +317,9 @@ def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) 
     stop = np.minimum(start + rows_per_chunk[group], group_bounds[group + 1])
     keep = start < stop
     tasks = np.column_stack([group, start, stop])[keep]
-    order = np.lexsort((tasks[:, 0], tasks[:, 0] % max(threads, 1), index_in_group[keep]))
+    order = np.lexsort((tasks[:, 0], index_in_group[keep]))
+    if not few_groups:
+        order = np.concatenate([order[thread :: max(threads, 1)] for thread in range(max(threads, 1))])
     return np.ascontiguousarray(tasks[order].astype(np.int64))
 
 
