@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from backtest_matrix.engine import KPI_NAMES, RISK_NAMES, EngineConfig, resolve_device, sweep
+from backtest_matrix.engine import KPI_NAMES, RISK_NAMES, EngineConfig, resolve_device, sweep_in_chunks
 from backtest_matrix.strategies import Strategy, get_strategy
 from optimizer._constraints import Constraints
 from optimizer._space import SearchSpace
@@ -216,22 +216,10 @@ def _evaluate(
     if combos.empty:
         return pd.DataFrame(columns=[*combos.columns, *KPI_NAMES])
     # Chunks of rows sorted by the signal parameters, so that each lattice point's rows share one signal
-    # computation in one chunk (in generation order, a chunk held a fifth of every point's rows, and each
-    # sweep task only a handful of rows to share its signals); the results go back to generation order.
-    own = combos.reindex(columns=cls.param_names()).to_numpy(np.float64)
-    order = np.lexsort(own.T[::-1]) if own.shape[1] else np.arange(len(combos))
-    ordered = combos.iloc[order]
-    parts = []
+    # computation in one chunk (in generation order, a chunk held a fifth of every point's rows).
     rows = _CHUNK_ROWS if device == "cpu" else _CHUNK_ROWS_GPU
-    for start in range(0, len(ordered), rows):
-        chunk = ordered.iloc[start : start + rows]
-        parts.append(sweep(bars, cls, chunk, config=engine_config, device=device))
-        if on_chunk is not None:
-            on_chunk(start + len(chunk), len(combos))
-    results = pd.concat(parts, ignore_index=True)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return results.iloc[inverse].reset_index(drop=True)
+    results = sweep_in_chunks(bars, cls, combos, rows, config=engine_config, device=device, on_chunk=on_chunk)
+    return results.reset_index(drop=True)
 
 
 def write_stage_a(

@@ -21,6 +21,7 @@ from backtest_matrix.engine._backtest import (
     returns_matrix,
     span_years,
     sweep,
+    sweep_in_chunks,
 )
 from backtest_matrix.engine._device import Device, cuda_problem, resolve_device
 from backtest_matrix.engine._layout import EXIT_REASONS, KPI_NAMES, RISK_NAMES, TRADE_FIELDS
@@ -48,4 +49,5 @@ __all__ = [
     "returns_matrix",
     "span_years",
     "sweep",
+    "sweep_in_chunks",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -291,6 +291,40 @@ def sweep(
 
 # Below this many groups per thread a sweep splits groups across the threads.
 _FEW_GROUPS_PER_THREAD = 8
+
+
+def sweep_in_chunks(
+    bars: pd.DataFrame,
+    strategy: str | type[Strategy],
+    combinations: pd.DataFrame,
+    chunk_rows: int,
+    *,
+    config: EngineConfig | None = None,
+    device: str | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """:func:`sweep` in calls of at most ``chunk_rows`` rows (for progress reports and bounded memory), the
+    same result in ``combinations``' row order.
+
+    The rows are sorted by the strategy's own parameters first, so that the rows sharing their signals share
+    one signal computation in one call (in the input's order, a chunk of random combinations shares almost
+    nothing). ``on_chunk(done, total)`` is called after each call.
+    """
+    cls = _strategy(strategy)
+    own = combinations.reindex(columns=cls.param_names()).to_numpy(np.float64)
+    order = np.lexsort(own.T[::-1]) if own.shape[1] else np.arange(len(combinations))
+    ordered = combinations.iloc[order]
+    parts = []
+    for start in range(0, len(ordered), chunk_rows):
+        chunk = ordered.iloc[start : start + chunk_rows]
+        parts.append(sweep(bars, cls, chunk, config=config, device=device))
+        if on_chunk is not None:
+            on_chunk(start + len(chunk), len(combinations))
+    if not parts:
+        return sweep(bars, cls, combinations, config=config, device=device)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return pd.concat(parts).iloc[inverse]
 
 
 def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) -> np.ndarray:

@@ -214,3 +214,28 @@ def test_row_checks_and_vectorised_feasibility_agree(name: str) -> None:
         except StrategyError:
             accepted = False
         assert accepted == ok, values
+
+
+def test_a_sweep_in_chunks_equals_one_sweep_in_the_input_order() -> None:
+    """Chunks of rows sorted by signal parameters: the same KPIs, bit for bit, in the input's row order and
+    index, with the progress reported after each chunk."""
+    from backtest_matrix.engine import sweep_in_chunks
+
+    bars = load_bars("synthetic", timeframe="1h", days=120, seed=3).bars
+    rng = np.random.default_rng(4)
+    combos = pd.DataFrame(
+        {
+            "ema_fast": rng.integers(3, 12, 300).astype(float),
+            "ema_slow": rng.integers(20, 40, 300).astype(float),
+            "stop_loss_pct": rng.uniform(0.5, 5.0, 300),
+        },
+        index=rng.permutation(np.arange(1000, 1300)),
+    )
+    reported: list[tuple[int, int]] = []
+    chunked = sweep_in_chunks(
+        bars, "ema_cross", combos, 70, on_chunk=lambda done, total: reported.append((done, total))
+    )
+    whole = sweep(bars, "ema_cross", combos)
+    assert chunked.index.equals(combos.index)
+    assert chunked.to_numpy().tobytes() == whole.to_numpy().tobytes()
+    assert reported == [(70, 300), (140, 300), (210, 300), (280, 300), (300, 300)]

@@ -297,10 +297,8 @@ def sweep(
     min_history_days: MinHistoryOpt = None,
 ) -> None:
     """Evaluate many combinations with the batch engine; show the top K and save all to the run directory."""
-    import pandas as pd
 
-    from backtest_matrix.engine import KPI_NAMES, resolve_device
-    from backtest_matrix.engine import sweep as run_sweep
+    from backtest_matrix.engine import KPI_NAMES, resolve_device, sweep_in_chunks
     from backtest_matrix.strategies import get_strategy, unknown_name_message
 
     cli = get_context(ctx)
@@ -320,17 +318,15 @@ def sweep(
     # About 20 chunks for the progress bar, of at least 2,000 rows: each sweep call packs the bars again and
     # ends with threads waiting for the last task, so more chunks cost more. A GPU takes large ones.
     rows = max(2_000, -(-len(combos) // 20)) if on == "cpu" else 250_000
-    chunks = [combos.iloc[i : i + rows] for i in range(0, len(combos), rows)]
-    results = []
     with Progress(
         TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=cli.console, disable=cli.json_output, transient=True,
     ) as progress:  # fmt: skip
         task = progress.add_task("sweep", total=len(combos))
-        for chunk in chunks:
-            results.append(run_sweep(loaded.bars, cls, chunk, config=config, device=on))
-            progress.advance(task, len(chunk))
-    table_all = pd.concat(results)
+        table_all = sweep_in_chunks(
+            loaded.bars, cls, combos, rows, config=config, device=on,
+            on_chunk=lambda done, _: progress.update(task, completed=done),
+        )  # fmt: skip
     table_all = table_all[table_all["trades"] >= min_trades]
     ranked = table_all.sort_values(sort, ascending=sort in LOWER_IS_BETTER, na_position="last")
     provenance = Provenance.capture(cli.settings.repo)
