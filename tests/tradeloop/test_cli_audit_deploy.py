@@ -1,0 +1,45 @@
+"""A new user's audit of the deployment half of the loop (rollouts, pr check of a move, monitor, rollback,
+paper, notify, state, dashboard): each test is one defect found by running the commands as the docs show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from tests.deployment.conftest import KEY, T0, DeployRepo, git, merge_optimizer_change
+from tests.deployment.conftest import deploy_repo as deploy_repo  # the fixture
+from tests.deployment.test_deploy_cli import BRANCH, MONTH, _check_pr, _hand_made_pr, _step
+from tradeloop.cli import app
+
+runner = CliRunner()
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_pr_check_refuses_a_promotion_whose_analysis_names_a_check_twice(deploy_repo: DeployRepo) -> None:
+    # pr check read the first check of a name: a second, failing copy of it passed unseen.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    cold = _step(target, T0 + MONTH)
+    assert cold["verdict"]["decision"] == "promote"
+    moved = json.loads(git(target.repo, "show", f"{BRANCH}:feature_flags.json"))["rollouts"][KEY]
+
+    def hidden_failure(rollout: dict[str, Any]) -> None:
+        rollout.update(moved)
+        sharpe = next(check for check in rollout["status"]["checks"] if check["name"] == "sharpe")
+        rollout["status"]["checks"].append({**sharpe, "figure": -3.0, "outcome": "fail"})
+
+    code, report = _check_pr(target, _hand_made_pr(target, "hidden", hidden_failure))
+    assert code == 1, report
+    [violation] = report["violations"]
+    assert 'rollouts.rsi_reversion/DEMO.status.checks.7.name is "sharpe", the name of checks.2 too' in (
+        violation
+    ), violation
+    assert "an analysis lists each check once: remove one" in violation
