@@ -38,7 +38,7 @@ from gitops._git import build_commit, file_at
 from gitops._history import StateVersion, state_versions
 from gitops._memory import AUTOCLOSED_SUFFIX
 from gitops._names import rollout_key
-from gitops._problems import raise_problems
+from gitops._problems import did_you_mean, raise_problems
 from gitops._rollback import ROLLBACK_LABELS, _advance_base
 from gitops._state import cross_file_problems
 from tradeloop import Provenance
@@ -105,9 +105,10 @@ def inverse_change(repo: Path, ref: str, strategy: str, symbol: str, provenance:
     head = versions[-1]
     assert head.constants is not None
     if symbol not in head.constants.live_params.get(strategy, {}):
+        live = [rollout_key(s, x) for s, entries in head.constants.live_params.items() for x in entries]
         raise StateFileError(
-            f"rollback: {CONSTANTS_FILE.as_posix()} on {ref} has no LIVE_PARAMS.{strategy}.{symbol}; "
-            "name a live pair (tradeloop deploy status)"
+            f"rollback: {CONSTANTS_FILE.as_posix()} on {ref} has no LIVE_PARAMS.{strategy}.{symbol}."
+            f"{did_you_mean(rollout_key(strategy, symbol), live)} Name a live pair: {', '.join(live)}"
         )
     change, previous = _last_change(versions, strategy, symbol)
     _refuse_undoing_a_rollback(repo, ref, strategy, symbol, change)

@@ -43,3 +43,14 @@ def test_pr_check_refuses_a_promotion_whose_analysis_names_a_check_twice(deploy_
         violation
     ), violation
     assert "an analysis lists each check once: remove one" in violation
+
+
+def test_rollback_of_an_unknown_pair_lists_the_live_pairs(deploy_repo: DeployRepo) -> None:
+    # It pointed at `tradeloop deploy status`, which lists rollouts only (none here), not the live pairs.
+    merge_optimizer_change(deploy_repo)
+    result = deploy_repo.cli("rollback", "--pair", "rsi_reversion/DEM", "--forge", "local")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.stderr.split())
+    assert "has no LIVE_PARAMS.rsi_reversion.DEM. Did you mean rsi_reversion/DEMO?" in text
+    assert "Name a live pair: donchian_breakout/SP500, ema_cross/NASDAQ," in text
+    assert "deploy status" not in text
