@@ -24,6 +24,7 @@ from gitops._forge import Forge, PullRequest
 from gitops._forge_github import GitHubForge
 from gitops._git import rev_parse, revert_commit, run_git
 from gitops._memory import AUTOCLOSED_SUFFIX, pair_identity
+from gitops._names import rollout_key
 from gitops._param_checks import effective_params
 from tradeloop.errors import ForgeError
 
@@ -77,7 +78,8 @@ def rollback_commit(
         )
     files = _touched(forge, sha)
     check_allowed_paths(files)
-    revert_sha = revert_commit(forge.repo, base_sha, sha, forge.identity)
+    fix = _conflict_fix(forge, sha, base, base_sha, files)
+    revert_sha = revert_commit(forge.repo, base_sha, sha, forge.identity, conflict_fix=fix)
     before, after = _constants(forge, sha), _constants(forge, revert_sha)
     outcome = RollbackOutcome(
         action="committed", commit=sha, revert_sha=revert_sha, base=base, files=files,
@@ -171,6 +173,23 @@ def _touched(forge: Forge, sha: str) -> list[str]:
         raise ForgeError(f"rollback: {sha[:12]} is the root commit; there is nothing to revert it to")
     out = run_git(forge.repo, "diff", "--name-only", "--no-renames", parents[0], sha)
     return [line for line in out.splitlines() if line]
+
+
+def _conflict_fix(forge: Forge, sha: str, base: str, base_sha: str, files: list[str]) -> str:
+    """What to do when the revert of ``sha`` conflicts: the later commits of ``base`` that changed its files,
+    and, for a change of a pair's parameters, ``rollback --pair`` (the computed inverse, which never
+    conflicts)."""
+    later = run_git(forge.repo, "log", "--first-parent", "--format=%h", f"{sha}..{base_sha}", "--", *files)
+    parents = run_git(forge.repo, "show", "-s", "--format=%P", sha).split()
+    pairs = [rollout_key(*pair) for pair in _entries(_constants(forge, parents[0]), _constants(forge, sha))]
+    newest = ", ".join(later.split()) or "none found"
+    fix = f"revert the later commits of {base} that changed them first, newest first ({newest})"
+    if len(pairs) == 1:
+        return (
+            f"undo {pairs[0]}'s last change whatever merged since with "
+            f"`tradeloop rollback --pair {pairs[0]}`, or {fix}"
+        )
+    return fix
 
 
 def _constants(forge: Forge, sha: str) -> LiveConstants | None:

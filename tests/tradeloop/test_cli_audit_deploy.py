@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.deployment.conftest import KEY, T0, DeployRepo, git, merge_optimizer_change
 from tests.deployment.conftest import deploy_repo as deploy_repo  # the fixture
-from tests.deployment.test_deploy_cli import BRANCH, MONTH, _check_pr, _hand_made_pr, _step
+from tests.deployment.test_deploy_cli import BRANCH, MONTH, _check_pr, _hand_made_pr, _step, _warm_on_main
 from tradeloop.cli import app
 
 runner = CliRunner()
@@ -54,3 +54,22 @@ def test_rollback_of_an_unknown_pair_lists_the_live_pairs(deploy_repo: DeployRep
     assert "has no LIVE_PARAMS.rsi_reversion.DEM. Did you mean rsi_reversion/DEMO?" in text
     assert "Name a live pair: donchian_breakout/SP500, ema_cross/NASDAQ," in text
     assert "deploy status" not in text
+
+
+def test_a_rollback_whose_revert_conflicts_says_what_to_do_instead(deploy_repo: DeployRepo) -> None:
+    # It printed git's own hints ("After resolving the conflicts ... git revert --continue") about a
+    # temporary worktree the user never sees.
+    target = deploy_repo
+    _warm_on_main(target)  # the optimizer merge, then a later commit of feature_flags.json
+    merge = git(target.repo, "rev-parse", "HEAD~1")
+    later = git(target.repo, "rev-parse", "--short=7", "HEAD")
+    git(target.repo, "checkout", "-q", "-b", "elsewhere")
+    result = target.cli("rollback", "--commit", merge, "--forge", "local")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.stderr.split())
+    assert f"git revert of {merge[:12]} onto " in text
+    assert "conflicts in feature_flags.json: a later commit changed the same lines" in text
+    assert "`tradeloop rollback --pair rsi_reversion/DEMO`" in text
+    assert f"newest first ({later})" in text
+    assert "git revert --continue" not in text
+    assert git(target.repo, "worktree", "list").count("\n") == 0  # the temporary worktree is gone
