@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.deployment.conftest import KEY, T0, DeployRepo, git, merge_optimizer_change
@@ -73,3 +74,29 @@ def test_a_rollback_whose_revert_conflicts_says_what_to_do_instead(deploy_repo: 
     assert f"newest first ({later})" in text
     assert "git revert --continue" not in text
     assert git(target.repo, "worktree", "list").count("\n") == 0  # the temporary worktree is gone
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_notify_refuses_an_alert_timeout_that_is_not_a_positive_number(tmp_path: Path, value: str) -> None:
+    # -1 reached requests and came out as a ValueError traceback.
+    env = {"TRADELOOP_WEBHOOK_JSON": "http://127.0.0.1:9/hook", "TRADELOOP_ALERT_TIMEOUT_S": value}
+    code, out, err = invoke("--home", str(tmp_path), "notify", "--title", "hi", env=env)
+    assert code == 2, out + err
+    assert err.strip() == (
+        f"error: TRADELOOP_ALERT_TIMEOUT_S={value!r} is not a number of seconds > 0; "
+        "e.g. TRADELOOP_ALERT_TIMEOUT_S=1"
+    )
+
+
+def test_deploy_step_checks_the_webhooks_before_it_opens_a_pull_request(deploy_repo: DeployRepo) -> None:
+    # A bad webhook variable failed the step after it had opened the deployment pull request and recorded the
+    # analysis: exit 2, and none of the alerts sent.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    args = ["--repo", str(target.repo), "--home", str(target.home), "deploy", "step", "--forge", "local"]
+    env = {"TRADELOOP_NOW": (T0 + MONTH).isoformat(), "TRADELOOP_WEBHOOK_JSON": "not a url"}
+    result = runner.invoke(app, [*args, "--data", "reverting"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "TRADELOOP_WEBHOOK_JSON is not an http(s) URL" in result.stderr
+    assert git(target.repo, "branch", "--list", BRANCH) == ""
+    assert not (target.home / "forge" / "pulls.json").exists()
