@@ -13,6 +13,7 @@ is refused.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -110,7 +111,9 @@ def ingest_rows(
                 "tag "
                 f"the row with a pair of LIVE_PARAMS, or add the pair through a pull request first"
             )
-        config_hash = _text(row, "config_hash", where)
+        hashes = " or ".join(sorted(known[(strategy, symbol)]))
+        tag = f"{hashes} (the tag `tradeloop deploy plan` gives the parameter set that traded)"
+        config_hash = _text(row, "config_hash", where, tag)
         if config_hash not in known[(strategy, symbol)]:
             listed = ", ".join(sorted(known[(strategy, symbol)]))
             raise DataSourceError(
@@ -227,12 +230,18 @@ def _allowed(row: Mapping[str, Any], fields: tuple[str, ...], where: str) -> Non
 def _present(row: Mapping[str, Any], field: str, where: str, example: str) -> Any:
     value = row.get(field)
     if value is None or value == "":
-        raise DataSourceError(f"{where}, field {field}: missing; add it, e.g. {example}")
+        names = set(_COMMON) | set(_EQUITY) | set(_TRADE) | set(_TRADE_OPTIONAL)
+        close = difflib.get_close_matches(field, [name for name in row if name not in names], n=1)
+        typo = f" (the row has {close[0]!r}: rename it to {field})" if close else ""
+        raise DataSourceError(f"{where}, field {field}: missing{typo}; add it, e.g. {example}")
     return value
 
 
-def _text(row: Mapping[str, Any], field: str, where: str) -> str:
-    value = _present(row, field, where, {"strategy": "ema_cross", "symbol": "SP500"}.get(field, "..."))
+_TEXT_EXAMPLES = {"strategy": "ema_cross", "symbol": "SP500", "trade_id": "T-1042"}
+
+
+def _text(row: Mapping[str, Any], field: str, where: str, example: str = "") -> str:
+    value = _present(row, field, where, example or _TEXT_EXAMPLES[field])
     if not isinstance(value, str):
         raise DataSourceError(f"{where}, field {field}: got {value!r}; write it as text")
     return value

@@ -100,3 +100,29 @@ def test_deploy_step_checks_the_webhooks_before_it_opens_a_pull_request(deploy_r
     assert "TRADELOOP_WEBHOOK_JSON is not an http(s) URL" in result.stderr
     assert git(target.repo, "branch", "--list", BRANCH) == ""
     assert not (target.home / "forge" / "pulls.json").exists()
+
+
+def test_deploy_ingest_names_a_misspelled_column_and_a_real_example(tmp_path: Path) -> None:
+    # A header with `confighash` said "field config_hash: missing; add it, e.g. ..." (a literal "...").
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    for name in ("config/constants.py", "feature_flags.json"):
+        (repo / name).write_bytes((REPO_ROOT / name).read_bytes())
+    code, out, _ = invoke("--json", "--repo", str(repo), "--home", str(tmp_path / "h"), "deploy", "plan")
+    assert code == 0, out
+    [demo] = [pair for pair in json.loads(out)["pairs"] if pair["symbol"] == "DEMO"]
+    tag = demo["sets"][0]["config_hash"]
+    bot = tmp_path / "bot.csv"
+    bot.write_text(
+        "kind,strategy,symbol,confighash,mode,ts,equity_usd\n"
+        f"equity,rsi_reversion,DEMO,{tag},live,2025-01-01T00:15:00+00:00,1000\n"
+    )
+    code, _, err = invoke("--repo", str(repo), "--home", str(tmp_path / "h"), "deploy", "ingest", str(bot))
+    assert code == 2, err
+    text = " ".join(err.split())
+    assert (
+        "bot.csv: row 1, field config_hash: missing (the row has 'confighash': rename it to config_hash)"
+        in (text)
+    )
+    assert f"e.g. {tag} (the tag `tradeloop deploy plan` gives the parameter set that traded)" in text
+    assert "e.g. ..." not in text
