@@ -126,3 +126,19 @@ def test_deploy_ingest_names_a_misspelled_column_and_a_real_example(tmp_path: Pa
     )
     assert f"e.g. {tag} (the tag `tradeloop deploy plan` gives the parameter set that traded)" in text
     assert "e.g. ..." not in text
+
+
+def test_paper_run_says_why_a_feed_gave_no_bar_since_the_rollout_started(deploy_repo: DeployRepo) -> None:
+    # A feed that ends before the rollout started printed "0 new bars ... no bar yet" and nothing else.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    feed = target.home.parent / "feed.csv"
+    rows = [f"{(T0 - MONTH).replace(minute=15 * i).isoformat()},100,101,99,100,10" for i in range(4)]
+    feed.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    result = target.cli("paper", "run", "--feed", str(feed), now=T0 + MONTH)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert (
+        f"no bar since the rollout started ({T0.isoformat()}): the feed {feed} ends at "
+        f"{(T0 - MONTH).replace(minute=45).isoformat()}; wait for its next bar, or point --feed at the file"
+    ) in text
