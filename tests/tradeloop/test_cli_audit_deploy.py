@@ -142,3 +142,16 @@ def test_paper_run_says_why_a_feed_gave_no_bar_since_the_rollout_started(deploy_
         f"no bar since the rollout started ({T0.isoformat()}): the feed {feed} ends at "
         f"{(T0 - MONTH).replace(minute=45).isoformat()}; wait for its next bar, or point --feed at the file"
     ) in text
+
+
+def test_deploy_step_checks_data_before_any_rollout_is_analysed(deploy_repo: DeployRepo) -> None:
+    # A typo in --data passed (exit 0) whenever no COLD analysis was due, and failed only once one was.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    for data, expected in (
+        ("revertng", "unknown data source 'revertng'. Did you mean 'reverting'?"),
+        (str(target.home.parent / "bars.csv"), "bars.csv: no such file; give a CSV/Parquet file"),
+    ):
+        result = target.cli("deploy", "step", "--forge", "local", "--data", data, now=T0)
+        assert result.exit_code == 2, result.output
+        assert expected in " ".join(result.stderr.split())

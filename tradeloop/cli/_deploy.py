@@ -10,7 +10,7 @@ import typer
 
 from tradeloop.cli._context import CliContext, get_context
 from tradeloop.cli._pr import ForgeOpt
-from tradeloop.errors import SettingsError
+from tradeloop.errors import DataSourceError, SettingsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,7 +220,17 @@ def step(
 
 
 def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:
-    """COLD's bars: ``--data`` or the symbol's ``matrix.yaml`` source, cut to ``(start, end]``."""
+    """COLD's bars: ``--data`` or the symbol's ``matrix.yaml`` source, cut to ``(start, end]``. ``--data`` is
+    checked here, before any rollout is analysed."""
+    if data is not None:
+        from backtest_matrix import resolve_source
+
+        spec = resolve_source(data)
+        if spec.path is not None and not spec.path.is_file():
+            raise DataSourceError(
+                f"--data {data}: no such file; give a CSV/Parquet file of the pairs' bars, or a built-in "
+                "source such as reverting or sp500"
+            )
 
     def provide(
         strategy: str, symbol: str, timeframe: str, start: datetime, end: datetime
