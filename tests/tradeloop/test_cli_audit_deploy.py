@@ -155,3 +155,18 @@ def test_deploy_step_checks_data_before_any_rollout_is_analysed(deploy_repo: Dep
         result = target.cli("deploy", "step", "--forge", "local", "--data", data, now=T0)
         assert result.exit_code == 2, result.output
         assert expected in " ".join(result.stderr.split())
+
+
+def test_state_memory_refuses_a_forge_typo_and_names_the_branches_for_a_base_typo(
+    deploy_repo: DeployRepo,
+) -> None:
+    # `--forge locl` was taken for github ("GitHub forge: no token"); `--base mian` said
+    # "resolve 'mian' failed in REPO: exit 1".
+    result = deploy_repo.cli("state", "memory", "--forge", "locl")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "error: --forge 'locl' is not a forge; use github or local"
+    result = deploy_repo.cli("state", "memory", "--base", "mian", "--forge", "local")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.stderr.split())
+    assert f"--base 'mian' is not a branch or commit of {deploy_repo.repo}. Did you mean main?" in text
+    assert "Its branches: main; name one of them (or a commit)" in text
