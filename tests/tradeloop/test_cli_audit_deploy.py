@@ -170,3 +170,27 @@ def test_state_memory_refuses_a_forge_typo_and_names_the_branches_for_a_base_typ
     text = " ".join(result.stderr.split())
     assert f"--base 'mian' is not a branch or commit of {deploy_repo.repo}. Did you mean main?" in text
     assert "Its branches: main; name one of them (or a commit)" in text
+
+
+def test_the_same_rollback_pull_request_is_not_pushed_again(deploy_repo: DeployRepo) -> None:
+    # Every run (the monitor's, every 15 minutes) pushed a new commit of the same rollback (only the
+    # provenance differed), which resets the pull request's checks and reviews.
+    target = deploy_repo
+    _warm_on_main(target)
+    branch = "tradeloop/rollback-rsi_reversion-demo"
+    first = target.cli("rollback", "--pair", "rsi_reversion/DEMO", "--forge", "local", json_output=True)
+    assert first["action"] == "pr_opened", first
+    pushed = git(target.repo, "rev-parse", branch)
+    again = target.cli("rollback", "--pair", "rsi_reversion/DEMO", "--forge", "local", json_output=True)
+    assert (again["action"], again["pr_number"], again["commit"]) == ("pr_unchanged", 1, pushed)
+    assert git(target.repo, "rev-parse", branch) == pushed
+    text = target.cli("rollback", "--pair", "rsi_reversion/DEMO", "--forge", "local").stdout
+    assert "rollback pull request #1 unchanged: rsi_reversion/DEMO back to config" in text
+    # the base's state moved on: the rollback is rebuilt on it
+    flags = json.loads(target.file("feature_flags.json"))
+    flags["prediction_engine"]["min_confidence"] = 0.7
+    (target.repo / "feature_flags.json").write_text(json.dumps(flags, indent=2) + "\n")
+    git(target.repo, "commit", "-q", "-am", "a person's change")
+    moved = target.cli("rollback", "--pair", "rsi_reversion/DEMO", "--forge", "local", json_output=True)
+    assert moved["action"] == "pr_updated", moved
+    assert git(target.repo, "rev-parse", branch) != pushed
