@@ -194,3 +194,39 @@ def test_the_same_rollback_pull_request_is_not_pushed_again(deploy_repo: DeployR
     moved = target.cli("rollback", "--pair", "rsi_reversion/DEMO", "--forge", "local", json_output=True)
     assert moved["action"] == "pr_updated", moved
     assert git(target.repo, "rev-parse", branch) != pushed
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--tick-hours", "0", "--tick-hours must be a number > 0, got 0"),  # was "got 0:00:00, 60.0"
+        ("--tick-hours", "-5", "--tick-hours must be a number > 0, got -5"),  # "got -1 day, 19:00:00"
+        ("--days", "0", "--days must be a number > 0, got 0"),
+        # was "slippage_bps must be within [0, 10000) basis points, got -5.0", after the scratch repository
+        ("--degrade-bps", "-10", "--degrade-bps must be a number >= 0, got -10"),
+    ],
+)
+def test_demo_rollout_names_the_option_and_the_value_it_refuses(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    out = tmp_path / "run"
+    code, _, err = invoke("--home", str(tmp_path / "h"), "demo", "rollout", "--out", str(out), option, value)
+    assert code == 2, err
+    assert err.strip() == f"error: demo rollout: {expected}"
+    assert not out.exists()
+
+
+def test_demo_rollout_with_a_bad_proposal_leaves_no_half_written_out_dir(tmp_path: Path) -> None:
+    # The scratch repository was written before the proposal was read, so the same --out was then refused
+    # as "not an empty directory".
+    bad = tmp_path / "proposal.json"
+    bad.write_text("{}")
+    out = tmp_path / "run"
+    args = ["--home", str(tmp_path / "h"), "demo", "rollout", "--out", str(out), "--proposal", str(bad)]
+    code, _, err = invoke(*args)
+    assert code == 2, err
+    assert "proposal.json: kind must be 'tradeloop.proposal'" in err
+    assert not out.exists()
+    out.mkdir()  # an empty directory given as --out stays, empty
+    code, _, err = invoke(*args)
+    assert code == 2 and list(out.iterdir()) == [], err
