@@ -230,3 +230,27 @@ def test_demo_rollout_with_a_bad_proposal_leaves_no_half_written_out_dir(tmp_pat
     out.mkdir()  # an empty directory given as --out stays, empty
     code, _, err = invoke(*args)
     assert code == 2 and list(out.iterdir()) == [], err
+
+
+def test_a_base_branch_the_repository_lacks_lists_its_branches(
+    deploy_repo: DeployRepo, tmp_path: Path
+) -> None:
+    # "local forge: no branch 'main' in REPO; name an existing base branch" named neither the option nor the
+    # branches (a repository on master), and said the same outside git.
+    git(deploy_repo.repo, "branch", "-m", "main", "master")
+    result = deploy_repo.cli("monitor", "--forge", "local", "--dry-run")
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.stderr.split())
+    assert (
+        f"local forge: no branch 'main' in {deploy_repo.repo}. Its branches: master; name one of them" in text
+    )
+    assert "(--base for the base branch)" in text
+    plain = tmp_path / "plain"
+    (plain / "config").mkdir(parents=True)
+    for name in ("config/constants.py", "feature_flags.json"):
+        (plain / name).write_bytes((REPO_ROOT / name).read_bytes())
+    code, _, err = invoke(
+        "--repo", str(plain), "--home", str(tmp_path / "h"), "deploy", "step", "--forge", "local"
+    )
+    assert code == 2, err
+    assert f"local forge: {plain} is not a git repository" in " ".join(err.split())
