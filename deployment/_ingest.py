@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ def ingest_rows(
     known = known_config_hashes(constants, flags)
     trades: dict[str, tuple[int, dict[str, Any]]] = {}
     points: list[dict[str, Any]] = []
+    at_time: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
     run_id = new_run_id()
     count = 0
     for row_number, row in rows:
@@ -127,13 +128,16 @@ def ingest_rows(
                   "config_hash": config_hash, "mode": mode}  # fmt: skip
         if kind == "equity":
             _allowed(row, (*_COMMON, *_EQUITY), where)
-            points.append(
-                {
-                    **common,
-                    "ts": _time(row, "ts", where),
-                    "equity_usd": _number(row, "equity_usd", where, low=0),
-                }
-            )
+            ts, equity = _time(row, "ts", where), _number(row, "equity_usd", where, low=0)
+            point = {**common, "ts": ts, "equity_usd": equity}
+            first, earlier = at_time.setdefault(_point_key(point), (row_number, point))
+            if _point_differs(earlier["equity_usd"], equity):
+                raise DataSourceError(
+                    f"{where}, field equity_usd: {equity!r} at {ts.isoformat()}, but row {first} reports "
+                    f"{earlier['equity_usd']!r} for the same set and time; an equity point is reported once: "
+                    "correct one of the rows"
+                )
+            points.append(point)
             continue
         _allowed(row, (*_COMMON, *_TRADE, *_TRADE_OPTIONAL), where)
         trade = _trade(row, where, common)
@@ -155,12 +159,43 @@ def ingest_rows(
                 "names one "
                 "trade: correct the row, or give a different trade its own id"
             )
+    _refuse_restated_equity(name, at_time, warehouse)
     if dry_run:
         new_trades = sum(trade_id not in stored for trade_id in trades)
         return IngestResult(name, count, new_trades, len(trades) - new_trades, len(points), 0)
     trades_new, trades_known = warehouse.add_evidence_trades([trade for _, trade in trades.values()])
     equity_new, equity_known = warehouse.add_equity(points)
     return IngestResult(name, count, trades_new, trades_known, equity_new, equity_known)
+
+
+def _point_key(point: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (point["strategy"], point["symbol"], point["config_hash"], point["mode"], point["ts"])
+
+
+def _point_differs(stored: float, equity: float) -> bool:
+    return not math.isclose(stored, equity, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _refuse_restated_equity(
+    name: str, at_time: Mapping[tuple[Any, ...], tuple[int, dict[str, Any]]], warehouse: Warehouse
+) -> None:
+    """An equity point stored already with another figure is refused, as a trade id is: skipping it would
+    call the new figure "already stored"."""
+    sets: dict[tuple[Any, ...], list[datetime]] = {}
+    for key in at_time:
+        sets.setdefault(key[:4], []).append(key[4])
+    for (strategy, symbol, config_hash, mode), times in sets.items():
+        start = min(times) - timedelta(microseconds=1)
+        stored = warehouse.equity_points(strategy, symbol, config_hash, mode, start=start, end=max(times))
+        for ts, equity in stored:
+            found = at_time.get((strategy, symbol, config_hash, mode, ts))
+            if found is None or not _point_differs(equity, found[1]["equity_usd"]):
+                continue
+            raise DataSourceError(
+                f"{name}: row {found[0]}, field equity_usd: {found[1]['equity_usd']!r} at {ts.isoformat()}, "
+                f"but the warehouse holds {equity!r} for {strategy}/{symbol} {config_hash} ({mode}) at "
+                "that time; an equity point is reported once: correct the row"
+            )
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -254,3 +254,33 @@ def test_a_base_branch_the_repository_lacks_lists_its_branches(
     )
     assert code == 2, err
     assert f"local forge: {plain} is not a git repository" in " ".join(err.split())
+
+
+def test_deploy_ingest_refuses_an_equity_point_restated_with_another_figure(deploy_repo: DeployRepo) -> None:
+    # A stored equity point sent again with another figure was counted "already stored" and dropped (a
+    # trade id with other figures is refused); two rows of one set and time disagreeing passed as well.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    tag = target.cli("deploy", "plan", json_output=True)["config_hash"]
+    header = "kind,strategy,symbol,config_hash,mode,ts,equity_usd\n"
+    row = f"equity,rsi_reversion,DEMO,{tag},live,2024-06-01T00:15:00+00:00,"
+    first = target.home.parent / "first.csv"
+    first.write_text(header + row + "1000\n")
+    assert target.cli("deploy", "ingest", str(first)).exit_code == 0
+    again = target.home.parent / "again.csv"
+    again.write_text(header + row.replace("00:15:00+00:00", "02:15:00+02:00") + "900\n")
+    result = target.cli("deploy", "ingest", str(again))
+    assert result.exit_code == 2, result.output
+    restated = "again.csv: row 1, field equity_usd: 900.0 at 2024-06-01T00:15:00+00:00"
+    assert f"{restated}, but the warehouse holds 1000.0" in " ".join(result.stderr.split())
+    same = target.home.parent / "same.csv"
+    same.write_text(header + row + "1000\n")
+    assert target.cli("deploy", "ingest", str(same)).exit_code == 0  # the same figure: already stored
+    twice = target.home.parent / "twice.csv"
+    later = row.replace("00:15", "00:30")
+    twice.write_text(header + later + "1001\n" + later + "1002\n")
+    result = target.cli("deploy", "ingest", str(twice))
+    assert result.exit_code == 2, result.output
+    assert "row 2, field equity_usd: 1002.0 at 2024-06-01T00:30:00+00:00, but row 1 reports 1001.0" in (
+        " ".join(result.stderr.split())
+    )
