@@ -284,3 +284,13 @@ def test_deploy_ingest_refuses_an_equity_point_restated_with_another_figure(depl
     assert "row 2, field equity_usd: 1002.0 at 2024-06-01T00:30:00+00:00, but row 1 reports 1001.0" in (
         " ".join(result.stderr.split())
     )
+
+
+def test_deploy_step_apply_refuses_a_base_it_would_ignore(deploy_repo: DeployRepo) -> None:
+    # --apply reads the working tree: `--apply --base release` analysed main's working tree, exit 0.
+    merge_optimizer_change(deploy_repo)
+    result = deploy_repo.cli("deploy", "step", "--apply", "--base", "release", now=T0)
+    assert result.exit_code == 2, result.output
+    assert "--apply reads and writes this working tree's feature_flags.json, not --base 'release'" in (
+        " ".join(result.stderr.split())
+    )

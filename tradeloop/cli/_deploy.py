@@ -192,6 +192,11 @@ def step(
         raise SettingsError(
             "--apply writes the working tree and opens no pull request; drop --forge or --apply"
         )
+    if apply and base != "main":
+        raise SettingsError(
+            f"--apply reads and writes this working tree's feature_flags.json, not --base {base!r}; "
+            f"check out {base} and drop --base, or drop --apply to open pull requests against it"
+        )
     done = deploy_step(
         cli.settings, forge=forge, apply=apply, base=base, bars=_bars_provider(cli, data), dry_run=dry_run,
         run_url=run_url or actions_run_url(), remote=remote, repository=github_repository,
