@@ -294,3 +294,17 @@ def test_deploy_step_apply_refuses_a_base_it_would_ignore(deploy_repo: DeployRep
     assert "--apply reads and writes this working tree's feature_flags.json, not --base 'release'" in (
         " ".join(result.stderr.split())
     )
+
+
+def test_a_misspelled_stage_in_feature_flags_gets_did_you_mean(deploy_repo: DeployRepo) -> None:
+    # state check (and every reader, pr check included) listed the stages but not the one meant.
+    merge_optimizer_change(deploy_repo)
+    flags = json.loads(deploy_repo.file("feature_flags.json"))
+    flags["rollouts"][KEY]["stage"] = "wram"
+    (deploy_repo.repo / "feature_flags.json").write_text(json.dumps(flags, indent=2) + "\n")
+    result = deploy_repo.cli("state", "check")
+    assert result.exit_code == 1, result.output
+    expected = (
+        f'rollouts.{KEY}.stage must be one of COLD, WARM, LIMITED, FULL, got "wram". Did you mean WARM?'
+    )
+    assert expected in " ".join(result.stdout.split())
