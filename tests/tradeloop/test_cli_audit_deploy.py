@@ -308,3 +308,13 @@ def test_a_misspelled_stage_in_feature_flags_gets_did_you_mean(deploy_repo: Depl
         f'rollouts.{KEY}.stage must be one of COLD, WARM, LIMITED, FULL, got "wram". Did you mean WARM?'
     )
     assert expected in " ".join(result.stdout.split())
+
+
+def test_dashboard_refuses_a_base_it_cannot_read(deploy_repo: DeployRepo) -> None:
+    # `--base mian` built the site with an empty rollouts history and a dim note, exit 0.
+    out = deploy_repo.home.parent / "site"
+    result = deploy_repo.cli("dashboard", "--out", str(out), "--base", "mian", "--no-prices")
+    assert result.exit_code == 2, result.output
+    assert "--base 'mian' is not a branch or commit of" in result.stderr
+    assert "Did you mean main?" in result.stderr
+    assert not (out / "index.html").exists()
