@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RollbackOutcome",
+    "check_base_clean",
     "merge_commit_of",
     "record_rollback",
     "rollback_commit",
@@ -219,17 +220,26 @@ def _close_revert_pr(forge: Forge, pr: PullRequest, base: str, revert_sha: str) 
     forge.close(pr, delete_branch=True)
 
 
+def check_base_clean(forge: Forge, base: str) -> None:
+    """Raise :class:`ForgeError` when ``base`` is checked out in the local forge's repository with
+    uncommitted changes: a commit onto it would have to move that working tree."""
+    if isinstance(forge, GitHubForge) or not _attached(forge):
+        return
+    head = run_git(forge.repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+    if head == base and run_git(forge.repo, "status", "--porcelain", "--untracked-files=no"):
+        raise ForgeError(
+            f"rollback --apply: {base} is checked out in {forge.repo} with uncommitted changes; "
+            "commit or stash them first"
+        )
+
+
 def _advance_base(forge: Forge, base: str, base_sha: str, revert_sha: str) -> None:
     if isinstance(forge, GitHubForge):
         forge.push_branch(base, revert_sha, force=False)
         return
+    check_base_clean(forge, base)
     head = run_git(forge.repo, "symbolic-ref", "--quiet", "--short", "HEAD") if _attached(forge) else ""
     if head == base:
-        if run_git(forge.repo, "status", "--porcelain", "--untracked-files=no"):
-            raise ForgeError(
-                f"rollback --apply: {base} is checked out in {forge.repo} with uncommitted changes; "
-                "commit or stash them first"
-            )
         run_git(forge.repo, "merge", "--ff-only", "--quiet", revert_sha, what=f"fast-forward {base}")
         return
     run_git(forge.repo, "update-ref", f"refs/heads/{base}", revert_sha, base_sha)

@@ -318,3 +318,20 @@ def test_dashboard_refuses_a_base_it_cannot_read(deploy_repo: DeployRepo) -> Non
     assert "--base 'mian' is not a branch or commit of" in result.stderr
     assert "Did you mean main?" in result.stderr
     assert not (out / "index.html").exists()
+
+
+def test_rollback_pair_apply_on_a_dirty_checkout_of_the_base_is_refused(deploy_repo: DeployRepo) -> None:
+    # It opened a rollback pull request "with auto-merge requested" and exited 0, where `rollback --commit
+    # --apply` refuses the same checkout: the person asked for a commit.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    flags = target.repo / "feature_flags.json"
+    flags.write_text(flags.read_text().replace('"min_confidence": 0.6', '"min_confidence": 0.7'))
+    result = target.cli("rollback", "--pair", "rsi_reversion/DEMO", "--forge", "local", "--apply")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: rollback --apply: main is checked out in {target.repo} with uncommitted changes; commit or "
+        "stash them first"
+    )
+    assert git(target.repo, "branch", "--list", "tradeloop/rollback-*") == ""
+    assert not (target.home / "forge" / "pulls.json").exists()

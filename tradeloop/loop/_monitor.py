@@ -129,7 +129,7 @@ def roll_back_pair(
 ) -> PairRollback:
     """``tradeloop rollback --pair STRATEGY/SYMBOL``: the computed inverse of the pair's last change, as the
     monitor makes it, committed on ``base`` (``apply``) or as the pair's rollback pull request."""
-    from gitops import rollback_pair
+    from gitops import check_base_clean, rollback_pair
     from tradeloop import Provenance, new_run_id
 
     strategy, slash, symbol = pair.partition("/")
@@ -142,6 +142,8 @@ def roll_back_pair(
         run_id=new_run_id(clock), git_sha=git_sha, written_at=clock.isoformat(timespec="seconds")
     )
     target = make_forge(settings, kind, remote=remote, repository=repository)
+    if apply:  # a person asked for the commit: a dirty checkout of the base is theirs to settle, not a PR
+        check_base_clean(target, base)
     return rollback_pair(
         target, strategy, symbol, mode="commit" if apply else "pull_request", provenance=provenance,
         base=base, reason=reason or "rolled back by hand with `tradeloop rollback --pair`",
