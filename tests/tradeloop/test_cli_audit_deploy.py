@@ -335,3 +335,18 @@ def test_rollback_pair_apply_on_a_dirty_checkout_of_the_base_is_refused(deploy_r
     )
     assert git(target.repo, "branch", "--list", "tradeloop/rollback-*") == ""
     assert not (target.home / "forge" / "pulls.json").exists()
+
+
+def test_pr_check_of_a_stage_move_says_which_move_it_passed(deploy_repo: DeployRepo) -> None:
+    # "PASS #1: 1 file(s), 0 move(s) within the allowlist, caps and bounds" and nothing about the stage move.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    cold = _step(target, T0 + MONTH)
+    number = cold["pull_request"]["number"]
+    result = target.cli("pr", "check", "--forge", "local", "--pr", str(number))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert (
+        "note: rollout rsi_reversion/DEMO: COLD (progressing) → WARM (progressing), capital share 0:" in text
+    )
+    assert "every check of COLD passed: promote to WARM" in text
