@@ -350,3 +350,17 @@ def test_pr_check_of_a_stage_move_says_which_move_it_passed(deploy_repo: DeployR
         "note: rollout rsi_reversion/DEMO: COLD (progressing) → WARM (progressing), capital share 0:" in text
     )
     assert "every check of COLD passed: promote to WARM" in text
+
+
+def test_a_state_file_that_is_a_directory_is_named_as_such(tmp_path: Path) -> None:
+    # "cannot read .../feature_flags.json: Is a directory; check its permissions": permissions are not it.
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    (repo / "config" / "constants.py").write_bytes((REPO_ROOT / "config" / "constants.py").read_bytes())
+    (repo / "feature_flags.json").mkdir()
+    code, _, err = invoke("--repo", str(repo), "--home", str(tmp_path / "h"), "deploy", "plan")
+    assert code == 2, err
+    assert " ".join(err.split()) == (
+        f"error: feature_flags.json: {repo / 'feature_flags.json'} is a directory, not the state file; "
+        "remove it and restore it with `git checkout -- feature_flags.json`"
+    )
