@@ -139,11 +139,9 @@ def paper_run(
 
 def _stale_note(read: FeedRead, started: datetime) -> str:
     """Why a feed gave no bar since the rollout started, when its last bar is older than the start."""
-    if read.problem:
+    if read.problem or (read.clock is not None and read.clock > started):
         return ""
     last = "has no bar" if read.clock is None else f"ends at {read.clock.isoformat()}"
-    if read.clock is not None and read.clock > started:
-        return ""
     return (
         f"no bar since the rollout started ({started.isoformat()}): the feed {read.source} {last}; "
         "wait for its next bar, or point --feed at the file your data feed appends to"

@@ -42,9 +42,7 @@ def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
                 seconds = math.nan
             least = "> 0" if key == "timeout_s" else ">= 0"
             if not math.isfinite(seconds) or seconds < 0 or (key == "timeout_s" and seconds == 0):
-                raise SettingsError(
-                    f"{name}={value!r} is not a number of seconds {least}; e.g. {name}=1"
-                ) from None
+                raise SettingsError(f"{name}={value!r} is not a number of seconds {least}; e.g. {name}=1")
             found[key] = seconds
     return found
 
