@@ -364,3 +364,12 @@ def test_a_state_file_that_is_a_directory_is_named_as_such(tmp_path: Path) -> No
         f"error: feature_flags.json: {repo / 'feature_flags.json'} is a directory, not the state file; "
         "remove it and restore it with `git checkout -- feature_flags.json`"
     )
+
+
+def test_notify_severity_typo_gets_did_you_mean(tmp_path: Path) -> None:
+    code, _, err = invoke("--home", str(tmp_path), "notify", "--title", "hi", "--severity", "warning")
+    assert code == 2, err
+    assert (
+        err.strip()
+        == "error: notify: --severity 'warning' is not one of info, warn, error. Did you mean warn?"
+    )
