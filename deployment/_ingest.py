@@ -159,10 +159,13 @@ def ingest_rows(
                 "names one "
                 "trade: correct the row, or give a different trade its own id"
             )
-    _refuse_restated_equity(name, at_time, warehouse)
+    equity_stored = _refuse_restated_equity(name, at_time, warehouse)
     if dry_run:
         new_trades = sum(trade_id not in stored for trade_id in trades)
-        return IngestResult(name, count, new_trades, len(trades) - new_trades, len(points), 0)
+        new_points = len(at_time) - equity_stored
+        return IngestResult(
+            name, count, new_trades, len(trades) - new_trades, new_points, len(points) - new_points
+        )
     trades_new, trades_known = warehouse.add_evidence_trades([trade for _, trade in trades.values()])
     equity_new, equity_known = warehouse.add_equity(points)
     return IngestResult(name, count, trades_new, trades_known, equity_new, equity_known)
@@ -178,9 +181,10 @@ def _point_differs(stored: float, equity: float) -> bool:
 
 def _refuse_restated_equity(
     name: str, at_time: Mapping[tuple[Any, ...], tuple[int, dict[str, Any]]], warehouse: Warehouse
-) -> None:
+) -> int:
     """An equity point stored already with another figure is refused, as a trade id is: skipping it would
-    call the new figure "already stored"."""
+    call the new figure "already stored". Returns how many of the points are stored already."""
+    known = 0
     sets: dict[tuple[Any, ...], list[datetime]] = {}
     for key in at_time:
         sets.setdefault(key[:4], []).append(key[4])
@@ -189,13 +193,16 @@ def _refuse_restated_equity(
         stored = warehouse.equity_points(strategy, symbol, config_hash, mode, start=start, end=max(times))
         for ts, equity in stored:
             found = at_time.get((strategy, symbol, config_hash, mode, ts))
-            if found is None or not _point_differs(equity, found[1]["equity_usd"]):
+            if found is None:
                 continue
-            raise DataSourceError(
-                f"{name}: row {found[0]}, field equity_usd: {found[1]['equity_usd']!r} at {ts.isoformat()}, "
-                f"but the warehouse holds {equity!r} for {strategy}/{symbol} {config_hash} ({mode}) at "
-                "that time; an equity point is reported once: correct the row"
-            )
+            known += 1
+            if _point_differs(equity, found[1]["equity_usd"]):
+                raise DataSourceError(
+                    f"{name}: row {found[0]}, field equity_usd: {found[1]['equity_usd']!r} at "
+                    f"{ts.isoformat()}, but the warehouse holds {equity!r} for {strategy}/{symbol} "
+                    f"{config_hash} ({mode}) at that time; an equity point is reported once: correct the row"
+                )
+    return known
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

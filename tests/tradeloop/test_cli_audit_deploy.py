@@ -373,3 +373,16 @@ def test_notify_severity_typo_gets_did_you_mean(tmp_path: Path) -> None:
         err.strip()
         == "error: notify: --severity 'warning' is not one of info, warn, error. Did you mean warn?"
     )
+
+
+def test_deploy_ingest_dry_run_counts_the_equity_points_already_stored(deploy_repo: DeployRepo) -> None:
+    # A dry run said every equity point was new ("96 new, 0 already stored") after the file was ingested.
+    target = deploy_repo
+    merge_optimizer_change(target)
+    tag = target.cli("deploy", "plan", json_output=True)["config_hash"]
+    rows = [f"equity,rsi_reversion,DEMO,{tag},live,2024-06-01T00:{m:02d}:00+00:00,1000\n" for m in (15, 30)]
+    bot = target.home.parent / "bot.csv"
+    bot.write_text("kind,strategy,symbol,config_hash,mode,ts,equity_usd\n" + "".join(rows))
+    assert target.cli("deploy", "ingest", str(bot)).exit_code == 0
+    dry = target.cli("deploy", "ingest", str(bot), "--dry-run", json_output=True)
+    assert (dry["equity_new"], dry["equity_known"], dry["dry_run"]) == (0, 2, True), dry
