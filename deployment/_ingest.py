@@ -13,11 +13,12 @@ is refused.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ def ingest_rows(
     known = known_config_hashes(constants, flags)
     trades: dict[str, tuple[int, dict[str, Any]]] = {}
     points: list[dict[str, Any]] = []
+    at_time: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
     run_id = new_run_id()
     count = 0
     for row_number, row in rows:
@@ -110,7 +112,9 @@ def ingest_rows(
                 "tag "
                 f"the row with a pair of LIVE_PARAMS, or add the pair through a pull request first"
             )
-        config_hash = _text(row, "config_hash", where)
+        hashes = " or ".join(sorted(known[(strategy, symbol)]))
+        tag = f"{hashes} (the tag `tradeloop deploy plan` gives the parameter set that traded)"
+        config_hash = _text(row, "config_hash", where, tag)
         if config_hash not in known[(strategy, symbol)]:
             listed = ", ".join(sorted(known[(strategy, symbol)]))
             raise DataSourceError(
@@ -124,13 +128,16 @@ def ingest_rows(
                   "config_hash": config_hash, "mode": mode}  # fmt: skip
         if kind == "equity":
             _allowed(row, (*_COMMON, *_EQUITY), where)
-            points.append(
-                {
-                    **common,
-                    "ts": _time(row, "ts", where),
-                    "equity_usd": _number(row, "equity_usd", where, low=0),
-                }
-            )
+            ts, equity = _time(row, "ts", where), _number(row, "equity_usd", where, low=0)
+            point = {**common, "ts": ts, "equity_usd": equity}
+            first, earlier = at_time.setdefault(_point_key(point), (row_number, point))
+            if _point_differs(earlier["equity_usd"], equity):
+                raise DataSourceError(
+                    f"{where}, field equity_usd: {equity!r} at {ts.isoformat()}, but row {first} reports "
+                    f"{earlier['equity_usd']!r} for the same set and time; an equity point is reported once: "
+                    "correct one of the rows"
+                )
+            points.append(point)
             continue
         _allowed(row, (*_COMMON, *_TRADE, *_TRADE_OPTIONAL), where)
         trade = _trade(row, where, common)
@@ -152,12 +159,50 @@ def ingest_rows(
                 "names one "
                 "trade: correct the row, or give a different trade its own id"
             )
+    equity_stored = _refuse_restated_equity(name, at_time, warehouse)
     if dry_run:
         new_trades = sum(trade_id not in stored for trade_id in trades)
-        return IngestResult(name, count, new_trades, len(trades) - new_trades, len(points), 0)
+        new_points = len(at_time) - equity_stored
+        return IngestResult(
+            name, count, new_trades, len(trades) - new_trades, new_points, len(points) - new_points
+        )
     trades_new, trades_known = warehouse.add_evidence_trades([trade for _, trade in trades.values()])
     equity_new, equity_known = warehouse.add_equity(points)
     return IngestResult(name, count, trades_new, trades_known, equity_new, equity_known)
+
+
+def _point_key(point: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (point["strategy"], point["symbol"], point["config_hash"], point["mode"], point["ts"])
+
+
+def _point_differs(stored: float, equity: float) -> bool:
+    return not math.isclose(stored, equity, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _refuse_restated_equity(
+    name: str, at_time: Mapping[tuple[Any, ...], tuple[int, dict[str, Any]]], warehouse: Warehouse
+) -> int:
+    """An equity point stored already with another figure is refused, as a trade id is: skipping it would
+    call the new figure "already stored". Returns how many of the points are stored already."""
+    known = 0
+    sets: dict[tuple[Any, ...], list[datetime]] = {}
+    for key in at_time:
+        sets.setdefault(key[:4], []).append(key[4])
+    for (strategy, symbol, config_hash, mode), times in sets.items():
+        start = min(times) - timedelta(microseconds=1)
+        stored = warehouse.equity_points(strategy, symbol, config_hash, mode, start=start, end=max(times))
+        for ts, equity in stored:
+            found = at_time.get((strategy, symbol, config_hash, mode, ts))
+            if found is None:
+                continue
+            known += 1
+            if _point_differs(equity, found[1]["equity_usd"]):
+                raise DataSourceError(
+                    f"{name}: row {found[0]}, field equity_usd: {found[1]['equity_usd']!r} at "
+                    f"{ts.isoformat()}, but the warehouse holds {equity!r} for {strategy}/{symbol} "
+                    f"{config_hash} ({mode}) at that time; an equity point is reported once: correct the row"
+                )
+    return known
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -227,12 +272,18 @@ def _allowed(row: Mapping[str, Any], fields: tuple[str, ...], where: str) -> Non
 def _present(row: Mapping[str, Any], field: str, where: str, example: str) -> Any:
     value = row.get(field)
     if value is None or value == "":
-        raise DataSourceError(f"{where}, field {field}: missing; add it, e.g. {example}")
+        names = set(_COMMON) | set(_EQUITY) | set(_TRADE) | set(_TRADE_OPTIONAL)
+        close = difflib.get_close_matches(field, [name for name in row if name not in names], n=1)
+        typo = f" (the row has {close[0]!r}: rename it to {field})" if close else ""
+        raise DataSourceError(f"{where}, field {field}: missing{typo}; add it, e.g. {example}")
     return value
 
 
-def _text(row: Mapping[str, Any], field: str, where: str) -> str:
-    value = _present(row, field, where, {"strategy": "ema_cross", "symbol": "SP500"}.get(field, "..."))
+_TEXT_EXAMPLES = {"strategy": "ema_cross", "symbol": "SP500", "trade_id": "T-1042"}
+
+
+def _text(row: Mapping[str, Any], field: str, where: str, example: str = "") -> str:
+    value = _present(row, field, where, example or _TEXT_EXAMPLES[field])
     if not isinstance(value, str):
         raise DataSourceError(f"{where}, field {field}: got {value!r}; write it as text")
     return value

@@ -342,7 +342,7 @@ def _judgement_alert(watch: Watch) -> Alert | None:
             "runs its previous parameters again and the optimizer never proposes the rolled-back "
             "configuration again."
         )
-        if done.action in ("pr_opened", "pr_updated", "pr_auto_merge"):
+        if done.action in ("pr_opened", "pr_updated", "pr_unchanged", "pr_auto_merge"):
             text += f" Review and merge {done.url} (it is not on {done.base} yet)."
         alert = Alert("error", "rollback", rollout, watch.stage, f"{watch.key} rolled back", text, facts)
     elif judged.decision.startswith("rollback") and watch.note.startswith("no rollback: "):

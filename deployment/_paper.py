@@ -132,8 +132,20 @@ def paper_run(
             newest = datetime.fromisoformat(ends[-1]) if ends else last
             trades = sum(row["kind"] == "trade" for row in rows)
             sets.append(PaperSet(role, config_hash, newest, len(ends), trades))
-        runs.append(PaperRun(strategy, symbol, base.stage, base.phase, str(journal), read, tuple(sets)))
+        note = _stale_note(read, rollout.started_at) if len(bars) == 0 else ""
+        runs.append(PaperRun(strategy, symbol, base.stage, base.phase, str(journal), read, tuple(sets), note))
     return runs
+
+
+def _stale_note(read: FeedRead, started: datetime) -> str:
+    """Why a feed gave no bar since the rollout started, when its last bar is older than the start."""
+    if read.problem or (read.clock is not None and read.clock > started):
+        return ""
+    last = "has no bar" if read.clock is None else f"ends at {read.clock.isoformat()}"
+    return (
+        f"no bar since the rollout started ({started.isoformat()}): the feed {read.source} {last}; "
+        "wait for its next bar, or point --feed at the file your data feed appends to"
+    )
 
 
 def _note(run: PaperRun, note: str) -> PaperRun:

@@ -130,6 +130,7 @@ from gitops._pr_text import (
 from gitops._records import record_memory, record_proposal
 from gitops._rollback import (
     RollbackOutcome,
+    check_base_clean,
     merge_commit_of,
     record_rollback,
     rollback_commit,
@@ -219,6 +220,7 @@ __all__ = [
     "build_commit",
     "changed_live_pair",
     "check_allowed_paths",
+    "check_base_clean",
     "check_pr_change",
     "check_pull_request",
     "check_state",

@@ -335,6 +335,7 @@ def feature_flags_problems(document: Any) -> list[str]:
     problems = schema_messages(document)
     if not problems:
         problems.extend(_time_problems(document))
+        problems.extend(_repeated_check_problems(document))
     return problems
 
 
@@ -377,6 +378,24 @@ def _time_problems(document: Mapping[str, Any]) -> list[str]:
     except ValueError:
         shown = show_json_value(document["provenance"]["written_at"])
         problems.append(f"provenance.written_at must be a real calendar time, got {shown}")
+    return problems
+
+
+def _repeated_check_problems(document: Mapping[str, Any]) -> list[str]:
+    """A check named twice in one analysis: readers take the first, so a second one could hide a failure."""
+    problems = []
+    for key, rollout in document["rollouts"].items():
+        status = rollout.get("status")
+        seen: dict[str, int] = {}
+        for index, check in enumerate(status["checks"] if isinstance(status, dict) else ()):
+            first = seen.setdefault(check["name"], index)
+            if first != index:
+                name = show_json_value(check["name"])
+                problems.append(
+                    f"rollouts.{key}.status.checks.{index}.name is {name}, the name of checks.{first} too; "
+                    "an analysis lists each check once: remove one, or run `tradeloop deploy step` to write "
+                    "the analysis again"
+                )
     return problems
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from gitops._forge import CommentAction, Forge, MergeMethod, PullRequest, StatusState
 from gitops._git import BotIdentity, ChangedFile, changed_files, commit_identity, rev_parse, run_git
+from gitops._problems import did_you_mean
 from tradeloop import atomic_write_text, file_lock
 from tradeloop.errors import ForgeError
 
@@ -119,7 +120,18 @@ class LocalForge(Forge):
         full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
         sha = rev_parse(self.repo, full)
         if sha is None:
-            raise ForgeError(f"local forge: no branch {ref!r} in {self.repo}; name an existing base branch")
+            try:
+                branches = sorted(self._branches())
+            except ForgeError:  # not a git repository at all
+                raise ForgeError(
+                    f"local forge: {self.repo} is not a git repository, so it has no branch {ref!r}; point "
+                    "--repo / TRADELOOP_REPO at a clone of the repository"
+                ) from None
+            raise ForgeError(
+                f"local forge: no branch {ref!r} in {self.repo}.{did_you_mean(ref, branches)} Its branches: "
+                f"{', '.join(branches) or 'none (commit first)'}; name one of them (--base for the base "
+                "branch)"
+            )
         return sha
 
     def _refuse_checked_out(self, branch: str) -> None:

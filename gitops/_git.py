@@ -179,10 +179,13 @@ def build_commit(
     return run_git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=identity.env())
 
 
-def revert_commit(repo: Path, onto: str, commit: str, identity: BotIdentity) -> str:
+def revert_commit(
+    repo: Path, onto: str, commit: str, identity: BotIdentity, *, conflict_fix: str = "resolve it by hand"
+) -> str:
     """``git revert commit`` on top of ``onto`` in a temporary worktree; return the revert's sha.
 
     A merge commit is reverted against its first parent (``-m 1``), which undoes what the merge brought.
+    A revert that conflicts raises :class:`ForgeError` naming the files and ``conflict_fix``.
     """
     parents = run_git(repo, "show", "-s", "--format=%P", commit).split()
     with tempfile.TemporaryDirectory(prefix="tradeloop-revert-") as scratch:
@@ -190,7 +193,18 @@ def revert_commit(repo: Path, onto: str, commit: str, identity: BotIdentity) -> 
         run_git(repo, "worktree", "add", "--detach", "--quiet", str(worktree), onto, what="git worktree add")
         try:
             mainline = ["-m", "1"] if len(parents) > 1 else []
-            run_git(worktree, "revert", "--no-edit", *mainline, commit, env=identity.env(), what="git revert")
+            try:
+                run_git(
+                    worktree, "revert", "--no-edit", *mainline, commit, env=identity.env(), what="git revert"
+                )
+            except ForgeError:
+                conflicted = run_git(worktree, "diff", "--name-only", "--diff-filter=U").split()
+                if not conflicted:
+                    raise
+                raise ForgeError(
+                    f"git revert of {commit[:12]} onto {onto[:12]} conflicts in {', '.join(conflicted)}: "
+                    f"a later commit changed the same lines; {conflict_fix}"
+                ) from None
             return run_git(worktree, "rev-parse", "HEAD")
         finally:
             run_git(repo, "worktree", "remove", "--force", str(worktree))

@@ -20,6 +20,7 @@ from gitops._apply import ALLOWED_PATHS
 from gitops._constants import CONSTANTS_FILE, LiveConstants, inspect_constants
 from gitops._feature_flags import FEATURE_FLAGS_FILE, FeatureFlags, inspect_feature_flags
 from gitops._git import run_git
+from gitops._problems import did_you_mean
 from tradeloop.errors import ForgeError
 
 __all__ = ["StateVersion", "state_versions"]
@@ -96,7 +97,14 @@ def _require_full_history(repo: Path, ref: str) -> None:
             "(cooldowns, change budgets, rolled-back proposals) is read from is cut; fetch it with "
             "`git fetch --unshallow`, or check out with actions/checkout's `fetch-depth: 0`"
         )
-    run_git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", what=f"resolve {ref!r}")
+    try:
+        run_git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", what=f"resolve {ref!r}")
+    except ForgeError:
+        branches = run_git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+        raise ForgeError(
+            f"--base {ref!r} is not a branch or commit of {repo}.{did_you_mean(ref, branches)} Its branches: "
+            f"{', '.join(branches) or 'none'}; name one of them (or a commit)"
+        ) from None
 
 
 def _commits(repo: Path, ref: str) -> Iterator[_Commit]:

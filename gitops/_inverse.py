@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from gitops._apply import check_allowed_paths
+from gitops._apply import ALLOWED_PATHS, check_allowed_paths
 from gitops._constants import CONSTANTS_FILE, LiveConstants, parse_constants
 from gitops._edit import edit_constants_text
 from gitops._feature_flags import (
@@ -34,11 +34,11 @@ from gitops._feature_flags import (
     render_feature_flags,
 )
 from gitops._forge import Forge, PullRequest
-from gitops._git import build_commit, file_at
+from gitops._git import build_commit, file_at, run_git
 from gitops._history import StateVersion, state_versions
 from gitops._memory import AUTOCLOSED_SUFFIX
 from gitops._names import rollout_key
-from gitops._problems import raise_problems
+from gitops._problems import did_you_mean, raise_problems
 from gitops._rollback import ROLLBACK_LABELS, _advance_base
 from gitops._state import cross_file_problems
 from tradeloop import Provenance
@@ -105,9 +105,10 @@ def inverse_change(repo: Path, ref: str, strategy: str, symbol: str, provenance:
     head = versions[-1]
     assert head.constants is not None
     if symbol not in head.constants.live_params.get(strategy, {}):
+        live = [rollout_key(s, x) for s, entries in head.constants.live_params.items() for x in entries]
         raise StateFileError(
-            f"rollback: {CONSTANTS_FILE.as_posix()} on {ref} has no LIVE_PARAMS.{strategy}.{symbol}; "
-            "name a live pair (tradeloop deploy status)"
+            f"rollback: {CONSTANTS_FILE.as_posix()} on {ref} has no LIVE_PARAMS.{strategy}.{symbol}."
+            f"{did_you_mean(rollout_key(strategy, symbol), live)} Name a live pair: {', '.join(live)}"
         )
     change, previous = _last_change(versions, strategy, symbol)
     _refuse_undoing_a_rollback(repo, ref, strategy, symbol, change)
@@ -256,11 +257,12 @@ class PairRollback:
     """What :func:`rollback_pair` did.
 
     ``action`` is ``committed`` (on the base), ``pr_auto_merge`` (the base refused the push: a pull
-    request with auto-merge requested), ``pr_opened`` or ``pr_updated`` (a counted breach's pull request).
+    request with auto-merge requested), ``pr_opened`` or ``pr_updated`` (a counted breach's pull request), or
+    ``pr_unchanged`` (its open pull request already makes this rollback on the current base: nothing pushed).
     ``refused`` holds the forge's answer to the refused push.
     """
 
-    action: Literal["committed", "pr_auto_merge", "pr_opened", "pr_updated"]
+    action: Literal["committed", "pr_auto_merge", "pr_opened", "pr_updated", "pr_unchanged"]
     strategy: str
     symbol: str
     base: str
@@ -342,7 +344,28 @@ def rollback_pair(
         if existing is not None:
             _close(forge, existing, base, sha)
         return _with(done, closed_pr=existing.number if existing else None)
+    if existing is not None and _same_rollback(forge, existing, inverse.change_commit, base_sha):
+        # The same rollback on the same state files: pushing a new commit would reset its checks and reviews.
+        pr = forge.open_or_update(branch=branch, base=base, title=existing.title,
+                                  body=_body(done, reason, evidence, None), existing=existing)  # fmt: skip
+        tip = forge.branch_head(branch) or sha
+        return _with(done, action="pr_unchanged", commit=tip, branch=branch, pr_number=pr.number, url=pr.url)
     return _open_pr(forge, done, branch, existing, reason, evidence)
+
+
+def _same_rollback(forge: Forge, pr: PullRequest, change_commit: str, base_sha: str) -> bool:
+    """Whether ``pr`` undoes ``change_commit`` from ``base_sha``, or from a base whose state files have not
+    changed since."""
+    tip = forge.branch_head(pr.branch)
+    if tip is None or f"<!-- tradeloop:rollback {change_commit} -->" not in pr.body:
+        return False
+    parent = run_git(forge.repo, "rev-parse", f"{tip}^1", what="git rev-parse")
+    if parent == base_sha:
+        return True
+    moved = run_git(
+        forge.repo, "diff", "--name-only", parent, base_sha, "--", *ALLOWED_PATHS, what="git diff"
+    )
+    return not moved.strip()
 
 
 def _with(done: PairRollback, **changes: Any) -> PairRollback:

@@ -270,7 +270,27 @@ def _bot_rule_violations(
         found += [f"the base's {problem}; fix the base branch first" for problem in problems]
         return found
     found += flag_violations(base, head, base_flags, head_flags, changed_pairs, snapshot.number)
+    result.notes += _stage_moves(base_flags, head_flags, changed_pairs)
     return found
+
+
+def _stage_moves(
+    base_flags: FeatureFlags, head_flags: FeatureFlags, changed_pairs: set[tuple[str, str]]
+) -> list[str]:
+    """The rollout moves a deployment pull request makes, for the notes (the summary counts parameters)."""
+    notes = []
+    for key, after in sorted(head_flags.rollouts.items()):
+        before = base_flags.rollouts.get(key)
+        strategy, _, symbol = key.partition("/")
+        if before is None or (strategy, symbol) in changed_pairs:
+            continue
+        if (before.stage, before.phase) != (after.stage, after.phase):
+            why = f": {after.status.reason}" if after.status is not None else ""
+            notes.append(
+                f"rollout {key}: {before.stage.value} ({before.phase}) → {after.stage.value} "
+                f"({after.phase}), capital share {after.canary_fraction:g}{why}"
+            )
+    return notes
 
 
 def _guardrail_changes(snapshot: PrSnapshot, base: LiveConstants, head: LiveConstants) -> list[str]:

@@ -41,6 +41,10 @@ def read_state_text(path: Path) -> str:
             f"{name}: not found at {path}; {restore_hint(name)} or point --repo / TRADELOOP_REPO at the "
             "repository that holds the live state"
         ) from None
+    except IsADirectoryError:
+        raise StateFileError(
+            f"{name}: {path} is a directory, not the state file; remove it and {restore_hint(name)}"
+        ) from None
     except OSError as exc:
         raise StateFileError(f"{name}: cannot read {path}: {exc.strerror}; check its permissions") from exc
     try:

@@ -24,6 +24,7 @@ from gitops._forge import Forge, PullRequest
 from gitops._forge_github import GitHubForge
 from gitops._git import rev_parse, revert_commit, run_git
 from gitops._memory import AUTOCLOSED_SUFFIX, pair_identity
+from gitops._names import rollout_key
 from gitops._param_checks import effective_params
 from tradeloop.errors import ForgeError
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RollbackOutcome",
+    "check_base_clean",
     "merge_commit_of",
     "record_rollback",
     "rollback_commit",
@@ -77,7 +79,8 @@ def rollback_commit(
         )
     files = _touched(forge, sha)
     check_allowed_paths(files)
-    revert_sha = revert_commit(forge.repo, base_sha, sha, forge.identity)
+    fix = _conflict_fix(forge, sha, base, base_sha, files)
+    revert_sha = revert_commit(forge.repo, base_sha, sha, forge.identity, conflict_fix=fix)
     before, after = _constants(forge, sha), _constants(forge, revert_sha)
     outcome = RollbackOutcome(
         action="committed", commit=sha, revert_sha=revert_sha, base=base, files=files,
@@ -173,6 +176,23 @@ def _touched(forge: Forge, sha: str) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def _conflict_fix(forge: Forge, sha: str, base: str, base_sha: str, files: list[str]) -> str:
+    """What to do when the revert of ``sha`` conflicts: the later commits of ``base`` that changed its files,
+    and, for a change of a pair's parameters, ``rollback --pair`` (the computed inverse, which never
+    conflicts)."""
+    later = run_git(forge.repo, "log", "--first-parent", "--format=%h", f"{sha}..{base_sha}", "--", *files)
+    parents = run_git(forge.repo, "show", "-s", "--format=%P", sha).split()
+    pairs = [rollout_key(*pair) for pair in _entries(_constants(forge, parents[0]), _constants(forge, sha))]
+    newest = ", ".join(later.split()) or "none found"
+    fix = f"revert the later commits of {base} that changed them first, newest first ({newest})"
+    if len(pairs) == 1:
+        return (
+            f"undo {pairs[0]}'s last change whatever merged since with "
+            f"`tradeloop rollback --pair {pairs[0]}`, or {fix}"
+        )
+    return fix
+
+
 def _constants(forge: Forge, sha: str) -> LiveConstants | None:
     text = forge.read_file(sha, CONSTANTS_FILE.as_posix())
     return None if text is None else parse_constants(text, f"{CONSTANTS_FILE} at {sha[:12]}")
@@ -200,17 +220,26 @@ def _close_revert_pr(forge: Forge, pr: PullRequest, base: str, revert_sha: str) 
     forge.close(pr, delete_branch=True)
 
 
+def check_base_clean(forge: Forge, base: str) -> None:
+    """Raise :class:`ForgeError` when ``base`` is checked out in the local forge's repository with
+    uncommitted changes: a commit onto it would have to move that working tree."""
+    if isinstance(forge, GitHubForge) or not _attached(forge):
+        return
+    head = run_git(forge.repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+    if head == base and run_git(forge.repo, "status", "--porcelain", "--untracked-files=no"):
+        raise ForgeError(
+            f"rollback --apply: {base} is checked out in {forge.repo} with uncommitted changes; "
+            "commit or stash them first"
+        )
+
+
 def _advance_base(forge: Forge, base: str, base_sha: str, revert_sha: str) -> None:
     if isinstance(forge, GitHubForge):
         forge.push_branch(base, revert_sha, force=False)
         return
+    check_base_clean(forge, base)
     head = run_git(forge.repo, "symbolic-ref", "--quiet", "--short", "HEAD") if _attached(forge) else ""
     if head == base:
-        if run_git(forge.repo, "status", "--porcelain", "--untracked-files=no"):
-            raise ForgeError(
-                f"rollback --apply: {base} is checked out in {forge.repo} with uncommitted changes; "
-                "commit or stash them first"
-            )
         run_git(forge.repo, "merge", "--ff-only", "--quiet", revert_sha, what=f"fast-forward {base}")
         return
     run_git(forge.repo, "update-ref", f"refs/heads/{base}", revert_sha, base_sha)

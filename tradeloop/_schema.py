@@ -79,6 +79,15 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" Did you mean {matches[0]}?" if matches else ""
 
 
+def _closest(value: Any, choices: list[str]) -> str:
+    """``" Did you mean X?"`` for a text close to one of ``choices``, case aside (``"wram"`` → WARM)."""
+    if not isinstance(value, str) or not any(char.isalpha() for char in value):  # names, not operators
+        return ""
+    by_case = {choice.casefold(): choice for choice in choices}
+    matches = difflib.get_close_matches(value.casefold(), list(by_case), n=1, cutoff=0.6)
+    return f" Did you mean {by_case[matches[0]]}?" if matches else ""
+
+
 @functools.cache
 def load_schema(package: str, name: str) -> Mapping[str, Any]:
     """The JSON Schema shipped as ``<package>/schemas/<name>.schema.json``."""
@@ -149,7 +158,9 @@ def _messages(error: ValidationError, root: Mapping[str, Any]) -> Iterator[str]:
     elif keyword in _BOUNDS:
         yield f"{label} must be {_range(schema).describe()}, got {got}"
     elif keyword == "enum":
-        yield f"{label} must be one of {', '.join(map(str, error.validator_value))}, got {got}"
+        choices = [str(value) for value in error.validator_value]
+        hint = _closest(error.instance, choices)
+        yield f"{label} must be one of {', '.join(choices)}, got {got}{hint and '.' + hint}"
     elif keyword == "const":
         expected = show_json_value(error.validator_value)
         yield f"{label} must be {expected}, got {got} ({_describe(schema, root)})"

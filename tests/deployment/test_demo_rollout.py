@@ -93,5 +93,5 @@ def test_bad_options_are_refused_before_any_work(tmp_path: Path) -> None:
     assert taken.exit_code == 2 and "is not an empty directory" in taken.output
     assert sorted(p.name for p in used.iterdir()) == ["keep.txt"]
     still = runner.invoke(app, [*base, "--out", str(tmp_path / "new"), "--tick-hours", "0"])
-    assert still.exit_code == 2 and "--tick-hours and --days must be > 0" in still.output
+    assert still.exit_code == 2 and "--tick-hours must be a number > 0, got 0" in still.output
     assert not (tmp_path / "new").exists()

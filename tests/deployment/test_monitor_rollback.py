@@ -165,8 +165,9 @@ def test_counted_failures_open_one_rollback_pull_request_that_restores_the_previ
         [watch] = _monitor(target, FULL_AT + BAR * k + timedelta(minutes=1))["rollouts"]
         done = watch["rollback"]
         seen.append((watch["decision"], watch["failed_in_row"], done and done["action"]))
+    # the fifth run makes the same rollback on the same base: nothing pushed, its checks and reviews stay
     assert seen == [("warn", 0, None), ("warn", 1, None), ("warn", 2, None), ("rollback", 3, "pr_opened"),
-                    ("rollback", 3, "pr_updated")], seen  # fmt: skip
+                    ("rollback", 3, "pr_unchanged")], seen  # fmt: skip
     # Three failed 15-minute checks: rolled back 2 intervals after the first failed one (bound: 3 × 15 min).
     assert "3 failed monitor checks in a row" in watch["reason"] and "sharpe_drop_pct" in watch["reason"]
     assert git(target.repo, "rev-parse", "main") == main_before  # a counted breach never commits on main

@@ -10,7 +10,7 @@ import typer
 
 from tradeloop.cli._context import CliContext, get_context
 from tradeloop.cli._pr import ForgeOpt
-from tradeloop.errors import SettingsError
+from tradeloop.errors import DataSourceError, SettingsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -192,6 +192,11 @@ def step(
         raise SettingsError(
             "--apply writes the working tree and opens no pull request; drop --forge or --apply"
         )
+    if apply and base != "main":
+        raise SettingsError(
+            f"--apply reads and writes this working tree's feature_flags.json, not --base {base!r}; "
+            f"check out {base} and drop --base, or drop --apply to open pull requests against it"
+        )
     done = deploy_step(
         cli.settings, forge=forge, apply=apply, base=base, bars=_bars_provider(cli, data), dry_run=dry_run,
         run_url=run_url or actions_run_url(), remote=remote, repository=github_repository,
@@ -220,7 +225,17 @@ def step(
 
 
 def _bars_provider(cli: CliContext, data: str | None) -> BarsProvider:
-    """COLD's bars: ``--data`` or the symbol's ``matrix.yaml`` source, cut to ``(start, end]``."""
+    """COLD's bars: ``--data`` or the symbol's ``matrix.yaml`` source, cut to ``(start, end]``. ``--data`` is
+    checked here, before any rollout is analysed."""
+    if data is not None:
+        from backtest_matrix import resolve_source
+
+        spec = resolve_source(data)
+        if spec.path is not None and not spec.path.is_file():
+            raise DataSourceError(
+                f"--data {data}: no such file; give a CSV/Parquet file of the pairs' bars, or a built-in "
+                "source such as reverting or sp500"
+            )
 
     def provide(
         strategy: str, symbol: str, timeframe: str, start: datetime, end: datetime

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tradeloop._schema import did_you_mean
 from tradeloop.cli._context import get_context
 from tradeloop.cli._pr import ForgeOpt
 from tradeloop.errors import SettingsError
@@ -86,7 +87,8 @@ def notify(
     if title is None and not deadman:
         raise SettingsError("notify: nothing to send; pass --title TEXT (and --text), or --deadman")
     if severity not in SEVERITIES:
-        raise SettingsError(f"notify: --severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+        hint = did_you_mean(severity.lower(), SEVERITIES)
+        raise SettingsError(f"notify: --severity {severity!r} is not one of {', '.join(SEVERITIES)}.{hint}")
     alert = None
     if title is not None:
         alert = Alert(severity, event, rollout, stage, title, text)

@@ -98,6 +98,8 @@ def _history(settings: Settings, base: str, notes: list[str]) -> tuple[tuple[Any
     try:
         memory = read_memory(settings.repo, base)
     except TradeloopError as exc:
+        if base != "HEAD":  # a --base given that cannot be read is an error, not an empty panel
+            raise
         notes.append(f"no git history of the live state: {exc}")
         return (), ()
     return memory.changes, memory.rejections

@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from tradeloop._settings import Settings
+from tradeloop.errors import ForgeError
 
 if TYPE_CHECKING:
     from gitops import Forge, GuardrailMemory
@@ -28,6 +29,8 @@ def reading_forge(settings: Settings, kind: str | None) -> Forge | None:
     from gitops import GitHubForge, LocalForge, github_token
 
     chosen = kind or ("github" if github_token() else "local")
+    if chosen not in ("github", "local"):
+        raise ForgeError(f"--forge {kind!r} is not a forge; use github or local")
     if chosen == "local":
         return LocalForge(settings.repo, home=settings.home)
     if kind is None and not os.environ.get("GITHUB_REPOSITORY"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,13 @@ def delivery_options(given: dict[str, Any] | None = None) -> dict[str, Any]:
         value = os.environ.get(name)
         if value:
             try:
-                found[key] = float(value)
+                seconds = float(value)
             except ValueError:
-                raise SettingsError(f"{name}={value!r} is not a number of seconds; e.g. {name}=1") from None
+                seconds = math.nan
+            least = "> 0" if key == "timeout_s" else ">= 0"
+            if not math.isfinite(seconds) or seconds < 0 or (key == "timeout_s" and seconds == 0):
+                raise SettingsError(f"{name}={value!r} is not a number of seconds {least}; e.g. {name}=1")
+            found[key] = seconds
     return found
 
 
@@ -122,7 +127,7 @@ def roll_back_pair(
 ) -> PairRollback:
     """``tradeloop rollback --pair STRATEGY/SYMBOL``: the computed inverse of the pair's last change, as the
     monitor makes it, committed on ``base`` (``apply``) or as the pair's rollback pull request."""
-    from gitops import rollback_pair
+    from gitops import check_base_clean, rollback_pair
     from tradeloop import Provenance, new_run_id
 
     strategy, slash, symbol = pair.partition("/")
@@ -135,6 +140,8 @@ def roll_back_pair(
         run_id=new_run_id(clock), git_sha=git_sha, written_at=clock.isoformat(timespec="seconds")
     )
     target = make_forge(settings, kind, remote=remote, repository=repository)
+    if apply:  # a person asked for the commit: a dirty checkout of the base is theirs to settle, not a PR
+        check_base_clean(target, base)
     return rollback_pair(
         target, strategy, symbol, mode="commit" if apply else "pull_request", provenance=provenance,
         base=base, reason=reason or "rolled back by hand with `tradeloop rollback --pair`",
@@ -178,6 +185,7 @@ def deploy_step(
     from deployment import deploy_step as step
     from warehouse import get_warehouse
 
+    webhooks, send = webhooks_from_env(), delivery_options(None)  # checked before any work starts
     target = None if apply else make_forge(settings, forge, remote=remote, repository=repository)
     clock = settings.current_time()
     with get_warehouse(settings.warehouse_url) as warehouse:
@@ -189,9 +197,8 @@ def deploy_step(
         if not dry_run:
             at = clock.isoformat(timespec="seconds")
             deliveries = send_alerts(
-                step_alerts(results), webhooks_from_env(), WarehouseSentLog(warehouse), at=at,
-                **delivery_options(None),
-            )  # fmt: skip
+                step_alerts(results), webhooks, WarehouseSentLog(warehouse), at=at, **send
+            )
     return DeployStepResult(
         None if target is None else target.kind, dry_run, tuple(results), tuple(deliveries)
     )

@@ -22,6 +22,7 @@ rollout passes COLD and WARM on paper and is stopped at LIMITED, which says why.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from deployment import Rollout
     from gitops import LocalForge
+    from tradeloop.documents import Proposal
 
 __all__ = [
     "DEMO_PAIR",
@@ -137,9 +139,11 @@ def demo_rollout(settings: Settings, options: RolloutOptions) -> DemoRollout:
     from gitops import LocalForge, load_state
     from warehouse import Warehouse
 
-    if options.tick <= timedelta(0) or options.days <= 0:
-        raise SettingsError(f"demo rollout: --tick-hours and --days must be > 0, got {options.tick}, "
-                            f"{options.days}")  # fmt: skip
+    hours = options.tick / timedelta(hours=1)
+    for option, value, least in (("--tick-hours", hours, "> 0"), ("--days", options.days, "> 0"),
+                                 ("--degrade-bps", options.degrade_bps, ">= 0")):  # fmt: skip
+        if not math.isfinite(value) or value < 0 or (least == "> 0" and value == 0):
+            raise SettingsError(f"demo rollout: {option} must be a number {least}, got {value:g}")
     repo = _scratch_repo(settings.repo, options)
     feed = ReplayFeed(
         f"demo market, held back (seed {options.seed})", demo_market(options.days + 1, seed=options.seed)
@@ -165,14 +169,28 @@ def demo_rollout(settings: Settings, options: RolloutOptions) -> DemoRollout:
 
 
 def _scratch_repo(source: Path, options: RolloutOptions) -> Path:
-    from gitops import CONSTANTS_FILE, FEATURE_FLAGS_FILE, apply_proposal, load_constants
-    from tradeloop import Provenance
+    """The scratch repository under ``options.out`` with the proposal merged; nothing left behind on
+    failure."""
     from tradeloop.documents import Proposal
 
     out = options.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SettingsError(f"demo rollout: {out} is not an empty directory; pass --out with a new directory")
+    proposal = Proposal.read(options.proposal or DEMO_PROPOSAL)  # before anything is written
+    created = not out.exists()
     repo = out / "repo"
+    try:
+        _build_scratch_repo(source, repo, proposal)
+    except BaseException:  # nothing half-written: the same --out works once the cause is fixed
+        shutil.rmtree(out if created else repo, ignore_errors=True)
+        raise
+    return repo
+
+
+def _build_scratch_repo(source: Path, repo: Path, proposal: Proposal) -> None:
+    from gitops import CONSTANTS_FILE, FEATURE_FLAGS_FILE, apply_proposal, load_constants
+    from tradeloop import Provenance
+
     for name in (CONSTANTS_FILE, FEATURE_FLAGS_FILE):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / name, repo / name)
@@ -185,7 +203,6 @@ def _scratch_repo(source: Path, options: RolloutOptions) -> Path:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "the live state", at=DEMO_START - timedelta(days=1))
     _git(repo, "checkout", "-q", "-b", "tradeloop/opt/rsi_reversion-DEMO")
-    proposal = Proposal.read(options.proposal or DEMO_PROPOSAL)
     provenance = Provenance(run_id="demo-rollout", git_sha="0" * 40, written_at=DEMO_START.isoformat())
     apply_proposal(repo, proposal, provenance=provenance, pr_number=1)
     _git(repo, "commit", "-q", "-am", "rsi_reversion/DEMO: the validated proposal",
@@ -193,7 +210,6 @@ def _scratch_repo(source: Path, options: RolloutOptions) -> Path:
     _git(repo, "checkout", "-q", "main")
     _git(repo, "merge", "--no-ff", "-q", "-m", "Merge the optimizer pull request #1",
          "tradeloop/opt/rsi_reversion-DEMO", at=DEMO_START)  # fmt: skip
-    return repo
 
 
 def _git(repo: Path, *args: str, at: datetime | None = None) -> str:
