@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import backtest_matrix.engine as engine
-import optimizer._prescreen
+import backtest_matrix.engine._backtest as engine_backtest
 import optimizer._study
 import validation._walk_forward
 from optimizer import Guardrails, SearchSettings, split_holdout
@@ -49,8 +49,8 @@ class Reads:
 def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reads]:
     """Every module of the optimizer that runs the engine, instrumented."""
     recorder = Reads()
-    for module in (optimizer._prescreen, optimizer._study):
-        monkeypatch.setattr(module, "sweep", recorder.sweep)
+    monkeypatch.setattr(optimizer._study, "sweep", recorder.sweep)
+    monkeypatch.setattr(engine_backtest, "sweep", recorder.sweep)  # each chunk of Stage A's sweep_in_chunks
     monkeypatch.setattr(engine, "sweep", recorder.sweep)  # sweep_evaluator imports it at call time
     monkeypatch.setattr(engine, "backtest", recorder.backtest)  # _pipeline imports it at call time
     yield recorder
