@@ -112,12 +112,15 @@ def _run_group(
     for lane in range(LANES):
         in_lane[lane] = False
         idle_lane(lanes, lane)
-    start = row_start(flags, cfg)
     rejoin = _rejoin_bar(scans, 0, n)
     for lane in range(rows):
+        # Through the states array, as simulate_rows_nb does: row_start's literal zeros would otherwise type
+        # (and compile) a second row_advance.
+        save_state(states, lane, row_start(flags, cfg))
+        state = load_state(states, lane)
         rules = run_rules(cfg, risk[lane])
         save_state(
-            states, lane, row_advance(rejoin, bars, new_day, next_day, flags, stop_frac, scans, rules, start)
+            states, lane, row_advance(rejoin, bars, new_day, next_day, flags, stop_frac, scans, rules, state)
         )
     t = 0
     while True:
