@@ -289,10 +289,6 @@ def sweep(
     return pd.concat([result, pd.DataFrame(kpis, columns=list(KPI_NAMES), index=combinations.index)], axis=1)
 
 
-# Below this many groups per thread a sweep splits groups across the threads.
-_FEW_GROUPS_PER_THREAD = 8
-
-
 def sweep_in_chunks(
     bars: pd.DataFrame,
     strategy: str | type[Strategy],
@@ -325,6 +321,10 @@ def sweep_in_chunks(
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
     return pd.concat(parts).iloc[inverse]
+
+
+# Below this many groups per thread a sweep splits groups across the threads.
+_FEW_GROUPS_PER_THREAD = 8
 
 
 def sweep_tasks(group_bounds: np.ndarray, max_rows: int = 64, threads: int = 1) -> np.ndarray:
